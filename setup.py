@@ -1,0 +1,84 @@
+"""Build hook for the optional C masking extension; all metadata lives in pyproject.toml.
+
+A failure to compile ``syncws._mask_cffi`` (no compiler, missing headers, ...) is not fatal:
+a warning is printed, the package installs anyway and ``syncws.protocol.mask`` falls back to
+its pure-Python implementation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from setuptools import setup  # type: ignore[import-untyped, unused-ignore]
+from setuptools.command.build_ext import (  # type: ignore[import-untyped, unused-ignore]
+    build_ext,
+)
+
+
+def _warn(message: str) -> None:
+    bar = "*" * 78
+    sys.stderr.write(f"\n{bar}\nWARNING: {message}\n{bar}\n\n")
+
+
+class OptionalBuildExt(build_ext):  # type: ignore[misc, unused-ignore]
+    """build_ext that turns a failed extension build into a warning."""
+
+    def initialize_options(self) -> None:
+        """Set the defaults, including the (empty) set of failed extensions."""
+        super().initialize_options()
+        self.failed_extensions: set[str] = set()
+
+    def run(self) -> None:
+        """Build all extensions, tolerating failures (see build_extension)."""
+        try:
+            super().run()
+        except Exception as exc:  # e.g. no compiler found at all
+            _warn(f"building the C extensions failed ({exc!r}); using pure-Python fallbacks")
+            self.failed_extensions.update(ext.name for ext in self._all_extensions())
+
+    def build_extension(self, ext: Any) -> None:
+        """Build one extension; on failure, warn and remember it instead of raising."""
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            _warn(
+                f"could not compile {ext.name} ({exc!r}); syncws will use its slower "
+                "pure-Python fallback. Install a C compiler and Python headers to get it."
+            )
+            self.failed_extensions.add(ext.name)
+            path = self.get_ext_fullpath(ext.name)  # no half-written module left behind
+            if os.path.exists(path):
+                os.remove(path)
+
+    def copy_extensions_to_source(self) -> None:
+        """Copy built modules into the source tree (inplace/editable), skipping failed ones."""
+        with self._only_built():
+            super().copy_extensions_to_source()
+
+    def get_outputs(self) -> list[str]:
+        """Report only the modules that were actually built."""
+        with self._only_built():
+            return list(super().get_outputs())
+
+    def _all_extensions(self) -> list[Any]:
+        return list(self.extensions or ())
+
+    @contextlib.contextmanager
+    def _only_built(self) -> Iterator[None]:
+        """Hide the failed extensions from self.extensions for the duration."""
+        extensions = self._all_extensions()
+        self.extensions = [e for e in extensions if e.name not in self.failed_extensions]
+        try:
+            yield
+        finally:
+            self.extensions = extensions
+
+
+setup(
+    cffi_modules=["syncws/_mask_build.py:ffibuilder"],
+    cmdclass={"build_ext": OptionalBuildExt},
+)

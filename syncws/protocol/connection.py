@@ -1,0 +1,596 @@
+"""The WebSocket state machine shared by both sides (RFC 6455 §5-§7).
+
+A :class:`Protocol` is fed bytes with :meth:`~Protocol.receive_data` and returns events;
+what it has to send accumulates until :meth:`~Protocol.data_to_send`. It never blocks,
+reads a clock or touches a socket, so the blocking runtime, the WSGI integration and the
+tests drive it the same way.
+
+Errors of the peer never raise out of :meth:`~Protocol.receive_data`: the protocol *fails
+the connection* (RFC 6455 §7.1.7) instead: it queues a close frame with the right code,
+records the error in :attr:`~Protocol.exc`, ignores further input and asks the I/O layer to
+close the TCP connection (:meth:`~Protocol.should_close_transport`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import enum
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    PayloadTooBig,
+    ProtocolError,
+)
+from .frames import MAX_CONTROL_PAYLOAD, Close, CloseCode, Frame, Opcode, parse_header
+from .mask import apply_mask
+
+if TYPE_CHECKING:
+    from .extensions import Extension
+    from .http11 import Request, Response
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "Event",
+    "Fragment",
+    "Message",
+    "Ping",
+    "Pong",
+    "Protocol",
+    "RequestReceived",
+    "ResponseReceived",
+    "State",
+]
+
+#: Default limit on the size of a received message, in bytes (1 MiB).
+DEFAULT_MAX_SIZE = 2**20
+
+# Payloads above this size are unmasked through a memoryview of the receive buffer, which
+# saves one copy; below it, slicing is cheaper than creating the view.
+_VIEW_THRESHOLD = 4096
+
+# Close codes that end a connection normally, for ConnectionClosedOK vs ConnectionClosedError.
+_OK_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
+
+
+class State(enum.IntEnum):
+    """Connection states (RFC 6455 §4 and §7)."""
+
+    CONNECTING = 0  #: the opening handshake is in progress
+    OPEN = 1  #: messages flow both ways
+    CLOSING = 2  #: a close frame was sent; waiting for the peer's and for the TCP close
+    CLOSED = 3  #: the TCP connection is closed
+
+
+@dataclasses.dataclass(slots=True)
+class Message:
+    """A whole message that arrived in a single frame.
+
+    Attributes:
+        data: ``str`` for a text message (UTF-8 already validated and decoded), ``bytes``
+            for a binary one.
+    """
+
+    data: str | bytes
+
+
+@dataclasses.dataclass(slots=True)
+class Fragment:
+    """One frame of a fragmented message (RFC 6455 §5.4).
+
+    Fragments of a text message are decoded incrementally: ``data`` is a ``str`` holding the
+    characters complete so far (a multi-byte character split across frames arrives with the
+    frame that completes it), and invalid UTF-8 fails the connection on the frame where it
+    appears. Fragments of a binary message are ``bytes``.
+
+    Attributes:
+        data: This fragment's payload.
+        final: ``True`` on the last fragment of the message.
+    """
+
+    data: str | bytes
+    final: bool
+
+
+@dataclasses.dataclass(slots=True)
+class Ping:
+    """A ping arrived; the protocol has already queued the pong that answers it."""
+
+    data: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class Pong:
+    """A pong arrived (the answer to one of our pings, or unsolicited)."""
+
+    data: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class RequestReceived:
+    """A server received the client's opening handshake request."""
+
+    request: Request
+
+
+@dataclasses.dataclass(slots=True)
+class ResponseReceived:
+    """A client received the server's answer to its opening handshake."""
+
+    response: Response
+
+
+#: What :meth:`Protocol.receive_data` returns a list of. A received close frame is reported as
+#: the :class:`~syncws.protocol.frames.Close` itself.
+Event = Message | Fragment | Ping | Pong | Close | RequestReceived | ResponseReceived
+
+
+class _MaskSource:
+    """Masking keys for a client's frames (RFC 6455 §5.3, §10.3).
+
+    Keys must be unpredictable, so they come from ``os.urandom``; fetching them 64 at a time
+    makes their cost per frame a slice instead of a system call.
+    """
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def next(self) -> bytes:
+        pos = self._pos
+        if pos >= len(self._pool):
+            self._pool = os.urandom(256)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+
+class Protocol:
+    """The state machine of one WebSocket connection, for either side.
+
+    Args:
+        is_client: ``True`` for the client side: outgoing frames are masked and incoming
+            frames must not be. ``False`` for the server: the reverse.
+        state: The initial state. :class:`~syncws.protocol.server.ServerProtocol` and
+            :class:`~syncws.protocol.client.ClientProtocol` start in ``CONNECTING`` and run
+            the opening handshake; integrations that did the handshake themselves start
+            in ``OPEN``.
+        max_size: The largest message accepted, in bytes, across all its fragments and
+            after decompression; ``None`` for no limit. A larger message fails the
+            connection with 1009 as soon as a frame header announces it.
+        extensions: The negotiated extensions, in the order of the handshake.
+
+    Attributes:
+        state: The current :class:`State`.
+        close_rcvd: The close frame received, if any.
+        close_sent: The close frame sent, if any.
+        close_rcvd_then_sent: Whether the peer started the closing handshake, once both
+            frames are known.
+        exc: The error that failed the connection, if any (a :class:`ProtocolError` subclass
+            for errors of the peer).
+    """
+
+    def __init__(
+        self,
+        *,
+        is_client: bool,
+        state: State = State.OPEN,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
+        self.is_client = is_client
+        self.state = state
+        self.max_size = max_size
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        self.exc: Exception | None = None
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        self._discard = False  # ignore input: after a close frame, or after failing
+        self._close_transport = False
+        self._masks = _MaskSource() if is_client else None
+        # Reading a fragmented message: its opcode, size so far, UTF-8 decoder.
+        self._recv_opcode = 0
+        self._recv_size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+        # Writing a fragmented message.
+        self._send_fragmenting = False
+        self.extensions: list[Extension] = []
+        self._rsv_allowed = 0
+        self._set_extensions(extensions)
+
+    def _set_extensions(self, extensions: Sequence[Extension]) -> None:
+        self.extensions = list(extensions)
+        self._rsv_allowed = 0
+        for extension in self.extensions:
+            for bit in extension.rsv_bits:
+                self._rsv_allowed |= 0x80 >> bit  # RSV1 is 0x40, RSV2 0x20, RSV3 0x10
+
+    # Receiving.
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes received from the network; return the events they complete.
+
+        ``receive_data(b"")`` processes bytes buffered earlier, e.g. frames that arrived with
+        the handshake request before the server accepted it.
+        """
+        events: list[Event] = []
+        if self.state is State.CONNECTING:
+            rest = self._receive_handshake(data, events)
+            if rest is None:
+                return events
+            data = rest
+        if self._discard:
+            return events
+        buf: bytes | bytearray
+        if self._buf:
+            self._buf += data
+            buf = self._buf
+        elif data:
+            buf = data
+        else:
+            return events
+        end = len(buf)
+        pos = 0
+        try:
+            while True:
+                header = parse_header(buf, pos)
+                if header is None:
+                    break
+                b0, length, mask, start = header
+                self._check_header(b0, length, mask)
+                stop = start + length
+                if stop > end:
+                    break
+                if mask is None:
+                    payload = bytes(buf[start:stop])
+                elif length > _VIEW_THRESHOLD:
+                    with memoryview(buf) as view:
+                        payload = apply_mask(view[start:stop], mask)
+                else:
+                    payload = apply_mask(buf[start:stop], mask)
+                pos = stop
+                if b0 & 0x08:
+                    self._receive_control(b0 & 0x0F, payload, events)
+                    if self._discard:
+                        break
+                else:
+                    self._receive_data_frame(b0, payload, events)
+        except ProtocolError as exc:
+            self.fail(exc.code, str(exc), exc)
+            return events
+        if self._discard:
+            self._buf = bytearray()
+        elif pos == end:
+            if buf is self._buf:
+                self._buf.clear()
+        elif buf is self._buf:
+            del self._buf[:pos]
+        else:
+            self._buf = bytearray(buf[pos:])
+        return events
+
+    def _check_header(self, b0: int, length: int, mask: bytes | None) -> None:
+        """Check a frame header before its payload arrives (RFC 6455 §5.2-§5.5)."""
+        if (mask is None) is not self.is_client:
+            raise ProtocolError("masked frame from server" if self.is_client else "unmasked frame")
+        opcode = b0 & 0x0F
+        if opcode >= 8:
+            if opcode > 10:
+                raise ProtocolError(f"reserved opcode {opcode}")
+            if b0 & 0x70:
+                raise ProtocolError("reserved bits set in a control frame")
+            if not b0 & 0x80:
+                raise ProtocolError("fragmented control frame")
+            if length > MAX_CONTROL_PAYLOAD:
+                raise ProtocolError("control frame longer than 125 bytes")
+            return
+        if opcode > 2:
+            raise ProtocolError(f"reserved opcode {opcode}")
+        if b0 & 0x70 & ~self._rsv_allowed:
+            raise ProtocolError("reserved bits set")
+        if opcode == 0:
+            if not self._recv_opcode:
+                raise ProtocolError("continuation frame outside a fragmented message")
+        elif self._recv_opcode:
+            raise ProtocolError("new message before the end of a fragmented message")
+        if self.max_size is not None:
+            limit = self.max_size
+            if b0 & 0x40:
+                # A compressed frame is checked again after decompression, by the extension;
+                # on the wire it may exceed its content by deflate's worst-case overhead for
+                # incompressible data (5 bytes per 64 KiB stored block), never by more.
+                limit += limit // 8192 + 1024
+            if self._recv_size + length > limit:
+                raise PayloadTooBig(
+                    f"message of at least {self._recv_size + length} bytes exceeds "
+                    f"max_size={self.max_size}"
+                )
+
+    def _receive_data_frame(self, b0: int, payload: bytes, events: list[Event]) -> None:
+        opcode = b0 & 0x0F
+        fin = b0 & 0x80
+        if self.extensions:
+            payload = self._decode_extensions(b0, payload)
+        if opcode == Opcode.CONT:
+            self._recv_size += len(payload)
+            final = bool(fin)
+            data: str | bytes = (
+                self._decode_text(payload, final) if self._recv_opcode == Opcode.TEXT else payload
+            )
+            if final:
+                self._recv_opcode = 0
+                self._recv_size = 0
+                self._decoder = None
+            events.append(Fragment(data, final))
+        elif fin:
+            if opcode == Opcode.TEXT:
+                try:
+                    events.append(Message(payload.decode()))
+                except UnicodeDecodeError:
+                    raise ProtocolError("invalid UTF-8 in text message", code=1007) from None
+            else:
+                events.append(Message(payload))
+        else:
+            self._recv_opcode = opcode
+            self._recv_size = len(payload)
+            if opcode == Opcode.TEXT:
+                self._decoder = codecs.getincrementaldecoder("utf-8")()
+                events.append(Fragment(self._decode_text(payload, False), False))
+            else:
+                events.append(Fragment(payload, False))
+
+    def _decode_extensions(self, b0: int, payload: bytes) -> bytes:
+        frame = Frame(
+            Opcode(b0 & 0x0F),
+            payload,
+            fin=bool(b0 & 0x80),
+            rsv1=bool(b0 & 0x40),
+            rsv2=bool(b0 & 0x20),
+            rsv3=bool(b0 & 0x10),
+        )
+        limit = None if self.max_size is None else self.max_size - self._recv_size
+        for extension in reversed(self.extensions):
+            frame = extension.decode(frame, max_size=limit)
+        if limit is not None and len(frame.data) > limit:
+            raise PayloadTooBig(f"message exceeds max_size={self.max_size} after decoding")
+        return frame.data
+
+    def _decode_text(self, payload: bytes, final: bool) -> str:
+        """Decode one fragment of a text message, failing on the first invalid byte."""
+        assert self._decoder is not None
+        try:
+            text = self._decoder.decode(payload, final)
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in text message", code=1007) from None
+        # CPython's decoder waits for the third byte of ED xx: a lead ED followed by A0..BF
+        # is already a UTF-16 surrogate, invalid in UTF-8 (RFC 3629), so fail now.
+        pending = self._decoder.getstate()[0]
+        if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+            raise ProtocolError("invalid UTF-8 in text message", code=1007)
+        return text
+
+    def _receive_control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
+        if opcode == Opcode.PING:
+            # No frame may follow our close frame (§5.5.1), not even a pong.
+            if self.close_sent is None:
+                self._out.append(self._frame(0x8A, payload))
+            events.append(Ping(payload))
+        elif opcode == Opcode.PONG:
+            events.append(Pong(payload))
+        else:
+            close = Close.parse(payload)
+            self.close_rcvd = close
+            if self.close_sent is None:
+                # Echo the peer's code, as §5.5.1 suggests; an empty close answers an empty one.
+                self.close_sent = Close(close.code)
+                self.close_rcvd_then_sent = True
+                self._out.append(self._frame(0x88, self.close_sent.serialize()))
+            else:
+                self.close_rcvd_then_sent = False
+            self.state = State.CLOSING
+            self._discard = True
+            # The server closes the TCP connection first (§7.1.1); a client waits for it.
+            if not self.is_client:
+                self._close_transport = True
+            events.append(close)
+
+    def receive_eof(self) -> list[Event]:
+        """Report that the TCP connection ended (the peer closed it, or the I/O layer did).
+
+        Moves to ``CLOSED``. Without a close frame from the peer, the connection ends with
+        1006 (:attr:`close_code`).
+        """
+        if self.state is State.CONNECTING:
+            self._receive_handshake_eof()
+        self.state = State.CLOSED
+        self._discard = True
+        self._buf = bytearray()
+        return []
+
+    def _receive_handshake(self, data: bytes, events: list[Event]) -> bytes | None:
+        """Consume the opening handshake (in subclasses).
+
+        Returns:
+            The bytes that follow the handshake once the connection is open, else ``None``.
+        """
+        raise NotImplementedError
+
+    def _receive_handshake_eof(self) -> None:
+        """Handle the TCP connection ending during the opening handshake (in subclasses)."""
+        raise NotImplementedError
+
+    # Sending.
+
+    def _frame(self, b0: int, data: bytes) -> bytes:
+        """Serialize one frame whose first byte (FIN, RSV, opcode) is ``b0``."""
+        n = len(data)
+        if self._masks is None:
+            if n < 126:
+                return bytes((b0, n)) + data
+            if n < 0x10000:
+                return bytes((b0, 126)) + n.to_bytes(2, "big") + data
+            return bytes((b0, 127)) + n.to_bytes(8, "big") + data
+        mask = self._masks.next()
+        if n < 126:
+            header = bytes((b0, 0x80 | n))
+        elif n < 0x10000:
+            header = bytes((b0, 0xFE)) + n.to_bytes(2, "big")
+        else:
+            header = bytes((b0, 0xFF)) + n.to_bytes(8, "big")
+        return header + mask + apply_mask(data, mask)
+
+    def _check_can_send(self) -> None:
+        if self.state is not State.OPEN:
+            if self.state is State.CONNECTING:
+                raise RuntimeError("cannot send before the opening handshake completes")
+            raise self.closed_exception()
+
+    def _send_data(self, opcode: int, data: bytes, fin: bool) -> None:
+        self._check_can_send()
+        if opcode == Opcode.CONT:
+            if not self._send_fragmenting:
+                raise RuntimeError("no fragmented message to continue")
+        elif self._send_fragmenting:
+            raise RuntimeError("a fragmented message is in progress")
+        self._send_fragmenting = not fin
+        if self.extensions:
+            frame = Frame(Opcode(opcode), data, fin=fin)
+            for extension in self.extensions:
+                frame = extension.encode(frame)
+            b0 = frame.opcode | (0x80 if frame.fin else 0)
+            b0 |= (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0)
+            b0 |= 0x10 if frame.rsv3 else 0
+            self._out.append(self._frame(b0, frame.data))
+        else:
+            self._out.append(self._frame(opcode | 0x80 if fin else opcode, data))
+
+    def send_text(self, data: bytes, fin: bool = True) -> None:
+        """Send a text frame; ``data`` is already UTF-8 encoded.
+
+        With ``fin=False``, the frame starts a fragmented message, which
+        :meth:`send_continuation` continues and ends.
+
+        Raises:
+            ConnectionClosed: The closing handshake has started.
+        """
+        self._send_data(Opcode.TEXT, data, fin)
+
+    def send_binary(self, data: bytes, fin: bool = True) -> None:
+        """Send a binary frame. See :meth:`send_text` for ``fin``."""
+        self._send_data(Opcode.BINARY, data, fin)
+
+    def send_continuation(self, data: bytes, fin: bool) -> None:
+        """Send the next frame of a fragmented message; ``fin=True`` ends it."""
+        self._send_data(Opcode.CONT, data, fin)
+
+    def _send_control(self, b0: int, data: bytes) -> None:
+        self._check_can_send()
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("control frame payload longer than 125 bytes")
+        self._out.append(self._frame(b0, data))
+
+    def send_ping(self, data: bytes) -> None:
+        """Send a ping (at most 125 bytes)."""
+        self._send_control(0x89, data)
+
+    def send_pong(self, data: bytes) -> None:
+        """Send an unsolicited pong (at most 125 bytes)."""
+        self._send_control(0x8A, data)
+
+    def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake (RFC 6455 §7.1.2); a no-op once it has started.
+
+        Raises:
+            ValueError: The code may not be sent, or the reason is longer than 123 bytes.
+        """
+        if self.state is not State.OPEN:
+            return
+        close = Close(code, reason)
+        payload = close.serialize()
+        self.close_sent = close
+        self._out.append(self._frame(0x88, payload))
+        self.state = State.CLOSING
+
+    def fail(self, code: int, reason: str = "", exc: Exception | None = None) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame if none was sent yet,
+        ignore further input, and ask the I/O layer to close the TCP connection.
+
+        Args:
+            code: The close code, e.g. 1002, 1007, 1009 or 1011.
+            reason: The close reason, truncated to fit in a close frame.
+            exc: The error that caused it, kept in :attr:`exc`.
+        """
+        if self.exc is None:
+            self.exc = exc
+        if self.state is State.OPEN:
+            encoded = reason.encode("utf-8")[: MAX_CONTROL_PAYLOAD - 2]
+            close = Close(code, encoded.decode("utf-8", "ignore"))
+            self.close_sent = close
+            self._out.append(self._frame(0x88, close.serialize()))
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSING
+        self._discard = True
+        self._close_transport = True
+
+    def data_to_send(self) -> bytes:
+        """Return (and forget) the bytes to write to the network, ``b""`` if there are none."""
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    # What the I/O layer should do.
+
+    def close_expected(self) -> bool:
+        """Whether the peer is expected to end the connection soon.
+
+        True from the moment a close frame is sent or received: the I/O layer should then
+        bound the wait for the TCP close with its close timeout.
+        """
+        return self.state is State.CLOSING
+
+    def should_close_transport(self) -> bool:
+        """Whether the I/O layer should close the TCP connection now (after writing
+        :meth:`data_to_send`): a server after the closing handshake, either side after
+        failing the connection or rejecting the handshake.
+        """
+        return self._close_transport
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code of the connection once closed: the peer's, or 1006 if none came."""
+        if self.state is not State.CLOSED:
+            return None
+        return CloseCode.ABNORMAL_CLOSURE if self.close_rcvd is None else self.close_rcvd.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason of the connection once closed (``""`` if none came)."""
+        if self.state is not State.CLOSED:
+            return None
+        return "" if self.close_rcvd is None else self.close_rcvd.reason
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception to raise when using the connection after it closed.
+
+        :class:`~syncws.exceptions.ConnectionClosedOK` when both close frames carried 1000,
+        1001 or no code; :class:`~syncws.exceptions.ConnectionClosedError` otherwise.
+        """
+        rcvd, sent = self.close_rcvd, self.close_sent
+        ok = rcvd is not None and rcvd.code in _OK_CODES
+        ok = ok and (sent is None or sent.code in _OK_CODES)
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        exc = cls(rcvd, sent, self.close_rcvd_then_sent)
+        exc.__cause__ = self.exc
+        return exc

@@ -1,0 +1,300 @@
+"""Frames and close payloads of RFC 6455 §5 and §7.
+
+This module knows the wire format of one frame and the rules of close frames. Reading a
+stream of frames (with its state: fragmentation, UTF-8, limits) is the job of
+:mod:`syncws.protocol.connection`, which parses headers inline on its hot path; the
+:func:`parse_frame` here is the reference reader used by tests and tools.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from ..exceptions import ProtocolError
+from .mask import apply_mask
+
+__all__ = [
+    "CLOSE_CODE_EXPLANATIONS",
+    "CONTROL_OPCODES",
+    "DATA_OPCODES",
+    "MAX_CONTROL_PAYLOAD",
+    "Close",
+    "CloseCode",
+    "Frame",
+    "Opcode",
+    "parse_frame",
+    "parse_header",
+    "serialize_frame",
+]
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcodes (RFC 6455 §5.2)."""
+
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+#: Opcodes of data frames, which may be fragmented.
+DATA_OPCODES = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
+#: Opcodes of control frames, which are never fragmented and carry at most 125 bytes.
+CONTROL_OPCODES = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
+#: Largest payload of a control frame (RFC 6455 §5.5).
+MAX_CONTROL_PAYLOAD = 125
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes (RFC 6455 §7.4.1 and the IANA registry)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005  #: never on the wire: the close frame had no code
+    ABNORMAL_CLOSURE = 1006  #: never on the wire: the TCP connection ended without a close
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015  #: never on the wire: the TLS handshake failed
+
+
+#: A short explanation of each known close code, for logs and the CLI.
+CLOSE_CODE_EXPLANATIONS: dict[int, str] = {
+    1000: "OK",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status received [internal]",
+    1006: "connection closed abnormally [internal]",
+    1007: "invalid frame payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake failure [internal]",
+}
+
+# Codes an endpoint may put in a close frame: the registered ones except those reserved for
+# local use (1005, 1006, 1015), and the ranges for libraries (3000-3999) and applications
+# (4000-4999). Anything else in a received close frame is a protocol error (RFC 6455 §7.4).
+_WIRE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def _code_allowed_on_wire(code: int) -> bool:
+    return code in _WIRE_CODES or 3000 <= code <= 4999
+
+
+def _explain(code: int) -> str:
+    if code in CLOSE_CODE_EXPLANATIONS:
+        return CLOSE_CODE_EXPLANATIONS[code]
+    if 3000 <= code < 4000:
+        return "registered"
+    if 4000 <= code < 5000:
+        return "private use"
+    return "unknown"
+
+
+@dataclasses.dataclass(slots=True)
+class Frame:
+    """One WebSocket frame, unmasked.
+
+    Attributes:
+        opcode: The frame's opcode.
+        data: The payload (unmasked; after extensions on the way in, before on the way out).
+        fin: ``True`` on the last frame of a message (always ``True`` for control frames).
+        rsv1: The RSV1 bit (permessage-deflate's "compressed" flag).
+        rsv2: The RSV2 bit.
+        rsv3: The RSV3 bit.
+    """
+
+    opcode: Opcode
+    data: bytes
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Close:
+    """The payload of a close frame (RFC 6455 §5.5.1).
+
+    Attributes:
+        code: The close code; 1005 when the frame carried none.
+        reason: The close reason (at most 123 bytes once UTF-8 encoded).
+    """
+
+    code: int
+    reason: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.code} ({_explain(self.code)})"
+        return f"{text} {self.reason}" if self.reason else text
+
+    @classmethod
+    def parse(cls, data: bytes) -> Close:
+        """Parse a close frame's payload.
+
+        Raises:
+            ProtocolError: A one-byte payload or a code not allowed on the wire (1002), or a
+                reason that is not valid UTF-8 (1007).
+        """
+        if not data:
+            return cls(CloseCode.NO_STATUS_RCVD)
+        if len(data) == 1:
+            raise ProtocolError("close frame with a one-byte payload")
+        code = int.from_bytes(data[:2], "big")
+        if not _code_allowed_on_wire(code):
+            raise ProtocolError(f"invalid close code {code}")
+        try:
+            reason = data[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in close reason", code=1007) from None
+        return cls(code, reason)
+
+    def serialize(self) -> bytes:
+        """The close frame's payload; empty for code 1005.
+
+        Raises:
+            ValueError: The code may not be sent, or the reason is longer than 123 bytes.
+        """
+        if self.code == CloseCode.NO_STATUS_RCVD:
+            if self.reason:
+                raise ValueError("a close frame without a code cannot carry a reason")
+            return b""
+        if not _code_allowed_on_wire(self.code):
+            raise ValueError(f"close code {self.code} may not be sent")
+        reason = self.reason.encode("utf-8")
+        if len(reason) > MAX_CONTROL_PAYLOAD - 2:
+            raise ValueError("close reason is longer than 123 bytes")
+        return self.code.to_bytes(2, "big") + reason
+
+
+def serialize_frame(
+    opcode: int,
+    data: bytes,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask: bytes | None = None,
+) -> bytes:
+    """Build one frame for the wire.
+
+    Args:
+        opcode: The opcode.
+        data: The payload, unmasked.
+        fin: The FIN bit.
+        rsv1: The RSV1 bit (set by extensions).
+        rsv2: The RSV2 bit.
+        rsv3: The RSV3 bit.
+        mask: The 4-byte masking key for frames sent by a client; ``None`` for a server.
+    """
+    b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
+    b0 |= (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
+    n = len(data)
+    mbit = 0x80 if mask is not None else 0
+    if n < 126:
+        header = bytes((b0, mbit | n))
+    elif n < 0x10000:
+        header = bytes((b0, mbit | 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((b0, mbit | 127)) + n.to_bytes(8, "big")
+    if mask is None:
+        return header + data
+    return header + mask + apply_mask(data, mask)
+
+
+def parse_header(
+    data: bytes | bytearray, pos: int = 0
+) -> tuple[int, int, bytes | None, int] | None:
+    """Parse the header of the frame that starts at ``data[pos]``.
+
+    This is the only frame reader: the connection calls it on its receive buffer, then checks
+    the header (opcode, RSV bits, masking direction, limits) before the payload has arrived,
+    which is how ``max_size`` is enforced without buffering an oversize payload.
+
+    Returns:
+        ``None`` if the header is incomplete, else ``(first_byte, payload_length, mask,
+        payload_start)`` where ``mask`` is the 4-byte masking key or ``None``.
+
+    Raises:
+        ProtocolError: The 64-bit length has its most significant bit set (§5.2).
+    """
+    end = len(data)
+    if end - pos < 2:
+        return None
+    b1 = data[pos + 1]
+    length = b1 & 0x7F
+    start = pos + 2
+    if length >= 126:
+        if length == 126:
+            start += 2
+            if end < start:
+                return None
+            length = int.from_bytes(data[pos + 2 : start], "big")
+        else:
+            start += 8
+            if end < start:
+                return None
+            length = int.from_bytes(data[pos + 2 : start], "big")
+            if length >> 63:
+                raise ProtocolError("frame length with the most significant bit set")
+    mask = None
+    if b1 & 0x80:
+        if end < start + 4:
+            return None
+        mask = bytes(data[start : start + 4])
+        start += 4
+    return data[pos], length, mask, start
+
+
+def parse_frame(data: bytes | bytearray) -> tuple[Frame, bytes | None, int] | None:
+    """Parse one whole frame at the start of ``data`` (for tests and tools).
+
+    Only the wire format is checked; the rules that depend on the connection (opcodes, RSV
+    bits, masking direction, limits) are checked by :mod:`syncws.protocol.connection`.
+
+    Returns:
+        ``None`` if ``data`` holds no complete frame yet, else the frame (unmasked), its
+        masking key (``None`` if unmasked) and the number of bytes it took.
+
+    Raises:
+        ProtocolError: The length is invalid or the opcode is reserved.
+    """
+    header = parse_header(data)
+    if header is None:
+        return None
+    b0, length, mask, start = header
+    if len(data) < start + length:
+        return None
+    payload = bytes(data[start : start + length])
+    if mask is not None:
+        payload = apply_mask(payload, mask)
+    try:
+        opcode = Opcode(b0 & 0x0F)
+    except ValueError:
+        raise ProtocolError(f"reserved opcode {b0 & 0x0F}") from None
+    frame = Frame(
+        opcode,
+        payload,
+        fin=bool(b0 & 0x80),
+        rsv1=bool(b0 & 0x40),
+        rsv2=bool(b0 & 0x20),
+        rsv3=bool(b0 & 0x10),
+    )
+    return frame, mask, start + length

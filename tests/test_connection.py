@@ -1,0 +1,693 @@
+"""Tests for syncws.protocol.connection: the state machine in the OPEN and CLOSING states.
+
+Each test feeds bytes, then checks the exact events, the bytes to send and the close code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncws.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    PayloadTooBig,
+    ProtocolError,
+)
+from syncws.protocol.connection import (
+    Fragment,
+    Message,
+    Ping,
+    Pong,
+    Protocol,
+    State,
+)
+from syncws.protocol.frames import Close, Frame, Opcode, parse_frame, serialize_frame
+
+MASK = b"\x01\x02\x03\x04"
+
+
+def client_frame(opcode, data, *, fin=True, rsv1=False, rsv2=False, rsv3=False):
+    """A frame as a client sends it: masked."""
+    return serialize_frame(opcode, data, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3, mask=MASK)
+
+
+def frames_out(protocol):
+    """Parse everything the protocol wants to send into (frame, mask) pairs."""
+    data = protocol.data_to_send()
+    frames = []
+    while data:
+        frame, mask, size = parse_frame(data)
+        frames.append((frame, mask))
+        data = data[size:]
+    return frames
+
+
+def sent_close(protocol):
+    """The single close frame the protocol sent, parsed."""
+    ((frame, _),) = frames_out(protocol)
+    assert frame.opcode is Opcode.CLOSE
+    return Close.parse(frame.data)
+
+
+def server(**kwargs):
+    return Protocol(is_client=False, **kwargs)
+
+
+def client(**kwargs):
+    return Protocol(is_client=True, **kwargs)
+
+
+def assert_failed(protocol, code):
+    """The protocol failed the connection with ``code``."""
+    assert sent_close(protocol).code == code
+    assert protocol.state is State.CLOSING
+    assert protocol.should_close_transport()
+    assert isinstance(protocol.exc, ProtocolError)
+    assert protocol.exc.code == code
+    # Further input is ignored.
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"more")) == []
+    assert protocol.data_to_send() == b""
+
+
+# Data frames.
+
+
+def test_text_message():
+    """A single-frame text message is one Message with a str."""
+    assert server().receive_data(client_frame(Opcode.TEXT, "café".encode())) == [Message("café")]
+
+
+def test_binary_message():
+    """A single-frame binary message is one Message with bytes."""
+    assert server().receive_data(client_frame(Opcode.BINARY, b"\x00\xff")) == [Message(b"\x00\xff")]
+
+
+def test_empty_messages():
+    """Empty text and binary messages are delivered."""
+    protocol = server()
+    data = client_frame(Opcode.TEXT, b"") + client_frame(Opcode.BINARY, b"")
+    assert protocol.receive_data(data) == [Message(""), Message(b"")]
+
+
+def test_several_frames_in_one_chunk():
+    """Several frames in one chunk of bytes give several events, in order."""
+    data = b"".join(client_frame(Opcode.BINARY, bytes([i])) for i in range(5))
+    assert server().receive_data(data) == [Message(bytes([i])) for i in range(5)]
+
+
+def test_frame_split_across_chunks():
+    """A frame split anywhere, header included, is reassembled."""
+    data = client_frame(Opcode.TEXT, b"x" * 300)
+    protocol = server()
+    for i in range(len(data) - 1):
+        assert protocol.receive_data(data[i : i + 1]) == []
+    assert protocol.receive_data(data[-1:]) == [Message("x" * 300)]
+
+
+def test_large_masked_frame():
+    """A large masked frame (unmasked through a view of the buffer) arrives intact."""
+    payload = bytes(range(256)) * 1000
+    data = client_frame(Opcode.BINARY, payload)
+    protocol = server(max_size=None)
+    assert protocol.receive_data(data[:1000]) == []
+    assert protocol.receive_data(data[1000:] + client_frame(Opcode.BINARY, b"!")) == [
+        Message(payload),
+        Message(b"!"),
+    ]
+
+
+def test_client_receives_unmasked_frames():
+    """A client accepts unmasked frames from the server."""
+    protocol = client()
+    assert protocol.receive_data(serialize_frame(Opcode.TEXT, b"hi")) == [Message("hi")]
+
+
+def test_fragmented_text_decoded_incrementally():
+    """Fragments of a text message are decoded as they arrive, even mid-character."""
+    snowman = "☃".encode()  # three bytes
+    protocol = server()
+    events = protocol.receive_data(
+        client_frame(Opcode.TEXT, b"a" + snowman[:1], fin=False)
+        + client_frame(Opcode.CONT, snowman[1:], fin=False)
+        + client_frame(Opcode.CONT, b"b", fin=True)
+    )
+    assert events == [Fragment("a", False), Fragment("☃", False), Fragment("b", True)]
+
+
+def test_fragmented_binary():
+    """Fragments of a binary message arrive as bytes, the last one final."""
+    protocol = server()
+    events = protocol.receive_data(
+        client_frame(Opcode.BINARY, b"ab", fin=False) + client_frame(Opcode.CONT, b"cd")
+    )
+    assert events == [Fragment(b"ab", False), Fragment(b"cd", True)]
+    # The next message starts afresh.
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"e")) == [Message("e")]
+
+
+def test_control_frames_between_fragments():
+    """Control frames may be interleaved with fragments (RFC 6455 §5.4)."""
+    protocol = server()
+    events = protocol.receive_data(
+        client_frame(Opcode.TEXT, b"a", fin=False)
+        + client_frame(Opcode.PING, b"p")
+        + client_frame(Opcode.CONT, b"b")
+    )
+    assert events == [Fragment("a", False), Ping(b"p"), Fragment("b", True)]
+
+
+# UTF-8.
+
+
+def test_invalid_utf8_single_frame_fails_1007():
+    """Invalid UTF-8 in a text message fails the connection with 1007."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"\xff")) == []
+    assert_failed(protocol, 1007)
+
+
+def test_invalid_utf8_detected_on_first_bad_fragment():
+    """Invalid UTF-8 fails on the fragment where it appears, before the message ends."""
+    protocol = server()
+    events = protocol.receive_data(client_frame(Opcode.TEXT, b"ok", fin=False))
+    assert events == [Fragment("ok", False)]
+    assert protocol.receive_data(client_frame(Opcode.CONT, b"\xce\xba\xf4\x90", fin=False)) == []
+    assert_failed(protocol, 1007)
+
+
+def test_truncated_surrogate_fails_at_once():
+    """ED A0 is already invalid (a UTF-16 surrogate), even with its third byte missing."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"a\xed\xa0", fin=False)) == []
+    assert_failed(protocol, 1007)
+
+
+def test_incomplete_character_at_end_fails_1007():
+    """A message may not end in the middle of a character."""
+    protocol = server()
+    protocol.receive_data(client_frame(Opcode.TEXT, b"a\xe2\x98", fin=False))
+    assert protocol.receive_data(client_frame(Opcode.CONT, b"")) == []
+    assert_failed(protocol, 1007)
+
+
+def test_valid_character_split_over_three_fragments():
+    """A four-byte character split over three fragments decodes."""
+    smile = "😀".encode()
+    protocol = server()
+    events = protocol.receive_data(
+        client_frame(Opcode.TEXT, smile[:1], fin=False)
+        + client_frame(Opcode.CONT, smile[1:3], fin=False)
+        + client_frame(Opcode.CONT, smile[3:])
+    )
+    assert "".join(e.data for e in events) == "😀"
+
+
+# Framing errors: 1002.
+
+
+def test_server_rejects_unmasked_frame():
+    """A server fails the connection on an unmasked frame (RFC 6455 §5.1)."""
+    protocol = server()
+    assert protocol.receive_data(serialize_frame(Opcode.TEXT, b"hi")) == []
+    assert_failed(protocol, 1002)
+
+
+def test_client_rejects_masked_frame():
+    """A client fails the connection on a masked frame (RFC 6455 §5.1)."""
+    protocol = client()
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"hi")) == []
+    assert_failed(protocol, 1002)
+
+
+@pytest.mark.parametrize("bits", [(True, False, False), (False, True, False), (False, False, True)])
+def test_reserved_bits_without_extension(bits):
+    """RSV bits set without an extension that claims them fail with 1002."""
+    protocol = server()
+    data = client_frame(Opcode.TEXT, b"x", rsv1=bits[0], rsv2=bits[1], rsv3=bits[2])
+    assert protocol.receive_data(data) == []
+    assert_failed(protocol, 1002)
+
+
+@pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 11, 12, 13, 14, 15])
+def test_reserved_opcodes(opcode):
+    """Reserved opcodes fail with 1002."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(opcode, b"")) == []
+    assert_failed(protocol, 1002)
+
+
+def test_fragmented_control_frame():
+    """Control frames must not be fragmented."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.PING, b"", fin=False)) == []
+    assert_failed(protocol, 1002)
+
+
+def test_control_frame_too_long_rejected_from_header():
+    """A control frame over 125 bytes fails as soon as its header arrives."""
+    protocol = server()
+    header = client_frame(Opcode.PING, b"x" * 126)[:8]
+    assert protocol.receive_data(header) == []
+    assert_failed(protocol, 1002)
+
+
+def test_control_frame_with_rsv_bit():
+    """Control frames never carry RSV bits, even with an extension."""
+    protocol = server(extensions=[Reverse()])
+    assert protocol.receive_data(client_frame(Opcode.PING, b"", rsv1=True)) == []
+    assert_failed(protocol, 1002)
+
+
+def test_continuation_without_message():
+    """A continuation frame with no message in progress fails with 1002."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.CONT, b"x")) == []
+    assert_failed(protocol, 1002)
+
+
+def test_new_message_inside_fragmented_message():
+    """A new data frame before the end of a fragmented message fails with 1002."""
+    protocol = server()
+    protocol.receive_data(client_frame(Opcode.TEXT, b"x", fin=False))
+    assert protocol.receive_data(client_frame(Opcode.BINARY, b"y")) == []
+    assert_failed(protocol, 1002)
+
+
+def test_64_bit_length_msb():
+    """A 64-bit length with its top bit set fails with 1002."""
+    protocol = server()
+    assert protocol.receive_data(b"\x82\xff\x80" + b"\0" * 7 + MASK) == []
+    assert_failed(protocol, 1002)
+
+
+# Limits: 1009.
+
+
+def test_max_size_enforced_from_header():
+    """A frame announcing more than max_size fails at its header, before the payload."""
+    protocol = server(max_size=1000)
+    header = client_frame(Opcode.BINARY, b"x" * 1001)[:8]
+    assert protocol.receive_data(header) == []
+    assert_failed(protocol, 1009)
+    assert isinstance(protocol.exc, PayloadTooBig)
+
+
+def test_max_size_exactly_allowed():
+    """A message of exactly max_size bytes is accepted."""
+    protocol = server(max_size=1000)
+    assert protocol.receive_data(client_frame(Opcode.BINARY, b"x" * 1000)) == [Message(b"x" * 1000)]
+
+
+def test_max_size_across_fragments():
+    """max_size counts the whole message, across its fragments."""
+    protocol = server(max_size=10)
+    protocol.receive_data(client_frame(Opcode.TEXT, b"x" * 6, fin=False))
+    assert protocol.receive_data(client_frame(Opcode.CONT, b"x" * 5)[:6]) == []
+    assert_failed(protocol, 1009)
+
+
+def test_max_size_none_is_unlimited():
+    """max_size=None accepts any size."""
+    protocol = server(max_size=None)
+    assert protocol.receive_data(client_frame(Opcode.BINARY, b"x" * 70000)) == [
+        Message(b"x" * 70000)
+    ]
+
+
+# Control frames.
+
+
+def test_ping_answered_with_pong():
+    """A ping is answered with a pong carrying the same payload, and reported."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.PING, b"hello")) == [Ping(b"hello")]
+    assert frames_out(protocol) == [(Frame(Opcode.PONG, b"hello"), None)]
+
+
+def test_client_pong_is_masked():
+    """A client's automatic pong is masked."""
+    protocol = client()
+    protocol.receive_data(serialize_frame(Opcode.PING, b"hi"))
+    ((frame, mask),) = frames_out(protocol)
+    assert frame == Frame(Opcode.PONG, b"hi")
+    assert mask is not None
+
+
+def test_pong_reported():
+    """A pong is reported as an event, with nothing sent back."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.PONG, b"x")) == [Pong(b"x")]
+    assert protocol.data_to_send() == b""
+
+
+# Closing handshake.
+
+
+def test_peer_initiated_close_is_echoed():
+    """The server echoes the client's close code and then closes TCP (RFC 6455 §7.1.1)."""
+    protocol = server()
+    events = protocol.receive_data(client_frame(Opcode.CLOSE, Close(1001, "bye").serialize()))
+    assert events == [Close(1001, "bye")]
+    assert sent_close(protocol) == Close(1001)
+    assert protocol.state is State.CLOSING
+    assert protocol.close_expected()
+    assert protocol.should_close_transport()
+    assert protocol.close_rcvd_then_sent is True
+    protocol.receive_eof()
+    assert protocol.state is State.CLOSED
+    assert (protocol.close_code, protocol.close_reason) == (1001, "bye")
+    exc = protocol.closed_exception()
+    assert isinstance(exc, ConnectionClosedOK)
+    assert str(exc) == "received 1001 (going away) bye; then sent 1001 (going away)"
+
+
+def test_client_waits_for_server_to_close_tcp():
+    """After the closing handshake, a client waits for the server to close TCP."""
+    protocol = client()
+    protocol.receive_data(serialize_frame(Opcode.CLOSE, Close(1000).serialize()))
+    assert sent_close(protocol) == Close(1000)
+    assert protocol.close_expected()
+    assert not protocol.should_close_transport()
+
+
+def test_empty_close_answered_with_empty_close():
+    """An empty close frame (1005) is answered with an empty close frame."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.CLOSE, b"")) == [Close(1005)]
+    assert frames_out(protocol) == [(Frame(Opcode.CLOSE, b""), None)]
+    protocol.receive_eof()
+    assert isinstance(protocol.closed_exception(), ConnectionClosedOK)
+
+
+def test_locally_initiated_close():
+    """send_close, then the peer's close, completes the handshake."""
+    protocol = server()
+    protocol.send_close(1000, "done")
+    assert sent_close(protocol) == Close(1000, "done")
+    assert protocol.state is State.CLOSING
+    assert not protocol.should_close_transport()
+    assert protocol.receive_data(client_frame(Opcode.CLOSE, Close(1000).serialize())) == [
+        Close(1000)
+    ]
+    assert protocol.data_to_send() == b""
+    assert protocol.should_close_transport()
+    assert protocol.close_rcvd_then_sent is False
+    exc = protocol.closed_exception()
+    assert str(exc) == "sent 1000 (OK) done; then received 1000 (OK)"
+
+
+def test_send_close_twice_is_noop():
+    """send_close after the closing handshake started does nothing."""
+    protocol = server()
+    protocol.send_close()
+    protocol.data_to_send()
+    protocol.send_close(1001)
+    assert protocol.data_to_send() == b""
+
+
+def test_send_close_invalid_code():
+    """send_close refuses codes that may not go on the wire."""
+    with pytest.raises(ValueError):
+        server().send_close(1006)
+
+
+def test_no_pong_after_close_sent():
+    """Nothing follows our close frame, not even a pong."""
+    protocol = server()
+    protocol.send_close()
+    protocol.data_to_send()
+    assert protocol.receive_data(client_frame(Opcode.PING, b"x")) == [Ping(b"x")]
+    assert protocol.data_to_send() == b""
+
+
+def test_data_after_close_frame_ignored():
+    """Frames after a close frame are ignored."""
+    protocol = server()
+    data = client_frame(Opcode.CLOSE, b"") + client_frame(Opcode.TEXT, b"late")
+    assert protocol.receive_data(data) == [Close(1005)]
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"later")) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [(b"\x03", 1002), (b"\x03\xed", 1002), (b"\x03\xe8\xff\xfe", 1007)],
+)
+def test_invalid_close_frames(payload, code):
+    """Invalid close payloads fail the connection with 1002 or 1007."""
+    protocol = server()
+    assert protocol.receive_data(client_frame(Opcode.CLOSE, payload)) == []
+    assert_failed(protocol, code)
+
+
+def test_eof_without_close_is_1006():
+    """The TCP connection ending without a close frame closes with 1006, as an error."""
+    protocol = server()
+    protocol.receive_eof()
+    assert protocol.state is State.CLOSED
+    assert (protocol.close_code, protocol.close_reason) == (1006, "")
+    exc = protocol.closed_exception()
+    assert isinstance(exc, ConnectionClosedError)
+    assert exc.code == 1006
+    assert str(exc) == "no close frame received or sent"
+
+
+def test_close_code_unknown_while_open():
+    """close_code and close_reason are None until the connection is closed."""
+    protocol = server()
+    assert (protocol.close_code, protocol.close_reason) == (None, None)
+
+
+def test_error_close_codes_raise_connection_closed_error():
+    """A close code other than 1000/1001/1005 makes ConnectionClosedError."""
+    protocol = server()
+    protocol.receive_data(client_frame(Opcode.CLOSE, Close(4000, "app").serialize()))
+    protocol.receive_eof()
+    exc = protocol.closed_exception()
+    assert isinstance(exc, ConnectionClosedError)
+    assert (exc.code, exc.reason) == (4000, "app")
+
+
+# Failing the connection.
+
+
+def test_fail_truncates_reason_to_fit():
+    """fail() truncates a long reason to 123 bytes without splitting a character."""
+    protocol = server()
+    protocol.fail(1011, "é" * 100)
+    close = sent_close(protocol)
+    assert close.code == 1011
+    assert len(close.reason.encode()) <= 123
+    assert isinstance(protocol.closed_exception(), ConnectionClosedError)
+
+
+def test_fail_after_close_sent_sends_nothing_more():
+    """Failing after our close frame sends no second close frame."""
+    protocol = server()
+    protocol.send_close()
+    protocol.data_to_send()
+    protocol.fail(1011, "late")
+    assert protocol.data_to_send() == b""
+    assert protocol.should_close_transport()
+
+
+def test_exception_cause_is_the_protocol_error():
+    """The ConnectionClosed raised after a failure has the ProtocolError as its cause."""
+    protocol = server()
+    protocol.receive_data(client_frame(Opcode.TEXT, b"\xff"))
+    protocol.receive_eof()
+    exc = protocol.closed_exception()
+    assert isinstance(exc.__cause__, ProtocolError)
+    assert str(exc) == (
+        "sent 1007 (invalid frame payload data) invalid UTF-8 in text message; "
+        "no close frame received"
+    )
+
+
+# Sending.
+
+
+def test_server_frames_unmasked():
+    """A server's frames are not masked."""
+    protocol = server()
+    protocol.send_text("é".encode())
+    protocol.send_binary(b"\x00")
+    assert protocol.data_to_send() == b"\x81\x02\xc3\xa9\x82\x01\x00"
+
+
+def test_client_frames_masked_with_fresh_keys():
+    """A client masks every frame, each with its own key."""
+    protocol = client()
+    for _ in range(100):
+        protocol.send_binary(b"payload")
+    frames = frames_out(protocol)
+    assert all(frame == Frame(Opcode.BINARY, b"payload") for frame, _ in frames)
+    assert len({mask for _, mask in frames}) > 90
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_client_large_frames(size):
+    """A client's frames of every length form parse back."""
+    protocol = client()
+    protocol.send_binary(b"z" * size)
+    assert frames_out(protocol)[0][0] == Frame(Opcode.BINARY, b"z" * size)
+
+
+def test_send_fragmented():
+    """send_text(fin=False) and send_continuation build a fragmented message."""
+    protocol = server()
+    protocol.send_text(b"a", fin=False)
+    protocol.send_ping(b"p")
+    protocol.send_continuation(b"b", fin=False)
+    protocol.send_continuation(b"c", fin=True)
+    assert [f for f, _ in frames_out(protocol)] == [
+        Frame(Opcode.TEXT, b"a", fin=False),
+        Frame(Opcode.PING, b"p"),
+        Frame(Opcode.CONT, b"b", fin=False),
+        Frame(Opcode.CONT, b"c"),
+    ]
+
+
+def test_send_continuation_without_message():
+    """A continuation needs a fragmented message in progress."""
+    with pytest.raises(RuntimeError):
+        server().send_continuation(b"x", fin=True)
+
+
+def test_send_new_message_while_fragmenting():
+    """A new message cannot start inside a fragmented one."""
+    protocol = server()
+    protocol.send_binary(b"x", fin=False)
+    with pytest.raises(RuntimeError):
+        protocol.send_text(b"y")
+
+
+def test_send_after_close_raises_connection_closed():
+    """Sending after the closing handshake started raises ConnectionClosed."""
+    protocol = server()
+    protocol.send_close()
+    with pytest.raises(ConnectionClosed):
+        protocol.send_text(b"x")
+    with pytest.raises(ConnectionClosed):
+        protocol.send_ping(b"")
+
+
+def test_send_before_handshake_raises():
+    """Nothing can be sent before the opening handshake completes."""
+    with pytest.raises(RuntimeError):
+        Protocol(is_client=False, state=State.CONNECTING).send_text(b"x")
+
+
+def test_control_payload_limit():
+    """Pings and pongs carry at most 125 bytes."""
+    protocol = server()
+    with pytest.raises(ValueError):
+        protocol.send_ping(b"x" * 126)
+    with pytest.raises(ValueError):
+        protocol.send_pong(b"x" * 126)
+    protocol.send_pong(b"x" * 125)
+    assert frames_out(protocol) == [(Frame(Opcode.PONG, b"x" * 125), None)]
+
+
+# Extensions.
+
+
+class Reverse:
+    """A toy extension that reverses payloads and flags them with RSV1."""
+
+    name = "x-reverse"
+    rsv_bits = frozenset({1})
+
+    def decode(self, frame, *, max_size=None):
+        if not frame.rsv1:
+            raise ProtocolError("not reversed")
+        return dataclasses.replace(frame, data=frame.data[::-1] * 2, rsv1=False)
+
+    def encode(self, frame):
+        return dataclasses.replace(frame, data=frame.data[::-1], rsv1=True)
+
+
+def test_extension_decodes_and_claims_rsv1():
+    """An extension claiming RSV1 transforms incoming data frames."""
+    protocol = server(extensions=[Reverse()])
+    events = protocol.receive_data(client_frame(Opcode.TEXT, b"abc", rsv1=True))
+    assert events == [Message("cbacba")]
+
+
+def test_extension_error_fails_connection():
+    """An extension's ProtocolError fails the connection."""
+    protocol = server(extensions=[Reverse()])
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"abc")) == []
+    assert_failed(protocol, 1002)
+
+
+def test_extension_rsv2_still_reserved():
+    """Bits no extension claims stay reserved."""
+    protocol = server(extensions=[Reverse()])
+    assert protocol.receive_data(client_frame(Opcode.TEXT, b"a", rsv1=True, rsv2=True)) == []
+    assert_failed(protocol, 1002)
+
+
+def test_extension_output_limited_by_max_size():
+    """max_size applies to the decoded payload."""
+    protocol = server(extensions=[Reverse()], max_size=5)
+    assert protocol.receive_data(client_frame(Opcode.BINARY, b"abc", rsv1=True)) == []
+    assert_failed(protocol, 1009)
+
+
+def test_extension_encodes_outgoing():
+    """An extension transforms outgoing data frames and sets their RSV bits."""
+    protocol = server(extensions=[Reverse()])
+    protocol.send_text(b"abc")
+    protocol.send_ping(b"abc")
+    assert [f for f, _ in frames_out(protocol)] == [
+        Frame(Opcode.TEXT, b"cba", rsv1=True),
+        Frame(Opcode.PING, b"abc"),
+    ]
+
+
+# Properties.
+
+
+@settings(max_examples=50)
+@given(
+    messages=st.lists(st.binary(max_size=300), max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=10),
+)
+def test_chunking_does_not_change_events(messages, cuts):
+    """However the bytes are chunked, the same events come out."""
+    data = b"".join(client_frame(Opcode.BINARY, m) for m in messages)
+    whole = server().receive_data(data)
+    protocol = server()
+    chunked = []
+    prev = 0
+    for cut in sorted({min(c, len(data)) for c in cuts} | {len(data)}):
+        chunked += protocol.receive_data(data[prev:cut])
+        prev = cut
+    assert chunked == whole == [Message(m) for m in messages]
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=500), is_client=st.booleans())
+def test_arbitrary_bytes_never_raise(data, is_client):
+    """Arbitrary input never raises: it yields events or fails the connection cleanly."""
+    protocol = Protocol(is_client=is_client, max_size=200)
+    for i in range(0, len(data), 37):
+        protocol.receive_data(data[i : i + 37])
+    if protocol.exc is not None:
+        assert isinstance(protocol.exc, ProtocolError)
+        assert protocol.should_close_transport()
+    protocol.receive_eof()
+    assert protocol.state is State.CLOSED
+
+
+def test_compressed_frame_size_bounded_from_header():
+    """A compressed frame far larger than max_size fails at its header, before inflating."""
+    protocol = server(extensions=[Reverse()], max_size=10_000)
+    header = client_frame(Opcode.BINARY, b"x" * 20_000, rsv1=True)[:8]
+    assert protocol.receive_data(header) == []
+    assert_failed(protocol, 1009)

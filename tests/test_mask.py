@@ -1,0 +1,321 @@
+"""Tests of payload masking (syncws.protocol.mask): C and pure-Python implementations."""
+
+from __future__ import annotations
+
+import array
+import os
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncws.protocol import mask as m
+
+Masker = Callable[[bytes | bytearray | memoryview, bytes, int], bytes]
+InPlaceMasker = Callable[[bytearray | memoryview, bytes, int], None]
+
+# The implementations to check against each other: the public functions, the Python
+# fallback, and the C routine whenever it was compiled (even if SYNCWS_NO_SPEEDUPS is set).
+MASKERS: dict[str, Masker] = {"public": m.apply_mask, "python": m._py_apply_mask}
+INPLACE_MASKERS: dict[str, InPlaceMasker] = {
+    "public": m.apply_mask_inplace,
+    "python": m._py_apply_mask_inplace,
+}
+if m._c_apply_mask is not None and m._c_apply_mask_inplace is not None:
+    MASKERS["cffi"] = m._c_apply_mask
+    INPLACE_MASKERS["cffi"] = m._c_apply_mask_inplace
+
+masker = pytest.mark.parametrize("apply", MASKERS.values(), ids=list(MASKERS))
+inplace_masker = pytest.mark.parametrize(
+    "apply", INPLACE_MASKERS.values(), ids=list(INPLACE_MASKERS)
+)
+
+# Few examples and no deadline: test_all_lengths_agree already sweeps sizes exhaustively, and
+# these tests run for three implementations each; keep the whole file to a few seconds.
+hypothesis_settings = settings(max_examples=50, deadline=None)
+
+masks = st.binary(min_size=4, max_size=4)
+offsets = st.integers(min_value=0, max_value=2**64)
+payloads = st.binary(max_size=1500)
+
+
+def reference(data: bytes, mask: bytes, offset: int = 0) -> bytes:
+    """RFC 6455 §5.3, byte by byte."""
+    return bytes(b ^ mask[(offset + i) % 4] for i, b in enumerate(data))
+
+
+def speedups_disabled() -> bool:
+    """Whether SYNCWS_NO_SPEEDUPS asks for the pure-Python implementation."""
+    return os.environ.get("SYNCWS_NO_SPEEDUPS", "") not in ("", "0")
+
+
+def run_in_subprocess(code: str, **env: str) -> str:
+    """Run Python code in a fresh interpreter that imports syncws from the same place."""
+    root = str(Path(m.__file__).resolve().parents[2])
+    full_env = {k: v for k, v in os.environ.items() if k != "SYNCWS_NO_SPEEDUPS"}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    full_env.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_compiled_module_active() -> None:
+    """The C routine is in use, unless SYNCWS_NO_SPEEDUPS disables it: a broken build fails."""
+    if speedups_disabled():
+        assert m.IMPLEMENTATION == "python"
+    else:
+        assert m.IMPLEMENTATION == "cffi", "syncws._mask_cffi did not build or import"
+        assert m._c_apply_mask is not None
+
+
+def test_env_var_selects_fallback() -> None:
+    """SYNCWS_NO_SPEEDUPS=1 selects the Python implementation; 0 and empty do not."""
+    code = "import syncws.protocol.mask as m; print(m.IMPLEMENTATION)"
+    assert run_in_subprocess(code, SYNCWS_NO_SPEEDUPS="1") == "python"
+    normal = "python" if m._c_apply_mask is None else "cffi"
+    assert run_in_subprocess(code, SYNCWS_NO_SPEEDUPS="0") == normal
+    assert run_in_subprocess(code, SYNCWS_NO_SPEEDUPS="") == normal
+
+
+def test_fallback_in_subprocess_masks_correctly() -> None:
+    """With SYNCWS_NO_SPEEDUPS set, the public functions still mask correctly at all sizes."""
+    code = (
+        "import syncws.protocol.mask as m\n"
+        "d = bytes(range(256)) * 20\n"
+        "b = bytearray(d); m.apply_mask_inplace(b, b'abcd', 3)\n"
+        "print(m.apply_mask(d, b'abcd', 3) == bytes(b), m.apply_mask(d[:5], b'abcd') == "
+        "bytes(x ^ y for x, y in zip(d, b'abcda')))"
+    )
+    assert run_in_subprocess(code, SYNCWS_NO_SPEEDUPS="yes") == "True True"
+
+
+def test_all_lengths_agree() -> None:
+    """Every implementation gives the same result for random data of each length 0..4096."""
+    rng = random.Random(6455)
+    blob = rng.randbytes(4096 + 8)
+    for n in range(4097):
+        start = rng.randrange(8)
+        data = blob[start : start + n]
+        mask = rng.randbytes(4)
+        offset = rng.randrange(1 << 20)
+        expected = m._py_apply_mask(data, mask, offset)
+        if n <= 300:
+            assert expected == reference(data, mask, offset), n
+        for name, apply in MASKERS.items():
+            assert apply(data, mask, offset) == expected, (name, n)
+
+
+def test_unaligned_views() -> None:
+    """Slices at every start offset (unaligned for the C loads and stores) mask correctly."""
+    rng = random.Random(1)
+    blob = bytearray(rng.randbytes(600))
+    mask = rng.randbytes(4)
+    for start in range(16):
+        for n in (0, 1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 200, 333, 584):
+            view = memoryview(blob)[start : start + n]
+            expected = reference(bytes(view), mask, start)
+            for apply in MASKERS.values():
+                assert apply(view, mask, start) == expected
+            for apply_inplace in INPLACE_MASKERS.values():
+                copy = bytearray(blob)
+                apply_inplace(memoryview(copy)[start : start + n], mask, start)
+                assert copy[start : start + n] == expected
+                assert copy[:start] == blob[:start]
+                assert copy[start + n :] == blob[start + n :]
+
+
+@masker
+def test_empty(apply: Masker) -> None:
+    """Empty input gives b"" for bytes, bytearray and memoryview, with any offset."""
+    for data in (b"", bytearray(), memoryview(b"")):
+        for offset in range(5):
+            result = apply(data, b"abcd", offset)
+            assert result == b""
+            assert type(result) is bytes
+
+
+@masker
+@pytest.mark.parametrize("n", [1, 16, 125, 128, 129, 4096, 100_000])
+def test_returns_new_bytes(apply: Masker, n: int) -> None:
+    """The result is a new bytes object and the input is left untouched."""
+    data = bytearray(os.urandom(n))
+    before = bytes(data)
+    result = apply(data, b"\x01\x02\x03\x04", 0)
+    assert type(result) is bytes
+    assert result is not data
+    assert data == before
+    assert result == m._py_apply_mask(before, b"\x01\x02\x03\x04")
+    if n <= 4096:
+        assert result == reference(before, b"\x01\x02\x03\x04")
+
+
+@masker
+@hypothesis_settings
+@given(data=payloads, mask=masks, offset=offsets)
+def test_matches_reference(apply: Masker, data: bytes, mask: bytes, offset: int) -> None:
+    """Each implementation matches the byte-by-byte definition for any mask and offset."""
+    assert apply(data, mask, offset) == reference(data, mask, offset)
+
+
+@masker
+@hypothesis_settings
+@given(data=payloads, mask=masks, offset=offsets)
+def test_involution(apply: Masker, data: bytes, mask: bytes, offset: int) -> None:
+    """Masking twice with the same mask and offset gives the input back."""
+    assert apply(apply(data, mask, offset), mask, offset) == data
+
+
+@masker
+@hypothesis_settings
+@given(data=payloads, mask=masks, offset=offsets, cut=st.floats(0, 1))
+def test_offset_continuation(
+    apply: Masker, data: bytes, mask: bytes, offset: int, cut: float
+) -> None:
+    """Masking a payload in two pieces (second one at the right offset) equals masking it whole."""
+    k = int(len(data) * cut)
+    pieces = apply(data[:k], mask, offset) + apply(data[k:], mask, offset + k)
+    assert pieces == apply(data, mask, offset)
+
+
+@masker
+@hypothesis_settings
+@given(data=payloads, mask=masks, offset=offsets)
+def test_buffer_types(apply: Masker, data: bytes, mask: bytes, offset: int) -> None:
+    """bytes, bytearray and memoryview inputs (of bytes and bytearray) give the same result."""
+    expected = apply(data, mask, offset)
+    for variant in (bytearray(data), memoryview(data), memoryview(bytearray(data))):
+        assert apply(variant, mask, offset) == expected
+
+
+@masker
+def test_memoryview_formats(apply: Masker) -> None:
+    """A memoryview of another format or shape is masked as its raw bytes."""
+    words = array.array("I", range(1000, 1100))
+    raw = words.tobytes()
+    expected = reference(raw, b"wxyz", 1)
+    assert apply(memoryview(words), b"wxyz", 1) == expected
+    assert apply(memoryview(raw).cast("B", (20, len(raw) // 20)), b"wxyz", 1) == expected
+    assert apply(memoryview(raw).cast("c"), b"wxyz", 1) == expected  # type: ignore[arg-type]
+    strided = memoryview(raw)[::2]
+    assert apply(strided, b"wxyz", 1) == reference(raw[::2], b"wxyz", 1)
+
+
+@masker
+def test_mask_argument(apply: Masker) -> None:
+    """A bytes-like mask is accepted; a mask that is not 4 bytes long or not bytes-like is not."""
+    for data in (b"x" * 10, b"x" * 1000):
+        assert apply(data, bytearray(b"abcd"), 0) == apply(data, b"abcd", 0)  # type: ignore[arg-type]
+        assert apply(data, memoryview(b"abcd"), 0) == apply(data, b"abcd", 0)  # type: ignore[arg-type]
+        for bad in (b"", b"abc", b"abcde"):
+            with pytest.raises(ValueError, match="4 bytes"):
+                apply(data, bad, 0)
+        with pytest.raises(TypeError):
+            apply(data, 1234, 0)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            apply(data, "abcd", 0)  # type: ignore[arg-type]
+
+
+@inplace_masker
+@hypothesis_settings
+@given(data=payloads, mask=masks, offset=offsets)
+def test_inplace_equals_out_of_place(
+    apply: InPlaceMasker, data: bytes, mask: bytes, offset: int
+) -> None:
+    """Masking a bytearray or writable memoryview in place equals apply_mask."""
+    expected = m._py_apply_mask(data, mask, offset)
+    buf = bytearray(data)
+    apply(buf, mask, offset)
+    assert buf == expected
+    buf = bytearray(data)
+    apply(memoryview(buf), mask, offset)
+    assert buf == expected
+
+
+@inplace_masker
+def test_inplace_rejects_readonly(apply: InPlaceMasker) -> None:
+    """Read-only buffers and bad masks are refused, and nothing is modified."""
+    data = b"payload!" * 100
+    with pytest.raises(TypeError):
+        apply(data, b"abcd", 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        apply(memoryview(data), b"abcd", 0)
+    assert data == b"payload!" * 100
+    buf = bytearray(data)
+    with pytest.raises(ValueError, match="4 bytes"):
+        apply(buf, b"abc", 0)
+    assert buf == data
+
+
+@inplace_masker
+def test_inplace_formats(apply: InPlaceMasker) -> None:
+    """In place, other formats are masked as raw bytes; non-contiguous buffers are refused."""
+    words = array.array("H", range(500))
+    expected = reference(words.tobytes(), b"\xff\x00\x0f\xf0", 2)
+    apply(memoryview(words), b"\xff\x00\x0f\xf0", 2)
+    assert words.tobytes() == expected
+    empty = bytearray()
+    apply(empty, b"abcd", 0)
+    assert empty == b""
+    strided = memoryview(bytearray(10))[::2]
+    with pytest.raises(TypeError, match="contiguous"):
+        apply(strided, b"abcd", 0)
+
+
+def test_large_payload() -> None:
+    """A multi-megabyte payload gives the same result with every implementation."""
+    data = random.Random(2).randbytes(3 * 2**20 + 3)
+    expected = m._py_apply_mask(data, b"\x9a\xbc\xde\xf0", 7)
+    for apply in MASKERS.values():
+        assert apply(data, b"\x9a\xbc\xde\xf0", 7) == expected
+    for apply_inplace in INPLACE_MASKERS.values():
+        buf = bytearray(data)
+        apply_inplace(buf, b"\x9a\xbc\xde\xf0", 7)
+        assert buf == expected
+
+
+def test_scratch_buffer_reuse() -> None:
+    """Large payloads of changing sizes (recycled scratch buffers) give correct results."""
+    rng = random.Random(3)
+    sizes = [m._SCRATCH_MIN + 1, 300_000, 140_000, m._SCRATCH_MAX + 5, 200_001, 2**20]
+    for n in sizes:
+        data = rng.randbytes(n)
+        mask = rng.randbytes(4)
+        expected = m._py_apply_mask(data, mask, n)
+        for apply in MASKERS.values():
+            assert apply(data, mask, n) == expected
+            assert apply(memoryview(data), mask, n) == expected
+    assert len(m._scratch) <= m._SCRATCH_SLOTS
+    assert all(len(buf) <= m._SCRATCH_MAX for buf in m._scratch)
+
+
+def test_threads() -> None:
+    """Threads masking large and small payloads concurrently (GIL released in C) get their own."""
+    errors: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(15):
+            data = rng.randbytes(rng.choice([16, 1000, m._SCRATCH_MIN + rng.randrange(99_999)]))
+            mask = rng.randbytes(4)
+            if m.apply_mask(data, mask) != m._py_apply_mask(data, mask):
+                errors.append(f"thread {seed}, {len(data)} bytes")
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
