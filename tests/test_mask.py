@@ -102,6 +102,23 @@ def test_fallback_in_subprocess_masks_correctly() -> None:
     assert run_in_subprocess(code, SYNCWS_NO_SPEEDUPS="yes") == "True True"
 
 
+def test_public_functions_without_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the C routine switched off, the public functions take the Python path at all sizes."""
+    monkeypatch.setattr(m, "_USE_C", False)
+    monkeypatch.setattr(m, "_PY_MAX", 1 << 62)
+    monkeypatch.setattr(m, "_c_mask", None, raising=False)  # any use of C would now fail
+    mask = b"\x00\x7f\x80\xff"
+    for n in (0, 5, 200, 5000, m._SCRATCH_MIN + 3):
+        data = random.Random(n).randbytes(n)
+        result = m.apply_mask(data, mask, 1)
+        assert result == m._py_apply_mask(data, mask, 1)
+        if n <= 5000:
+            assert result == reference(data, mask, 1)
+        buf = bytearray(data)
+        m.apply_mask_inplace(buf, mask, 1)
+        assert buf == result
+
+
 def test_all_lengths_agree() -> None:
     """Every implementation gives the same result for random data of each length 0..4096."""
     rng = random.Random(6455)

@@ -34,7 +34,7 @@ _lib: Any = None
 try:
     from syncws._mask_cffi import ffi as _cffi_ffi
     from syncws._mask_cffi import lib as _cffi_lib
-except ImportError:  # not compiled: no compiler at install time, or an unusual platform
+except ImportError:  # pragma: no cover - not compiled (no compiler at install time)
     pass
 else:
     _ffi, _lib = _cffi_ffi, _cffi_lib
@@ -55,7 +55,7 @@ _PY_MAX = 125 if _USE_C else 1 << 62
 
 _from_bytes = int.from_bytes
 
-if _lib is not None:
+if _lib is not None:  # pragma: no branch - depends on the build
     _c_mask = _lib.syncws_mask
     _from_buffer = _ffi.from_buffer
     _unpack = _ffi.unpack
@@ -174,7 +174,7 @@ def _c_apply_mask_inplace_impl(buf: bytearray | memoryview, mask: bytes, offset:
 #: available even when ``SYNCWS_NO_SPEEDUPS`` disables them, so that tests can compare).
 _c_apply_mask: Callable[[_Data, bytes, int], bytes] | None = None
 _c_apply_mask_inplace: Callable[[bytearray | memoryview, bytes, int], None] | None = None
-if _lib is not None:
+if _lib is not None:  # pragma: no branch - depends on the build
     _c_apply_mask = _c_apply_mask_impl
     _c_apply_mask_inplace = _c_apply_mask_inplace_impl
 
