@@ -105,7 +105,28 @@ def _no_protocol_signature(app, what, name, obj, options, signature, return_anno
     return None
 
 
+#: Names exported from :mod:`syncws` but documented (indexed) where they are defined, once:
+#: a reference to ``syncws.Request`` resolves to ``syncws.protocol.http11.Request``.
+_REEXPORTED = {
+    f"syncws.{name}": f"syncws.protocol.http11.{name}"
+    for name in ("Headers", "Request", "Response")
+}
+
+
+def _resolve_reexported(app, env, node, contnode):
+    """Resolve a reference to a re-exported name to where the name is documented."""
+    target = _REEXPORTED.get(node.get("reftarget"))
+    if node.get("refdomain") != "py" or target is None:
+        return None
+    node["reftarget"] = target
+    domain = env.get_domain("py")
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
+    )
+
+
 def setup(app):
+    app.connect("missing-reference", _resolve_reexported)
     app.connect("autodoc-skip-member", _keep_enum_members)
     app.connect("autodoc-process-docstring", _no_inline_attribute_type, priority=400)
     app.connect("autodoc-process-signature", _no_protocol_signature)

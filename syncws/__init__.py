@@ -1,7 +1,4 @@
-"""syncws: WebSocket server and client for threads, not asyncio.
-
-This release has the Sans-I/O core (:mod:`syncws.protocol`); the blocking runtime follows.
-"""
+"""syncws: WebSocket server and client for threads, not asyncio."""
 
 from __future__ import annotations
 
@@ -25,17 +22,25 @@ from .protocol.connection import State
 from .protocol.frames import Close, CloseCode
 from .protocol.http11 import Headers, Request, Response
 from .protocol.mask import IMPLEMENTATION as MASK_IMPLEMENTATION
+from .runtime.auth import basic_auth
+from .runtime.broadcast import broadcast
+from .runtime.client import ClientConnection, connect
+from .runtime.connection import Connection, Data
+from .runtime.server import Server, ServerConnection, serve
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MASK_IMPLEMENTATION",
+    "ClientConnection",
     "Close",
     "CloseCode",
     "ConcurrencyError",
+    "Connection",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "Data",
     "Headers",
     "InvalidHandshake",
     "InvalidHeader",
@@ -48,7 +53,13 @@ __all__ = [
     "ProtocolError",
     "Request",
     "Response",
+    "Server",
+    "ServerConnection",
     "State",
     "WebSocketException",
     "__version__",
+    "basic_auth",
+    "broadcast",
+    "connect",
+    "serve",
 ]

@@ -201,6 +201,13 @@ class Protocol:
         self._recv_opcode = 0
         self._recv_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        # Validating the UTF-8 of a text frame whose payload has only partly arrived (it is
+        # always the first frame in _buf): bytes checked so far, and the decoder doing it.
+        self._partial_checked = 0
+        self._partial_decoder: codecs.IncrementalDecoder | None = None
+        # An error of the peer found after messages that this receive_data() returned: it
+        # fails the connection once the application has consumed them (fail_pending()).
+        self._pending_failure: ProtocolError | None = None
         # Writing a fragmented message.
         self._send_fragmenting = False
         self.extensions: list[Extension] = []
@@ -249,7 +256,22 @@ class Protocol:
                 self._check_header(b0, length, mask)
                 stop = start + length
                 if stop > end:
+                    if (
+                        end > start
+                        and not b0 & 0x40
+                        # A continuation may belong to a compressed message (RSV1 is on its
+                        # first frame only): its bytes are UTF-8 only once decompressed.
+                        and not (b0 & 0x0F == Opcode.CONT and self._rsv_allowed & 0x40)
+                        and (
+                            b0 & 0x0F == Opcode.TEXT
+                            or (b0 & 0x0F == Opcode.CONT and self._recv_opcode == Opcode.TEXT)
+                        )
+                    ):
+                        self._check_partial_text(buf, start, end, mask, b0 & 0x0F)
                     break
+                if self._partial_decoder is not None:
+                    self._partial_checked = 0
+                    self._partial_decoder = None
                 if mask is None:
                     payload = bytes(buf[start:stop])
                 elif length > _VIEW_THRESHOLD:
@@ -265,7 +287,15 @@ class Protocol:
                 else:
                     self._receive_data_frame(b0, payload, events)
         except ProtocolError as exc:
-            self.fail(exc.code, str(exc), exc)
+            if any(type(event) is Message or type(event) is Fragment for event in events):
+                # Fail once the application has seen the messages that came before the
+                # error, so that it may still answer them (RFC 6455 processes frames in
+                # order; Autobahn|Testsuite 3.2, 4.1.3, 5.15...): see fail_pending().
+                self._pending_failure = exc
+                self._discard = True
+                self._buf = bytearray()
+            else:
+                self.fail(exc.code, str(exc), exc)
             return events
         if self._discard:
             self._buf = bytearray()
@@ -304,11 +334,14 @@ class Protocol:
             raise ProtocolError("new message before the end of a fragmented message")
         if self.max_size is not None:
             limit = self.max_size
-            if b0 & 0x40:
-                # A compressed frame is checked again after decompression, by the extension;
-                # on the wire it may exceed its content by deflate's worst-case overhead for
-                # incompressible data (5 bytes per 64 KiB stored block), never by more.
-                limit += limit // 8192 + 1024
+            if b0 & 0x40 or (opcode == 0 and self._rsv_allowed & 0x40):
+                # A compressed frame (or a continuation, which has RSV1 clear even in a
+                # compressed message) is checked again after decompression, by the extension
+                # and _decode_extensions. On the wire, incompressible data exceeds its size:
+                # zlib ends a stored block whenever its symbol buffer fills (5 bytes per 127
+                # bytes at memLevel 1, measured 2.5 KiB per MiB at memLevel 5), and a
+                # compressor stuck with fixed Huffman codes adds up to 1/8. Allow that much.
+                limit += limit // 8 + 1024
             if self._recv_size + length > limit:
                 raise PayloadTooBig(
                     f"message of at least {self._recv_size + length} bytes exceeds "
@@ -367,16 +400,28 @@ class Protocol:
     def _decode_text(self, payload: bytes, final: bool) -> str:
         """Decode one fragment of a text message, failing on the first invalid byte."""
         assert self._decoder is not None
-        try:
-            text = self._decoder.decode(payload, final)
-        except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in text message", code=1007) from None
-        # CPython's decoder waits for the third byte of ED xx: a lead ED followed by A0..BF
-        # is already a UTF-16 surrogate, invalid in UTF-8 (RFC 3629), so fail now.
-        pending = self._decoder.getstate()[0]
-        if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-            raise ProtocolError("invalid UTF-8 in text message", code=1007)
-        return text
+        return _decode_strict(self._decoder, payload, final)
+
+    def _check_partial_text(
+        self, buf: bytes | bytearray, start: int, end: int, mask: bytes | None, opcode: int
+    ) -> None:
+        """Validate the UTF-8 of the part of a text frame received so far (fail fast, even
+        inside one frame: Autobahn|Testsuite 6.4.3, 6.4.4). Each byte is checked once here,
+        and once more when the frame is complete."""
+        checked = self._partial_checked
+        if end - start <= checked:
+            return
+        decoder = self._partial_decoder
+        if decoder is None:
+            decoder = self._partial_decoder = codecs.getincrementaldecoder("utf-8")()
+            if opcode == Opcode.CONT:
+                assert self._decoder is not None  # a text message is in progress
+                decoder.setstate(self._decoder.getstate())
+        chunk = buf[start + checked : end]
+        if mask is not None:
+            chunk = apply_mask(chunk, mask, checked)
+        self._partial_checked = end - start
+        _decode_strict(decoder, chunk, False)
 
     def _receive_control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == Opcode.PING:
@@ -411,6 +456,10 @@ class Protocol:
         """
         if self.state is State.CONNECTING:
             self._receive_handshake_eof()
+        if self._pending_failure is not None:
+            if self.exc is None:
+                self.exc = self._pending_failure
+            self._pending_failure = None
         self.state = State.CLOSED
         self._discard = True
         self._buf = bytearray()
@@ -514,6 +563,8 @@ class Protocol:
         """
         if self.state is not State.OPEN:
             return
+        if self.fail_pending():
+            return
         close = Close(code, reason)
         payload = close.serialize()
         self.close_sent = close
@@ -540,6 +591,34 @@ class Protocol:
             self.state = State.CLOSING
         self._discard = True
         self._close_transport = True
+
+    def fail_pending(self) -> bool:
+        """Fail the connection for an error of the peer held back by :meth:`receive_data`.
+
+        When the bytes given to :meth:`receive_data` hold whole messages followed by an
+        error, it returns the messages and ignores further input, but keeps the connection
+        open: the application may still answer the messages. The I/O layer calls this once
+        the application has consumed them (it wants the next message, or it closes); the
+        connection then fails as it would have at once. :meth:`send_close` calls it too.
+
+        Returns:
+            Whether an error was pending (the close frame is now queued).
+        """
+        exc = self._pending_failure
+        if exc is None:
+            return False
+        self._pending_failure = None
+        self.fail(exc.code, str(exc), exc)
+        return True
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a fragmented message is being sent (no other message may start)."""
+        return self._send_fragmenting
+
+    def buffered_output(self) -> int:
+        """How many bytes wait in :meth:`data_to_send`."""
+        return sum(map(len, self._out))
 
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes to write to the network, ``b""`` if there are none."""
@@ -594,3 +673,17 @@ class Protocol:
         exc = cls(rcvd, sent, self.close_rcvd_then_sent)
         exc.__cause__ = self.exc
         return exc
+
+
+def _decode_strict(decoder: codecs.IncrementalDecoder, data: bytes | bytearray, final: bool) -> str:
+    """Decode ``data`` with an incremental UTF-8 decoder, failing on the first invalid byte."""
+    try:
+        text: str = decoder.decode(data, final)
+    except UnicodeDecodeError:
+        raise ProtocolError("invalid UTF-8 in text message", code=1007) from None
+    # CPython's decoder waits for the third byte of ED xx: a lead ED followed by A0..BF
+    # is already a UTF-16 surrogate, invalid in UTF-8 (RFC 3629), so fail now.
+    pending = decoder.getstate()[0]
+    if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+        raise ProtocolError("invalid UTF-8 in text message", code=1007)
+    return text

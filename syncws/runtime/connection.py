@@ -1,0 +1,795 @@
+"""A WebSocket connection over a blocking socket: recv, send, ping, close.
+
+Threads and ownership (the rules every method here follows):
+
+* ``_lock`` guards the Sans-I/O protocol and this object's state. It is held only for
+  short, non-blocking work: never across a blocking socket call.
+* Reading: one reader at a time. A thread inside :meth:`Connection.recv` (the handler)
+  sets ``_reading`` and reads the socket itself, with no hand-off to another thread. While
+  no thread is in ``recv()``, the heartbeat thread may *park* the connection (watch it
+  with ``selectors``) and read it without blocking, under ``_lock``: it answers pings,
+  completes the closing handshake and queues up to ``max_queue`` messages, then stops
+  reading (TCP backpressure). Both readers feed the same protocol under ``_lock``, in
+  order, into the same queue, so nothing is lost or reordered in the hand-over.
+* Writing: one writer at a time, by the *writer token* ``_writing`` (under ``_lock``).
+  Whoever holds it drains ``protocol.data_to_send()`` until it is empty, checked under
+  ``_lock``, so bytes queued by anyone meanwhile (a pong, a close echo) go out in order.
+  Handler threads wait for the token and write blocking, bounded by ``write_timeout``;
+  the heartbeat thread only writes without blocking and keeps the token, with the
+  unwritten tail, until the socket is writable again.
+* ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
+  piece even when other threads send meanwhile.
+* A deadline that passes (pong, close, write) fails the connection: the socket is shut
+  down, which wakes any thread blocked on it; it then raises
+  :class:`~syncws.exceptions.ConnectionClosedError`.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import io
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from ..exceptions import ConcurrencyError, ConnectionClosed
+from ..protocol.connection import Fragment, Message, Ping, Pong, Protocol, State
+from ..protocol.frames import Close, CloseCode
+
+if TYPE_CHECKING:
+    from .heartbeat import Heartbeat
+    from .transport import Transport
+
+__all__ = ["BROADCAST_HIGH_WATER", "Connection", "Data"]
+
+#: A message: ``str`` for text, ``bytes`` for binary.
+Data = str | bytes
+
+#: Bytes already queued for a connection above which :func:`~syncws.broadcast` skips it.
+BROADCAST_HIGH_WATER = 2**16
+
+
+class Connection:
+    """Base class of :class:`~syncws.ServerConnection` and :class:`~syncws.ClientConnection`.
+
+    Not created directly: the server makes one per accepted connection, and
+    :func:`~syncws.connect` makes one per client connection.
+
+    Attributes:
+        id: A unique identifier, for logs.
+        logger: The logger of this connection.
+        latency: Seconds between the last ping and its pong (0 before the first pong).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        protocol: Protocol,
+        *,
+        heartbeat: Heartbeat,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        close_timeout: float | None,
+        write_timeout: float | None,
+        max_queue: int,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.id = uuid.uuid4()
+        self.logger = logger
+        self.transport = transport
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.write_timeout = write_timeout
+        self.max_queue = max(1, max_queue)
+        self.latency = 0.0
+        self._heartbeat = heartbeat
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._send_mutex = threading.Lock()
+        self._writing = False
+        self._pending: memoryview | None = None  # the heartbeat's unwritten tail
+        self._reading = False
+        self._left_recv = time.monotonic()  # when the handler last left recv()
+        self._messages: collections.deque[Data] = collections.deque()
+        self._partial: io.StringIO | bytearray | None = None
+        self._streaming = False
+        self._stream: collections.deque[Fragment] = collections.deque()
+        self._pings: dict[bytes, tuple[float, threading.Event]] = {}
+        self._closed = threading.Event()
+        self._finalized = False
+        # Heartbeat bookkeeping, touched by the heartbeat thread only.
+        self.hb_parked = False
+        self.hb_events = 0
+
+    # Attributes.
+
+    @property
+    def state(self) -> State:
+        """The connection's :class:`~syncws.protocol.connection.State`."""
+        return self.protocol.state
+
+    @property
+    def local_address(self) -> Any:
+        """The local address of the socket (a ``(host, port)`` tuple for TCP)."""
+        return self._sockname
+
+    @property
+    def remote_address(self) -> Any:
+        """The address of the peer (a ``(host, port)`` tuple for TCP)."""
+        return self._peername
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed (1006 without a close frame)."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason once the connection is closed."""
+        return self.protocol.close_reason
+
+    def _remember_addresses(self) -> None:
+        sock = self.transport.sock
+        try:
+            self._sockname = sock.getsockname()
+            self._peername = sock.getpeername()
+        except OSError:
+            self._sockname = self._peername = None
+
+    # Receiving.
+
+    @overload
+    def recv(self, timeout: float | None = None, decode: None = None) -> Data: ...
+    @overload
+    def recv(self, timeout: float | None = None, *, decode: Literal[True]) -> str: ...
+    @overload
+    def recv(self, timeout: float | None = None, *, decode: Literal[False]) -> bytes: ...
+
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> Data:
+        """Receive the next message.
+
+        Args:
+            timeout: Seconds to wait; ``None`` waits forever and ``0`` only returns a message
+                that has already arrived.
+            decode: ``None`` returns ``str`` for text and ``bytes`` for binary messages;
+                ``True`` returns ``str`` always (decoding binary messages as UTF-8);
+                ``False`` returns ``bytes`` always (encoding text messages as UTF-8).
+
+        Raises:
+            TimeoutError: No message arrived within ``timeout``.
+            ConnectionClosed: The connection is closed (messages that arrived before the
+                close are returned first).
+            ConcurrencyError: Another thread is already in ``recv()``.
+        """
+        with self._lock:
+            if self._reading:
+                raise ConcurrencyError("another thread is already receiving")
+            if self._messages:
+                return _decode(self._messages.popleft(), decode)
+            self._reading = True
+        try:
+            return _decode(self._read_until_message(timeout), decode)
+        finally:
+            self._left_recv = time.monotonic()
+            self._reading = False
+
+    def _read_until_message(self, timeout: float | None) -> Data:
+        """Read the socket until a whole message is queued; the caller owns reading."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._messages:
+                    return self._messages.popleft()
+                if self._finalized:
+                    raise self.protocol.closed_exception()
+                # The messages that came before an error of the peer are consumed: fail.
+                failing = self.protocol.fail_pending()
+            if failing:
+                self._after_feed(False)
+                continue
+            self._read_once(None if deadline is None else deadline - time.monotonic())
+
+    def _read_once(self, timeout: float | None) -> None:
+        """Read once from the socket, blocking, and process what arrived."""
+        try:
+            data = self.transport.recv(timeout)
+        except OSError:
+            data = b""
+        if data is None:
+            raise TimeoutError("no message received in time")
+        self._process(data)
+
+    def _process(self, data: bytes, eof: bool | None = None) -> None:
+        """Feed bytes to the protocol (``b""`` is EOF unless ``eof=False``), then write and
+        close as needed. Called by whichever thread owns reading."""
+        if eof is None:
+            eof = not data
+        with self._lock:
+            if not self._feed(data, eof):
+                return
+        self._after_feed(eof)
+
+    def _feed(self, data: bytes, eof: bool) -> bool:
+        """Feed bytes to the protocol; called with ``_lock`` held. ``False`` if finalized."""
+        if self._finalized:
+            return False
+        events = self.protocol.receive_eof() if eof else self.protocol.receive_data(data)
+        for event in events:
+            self._handle_event(event)
+        return True
+
+    def _after_feed(self, eof: bool) -> None:
+        """Write what the protocol answered and close as needed; called without ``_lock``."""
+        if not eof:
+            self._flush_nowait()
+            if self.protocol.should_close_transport():
+                eof = True
+        if eof:
+            self._finalize()
+        elif self.protocol.close_expected():
+            self._heartbeat.expect_close(self)
+
+    def _process_buffered(self) -> None:
+        """Process frames that arrived together with the handshake."""
+        self._process(b"", eof=False)
+
+    def _handle_event(self, event: object) -> None:
+        """Act on one protocol event; called with ``_lock`` held."""
+        if type(event) is Message:
+            self._messages.append(event.data)
+        elif type(event) is Fragment:
+            if self._streaming:
+                self._stream.append(event)
+                if event.final:
+                    # The streamed message is complete: fragments of the next one, read in
+                    # the same chunk, must be assembled, not left in the stream.
+                    self._streaming = False
+                self._cond.notify_all()
+                return
+            partial = self._partial
+            if partial is None:
+                partial = self._partial = (
+                    io.StringIO() if isinstance(event.data, str) else bytearray()
+                )
+            if isinstance(partial, bytearray):
+                assert isinstance(event.data, bytes)
+                partial += event.data
+            else:
+                assert isinstance(event.data, str)
+                partial.write(event.data)
+            if event.final:
+                self._partial = None
+                self._messages.append(_assembled(partial))
+        elif type(event) is Pong:
+            self._acknowledge_pings(event.data)
+        elif type(event) is Ping or type(event) is Close:
+            pass  # the protocol answered it
+
+    def _acknowledge_pings(self, data: bytes) -> None:
+        if data not in self._pings:
+            return  # unsolicited pong
+        now = time.monotonic()
+        # A pong acknowledges its ping and every earlier one (RFC 6455 §5.5.3).
+        for key in list(self._pings):
+            sent, event = self._pings.pop(key)
+            if key == data:
+                self.latency = now - sent  # before set(): a waiter reads the new value
+                event.set()
+                break
+            event.set()
+
+    def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
+        """Receive the next message fragment by fragment, as its frames arrive.
+
+        A message that already arrived whole is yielded in one piece. Text fragments are
+        ``str`` (a character split across frames comes with the frame completing it).
+
+        Args:
+            decode: As for :meth:`recv`.
+
+        Raises:
+            ConnectionClosed: The connection closed before the message ended.
+            ConcurrencyError: Another thread is already receiving.
+        """
+        with self._lock:
+            if self._reading:
+                raise ConcurrencyError("another thread is already receiving")
+            if self._messages:
+                message = self._messages.popleft()
+                self._reading = True
+                whole = True
+            else:
+                self._reading = True
+                self._streaming = True
+                whole = False
+                partial, self._partial = self._partial, None
+                if partial is not None:
+                    self._stream.append(Fragment(_assembled(partial), False))
+        try:
+            if whole:
+                yield _decode(message, decode)
+                return
+            while True:
+                with self._lock:
+                    fragment = self._stream.popleft() if self._stream else None
+                    if fragment is None and self._messages:
+                        # The message arrived whole while streaming was being set up.
+                        fragment = Fragment(self._messages.popleft(), True)
+                    if fragment is None and self._finalized:
+                        raise self.protocol.closed_exception()
+                    failing = fragment is None and self.protocol.fail_pending()
+                if failing:
+                    self._after_feed(False)
+                    continue
+                if fragment is None:
+                    self._read_once(None)
+                    continue
+                yield _decode(fragment.data, decode)
+                if fragment.final:
+                    return
+        finally:
+            with self._lock:
+                self._streaming = False
+                self._reading = False
+                self._left_recv = time.monotonic()
+
+    def __iter__(self) -> Iterator[Data]:
+        """Iterate over incoming messages until the connection closes normally.
+
+        Raises:
+            ConnectionClosedError: The connection closed with an error.
+        """
+        from ..exceptions import ConnectionClosedOK
+
+        try:
+            while True:
+                yield self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Sending.
+
+    def send(self, message: Data | Iterable[Data], text: bool | None = None) -> None:
+        """Send a message.
+
+        A ``str`` is sent as a text frame and a bytes-like object as a binary frame; ``text``
+        overrides this (``text=True`` sends bytes that must be UTF-8 as a text frame,
+        ``text=False`` sends a ``str`` as binary UTF-8). An iterable of ``str`` or of bytes
+        is sent as one fragmented message, one frame per item, while other threads' sends
+        wait.
+
+        It is safe to call from several threads: messages never interleave.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            TimeoutError: Never; when ``write_timeout`` expires the connection fails with
+                1011 and this raises :class:`~syncws.exceptions.ConnectionClosedError`.
+            TypeError: ``message`` has an unsupported type.
+        """
+        if isinstance(message, str):
+            payload, is_text = message.encode(), True if text is None else text
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            payload, is_text = bytes(message), False if text is None else text
+        elif isinstance(message, Mapping):
+            raise TypeError("data must be str, bytes-like, or an iterable of them")
+        elif isinstance(message, Iterable):
+            self._send_fragments(message, text)
+            return
+        else:
+            raise TypeError("data must be str, bytes-like, or an iterable of them")
+        with self._send_mutex:
+            if is_text:
+                self._write(self.protocol.send_text, payload)
+            else:
+                self._write(self.protocol.send_binary, payload)
+
+    def _send_fragments(self, fragments: Iterable[Data], text: bool | None) -> None:
+        with self._send_mutex:
+            started = False
+            kind: type | None = None
+            try:
+                for fragment in fragments:
+                    if isinstance(fragment, str):
+                        payload = fragment.encode()
+                    elif isinstance(fragment, (bytes, bytearray, memoryview)):
+                        payload = bytes(fragment)
+                    else:
+                        raise TypeError("fragments must be str or bytes-like")
+                    if kind is None:
+                        kind = type(fragment) if isinstance(fragment, str) else bytes
+                        is_text = kind is str if text is None else text
+                    elif (kind is str) != isinstance(fragment, str):
+                        raise TypeError("all fragments must be str, or all bytes-like")
+                    if not started:
+                        first = self.protocol.send_text if is_text else self.protocol.send_binary
+                        self._write(functools.partial(first, fin=False), payload)
+                        started = True
+                    else:
+                        self._write(self._continue_fragments, payload)
+                if started:
+                    self._write(self._end_fragments, b"")
+            except BaseException:
+                if started and self.state is State.OPEN:
+                    # A message cut short cannot be finished or taken back.
+                    self._fail(CloseCode.INTERNAL_ERROR, "error while sending a fragmented message")
+                raise
+
+    def _continue_fragments(self, payload: bytes) -> None:
+        self.protocol.send_continuation(payload, fin=False)
+
+    def _end_fragments(self, payload: bytes) -> None:
+        self.protocol.send_continuation(payload, fin=True)
+
+    def _write(self, op: Callable[[bytes], None] | None, payload: bytes) -> None:
+        """Run ``op(payload)`` on the protocol and write the result, holding the writer token.
+
+        Called by application threads, which may block (up to ``write_timeout``).
+        """
+        deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
+        with self._lock:
+            while self._writing:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._writing:
+                self._lock.release()
+                try:
+                    self._write_timed_out()
+                finally:
+                    self._lock.acquire()
+            if op is not None:
+                op(payload)  # raises ConnectionClosed once closing
+            data = self.protocol.data_to_send()
+            if not data and not self.transport.has_output():
+                return
+            wire = self.transport.encode(data)
+            self._writing = True
+        try:
+            while True:
+                self.transport.send(wire, deadline)
+                with self._lock:
+                    data = self.protocol.data_to_send()
+                    if not data and not self.transport.has_output():
+                        self._writing = False
+                        self._cond.notify_all()
+                        return
+                    wire = self.transport.encode(data)
+        except BaseException as exc:
+            with self._lock:
+                self._writing = False
+                self._cond.notify_all()
+            if isinstance(exc, TimeoutError):
+                self._write_timed_out()
+            if isinstance(exc, OSError):
+                self._abort()
+                raise self._closed_exception() from exc
+            raise
+
+    def _write_timed_out(self) -> None:
+        self.logger.info(
+            "write timed out after %s seconds: the peer is not reading", self.write_timeout
+        )
+        with self._lock:
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "write timeout")
+            # A frame may be half written: a close frame after it would be read as its
+            # payload, so none is sent; the peer sees the TCP connection end (1006).
+            self.protocol.data_to_send()
+        self._abort()
+        raise self._closed_exception()
+
+    def _flush_nowait(self) -> bool:
+        """Write what the protocol has to send without blocking (from any thread).
+
+        If the token is taken, its holder writes it. If the socket is full, the token is
+        kept with the unwritten tail and the heartbeat thread finishes the write when the
+        socket becomes writable. Returns ``True`` in that case.
+        """
+        with self._lock:
+            if self._writing:
+                return False
+            data = self.protocol.data_to_send()
+            if not data and not self.transport.has_output():
+                return False
+            wire: bytes | memoryview = self.transport.encode(data)
+            self._writing = True
+        return self._send_pending(wire)
+
+    def _send_pending(self, wire: bytes | memoryview) -> bool:
+        """Write ``wire`` without blocking, holding the token; see :meth:`_flush_nowait`."""
+        while True:
+            try:
+                sent = self.transport.send_nowait(wire)
+            except OSError:
+                with self._lock:
+                    self._writing = False
+                    self._pending = None
+                    self._cond.notify_all()
+                self._abort()
+                return False
+            if sent < len(wire):
+                self._pending = memoryview(wire)[sent:]
+                self._heartbeat.want_write(self)
+                return True
+            with self._lock:
+                data = self.protocol.data_to_send()
+                if not data and not self.transport.has_output():
+                    self._writing = False
+                    self._pending = None
+                    self._cond.notify_all()
+                    return False
+                wire = self.transport.encode(data)
+
+    def _send_nowait(self, payload: bytes, is_text: bool) -> bool:
+        """Queue one message and flush it without blocking, for :func:`~syncws.broadcast`.
+
+        No send lock is needed: a single-frame message is queued whole, under ``_lock``,
+        and whoever holds the writer token writes it. Returns ``False``, sending nothing,
+        when the connection is not open, when a fragmented message is being sent, or when
+        the peer is not keeping up (a write is waiting for it to read, or more than
+        :data:`BROADCAST_HIGH_WATER` bytes are already queued): a slow peer must not delay
+        the others, nor make the sender's memory grow.
+        """
+        with self._lock:
+            protocol = self.protocol
+            if (
+                protocol.state is not State.OPEN
+                or protocol.sending_fragments
+                or self._pending is not None
+                or (self._writing and protocol.buffered_output() > BROADCAST_HIGH_WATER)
+            ):
+                return False
+            if is_text:
+                protocol.send_text(payload)
+            else:
+                protocol.send_binary(payload)
+        self._flush_nowait()
+        return True
+
+    def hb_writable(self) -> bool:
+        """The heartbeat saw the socket writable: continue the pending write."""
+        wire = self._pending
+        if wire is None:
+            return False
+        return self._send_pending(wire)
+
+    # Control frames.
+
+    def ping(self, data: Data | None = None) -> threading.Event:
+        """Send a ping; the returned event is set when the matching pong arrives.
+
+        Args:
+            data: Payload (at most 125 bytes); random 4 bytes if ``None``. A ``str`` is
+                encoded to UTF-8.
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+            ConcurrencyError: A ping with the same payload is still waiting for its pong.
+        """
+        payload = data.encode() if isinstance(data, str) else data
+        with self._lock:
+            if payload is None:
+                payload = os.urandom(4)
+                while payload in self._pings:
+                    payload = os.urandom(4)
+            elif payload in self._pings:
+                raise ConcurrencyError("a ping with the same payload is already waiting")
+            waiter = threading.Event()
+            self._pings[bytes(payload)] = (time.monotonic(), waiter)
+        with self._send_mutex:
+            self._write(self.protocol.send_ping, bytes(payload))
+        if not self._reading:
+            # Nobody reads this socket now: have the heartbeat read the pong at once, so
+            # that the waiter and the latency do not depend on the handler's next recv().
+            self._heartbeat.take_over(self)
+        return waiter
+
+    def pong(self, data: Data = b"") -> None:
+        """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3)."""
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        with self._send_mutex:
+            self._write(self.protocol.send_pong, payload)
+
+    def hb_ping(self) -> bytes | None:
+        """Send a keepalive ping from the heartbeat thread; return its payload."""
+        with self._lock:
+            if self.protocol.state is not State.OPEN:
+                return None
+            payload = os.urandom(4)
+            self._pings[payload] = (time.monotonic(), threading.Event())
+            self.protocol.send_ping(payload)
+        self._flush_nowait()
+        return payload
+
+    def hb_pong_overdue(self, payload: bytes) -> bool:
+        """Whether the keepalive ping with ``payload`` is still unanswered."""
+        with self._lock:
+            return payload in self._pings and self.protocol.state is State.OPEN
+
+    # Closing.
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the connection: send a close frame and wait for the closing handshake.
+
+        Waits up to ``close_timeout`` for the peer, then closes the TCP connection anyway.
+        Idempotent: closing a closed connection does nothing.
+
+        Args:
+            code: The close code (1000 normal, 1001 going away, 3000-4999 for apps).
+            reason: The close reason, at most 123 bytes once encoded.
+        """
+        try:
+            with self._send_mutex:
+                self._write(lambda _: self.protocol.send_close(code, reason), b"")
+        except ConnectionClosed:
+            pass
+        if self.protocol.should_close_transport():
+            # send_close() failed the connection for an error of the peer held back until
+            # now (see Protocol.fail_pending): there is no closing handshake to wait for.
+            self._abort()
+        self._wait_for_close()
+
+    def _wait_for_close(self) -> None:
+        deadline = None if self.close_timeout is None else time.monotonic() + self.close_timeout
+        with self._lock:
+            own_reading = not self._reading
+            if own_reading:
+                self._reading = True
+        timed_out = False
+        try:
+            while not self._closed.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    timed_out = True
+                    break
+                if own_reading:
+                    try:
+                        self._read_once(remaining)
+                    except TimeoutError:
+                        pass
+                else:
+                    self._closed.wait(remaining)
+        finally:
+            if own_reading:
+                self._reading = False
+        if timed_out:
+            # Only once reading is given up: the heartbeat, which _abort() asks to read the
+            # EOF, hands reading back (and reads nothing) while _reading is set.
+            self._abort()
+        self._closed.wait(1.0 if deadline is not None else None)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the TCP connection is closed; return whether it is."""
+        return self._closed.wait(timeout)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection from any thread: send a close frame if possible, shut down."""
+        with self._lock:
+            self.protocol.fail(code, reason)
+        self._flush_nowait()
+        self._abort()
+
+    def _close_nowait(self, code: int, reason: str) -> None:
+        """Start the closing handshake without blocking and let the heartbeat finish it.
+
+        Used when a handler returns or raises, and on server shutdown: the pool thread is
+        free at once; the heartbeat bounds the handshake by ``close_timeout``.
+        """
+        with self._lock:
+            if self._finalized:
+                return
+            if self.protocol.state is State.OPEN:
+                self.protocol.send_close(code, reason)  # may fail_pending()
+        self._flush_nowait()
+        if self.protocol.should_close_transport():
+            self._abort()
+        self._heartbeat.expect_close(self)
+
+    def _abort(self) -> None:
+        """Shut the socket down: every thread blocked on it wakes up; the reader finalizes."""
+        self.transport.shutdown()
+        self._heartbeat.take_over(self)
+
+    def _closed_exception(self) -> ConnectionClosed:
+        with self._lock:
+            return self.protocol.closed_exception()
+
+    def _finalize(self) -> None:
+        """The TCP connection ended: record it, release the socket and every waiter."""
+        with self._lock:
+            if self._finalized:
+                return
+            self._finalized = True
+            if self.protocol.state is not State.CLOSED:
+                self.protocol.receive_eof()
+            for _, waiter in self._pings.values():
+                waiter.set()  # no pong will come; waiters check the state
+            self._pings.clear()
+            self._cond.notify_all()
+        # The heartbeat thread closes the socket after unregistering it: closing it here
+        # could let a new socket reuse its number while the selector still maps it.
+        self.transport.shutdown()
+        self._heartbeat.remove(self)
+        self._closed.set()
+        self._connection_lost()
+
+    def _connection_lost(self) -> None:
+        """Hook for subclasses, called once the connection is closed."""
+
+    # Heartbeat side of reading.
+
+    def hb_readable(self) -> bool:
+        """The heartbeat saw the socket readable; read without blocking.
+
+        Returns:
+            Whether the heartbeat should keep watching the socket for reading.
+        """
+        with self._lock:
+            if self._finalized:
+                return False
+            if self._reading:
+                return False  # the handler reads again: hand reading back
+            if len(self._messages) >= self.max_queue and not self.protocol.close_expected():
+                return False  # backpressure: stop reading until the handler catches up
+            try:
+                data = self.transport.recv_nowait()
+            except OSError:
+                data = b""
+            if data is None:
+                return True
+            # Feed under the same lock hold as the read: once the lock is released, a
+            # handler may enter recv() and read (and feed) later bytes first.
+            eof = not data
+            if not self._feed(data, eof):
+                return False
+        self._after_feed(eof)
+        return not self._finalized
+
+    def hb_wants_read(self) -> bool:
+        """Whether the heartbeat should read this connection now (the handler is elsewhere)."""
+        return (
+            not self._reading
+            and not self._finalized
+            and (len(self._messages) < self.max_queue or self.protocol.close_expected())
+        )
+
+    @property
+    def hb_idle_since(self) -> float | None:
+        """When the handler left ``recv()``, or ``None`` while it is inside."""
+        return None if self._reading else self._left_recv
+
+    # Context manager.
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(CloseCode.INTERNAL_ERROR)
+
+
+def _assembled(partial: io.StringIO | bytearray) -> Data:
+    return partial.getvalue() if isinstance(partial, io.StringIO) else bytes(partial)
+
+
+def _decode(data: Data, decode: bool | None) -> Data:
+    if decode is None:
+        return data
+    if decode:
+        return data if isinstance(data, str) else data.decode()
+    return data.encode() if isinstance(data, str) else data

@@ -1,0 +1,386 @@
+"""The heartbeat thread: one ``selectors`` loop and one deadline heap for many connections.
+
+One runs per :class:`~syncws.Server`, one per process for all client connections, and one
+per process for the connections upgraded inside a WSGI app. It
+
+* sends keepalive pings every ``ping_interval`` and fails a connection with 1011 when the
+  pong does not come within ``ping_timeout``;
+* bounds the closing handshake by ``close_timeout``;
+* *parks* connections whose handler has been out of ``recv()`` for a while
+  (:data:`PARK_DELAY`): it reads them without blocking, answering pings, completing closes
+  and queueing up to ``max_queue`` messages, and gives reading back as soon as the handler
+  calls ``recv()`` again;
+* finishes writes that a non-blocking flush left half done (a pong or a close frame to a
+  peer that is slow to read);
+* closes sockets, after unregistering them, so that a socket number is never reused while
+  the selector still maps it.
+
+Why parking is lazy: a handler inside ``recv()`` reads its own socket, so watching every
+socket all the time would wake this thread for every message. Instead, a periodic check,
+which runs only while connections exist, parks the connections whose handler has been
+elsewhere for :data:`PARK_DELAY` seconds. The cost on the message path is one clock read.
+
+Selector registrations change only on this thread; other threads post commands and wake it
+through a socket pair.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import math
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.frames import CloseCode
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["PARK_DELAY", "Heartbeat", "client_heartbeat", "wsgi_heartbeat"]
+
+#: Seconds a handler may stay out of ``recv()`` before the heartbeat reads for it.
+#: Checked every PARK_DELAY, so a busy handler's connection is read again (and the peer's
+#: pings answered) at most 2 * PARK_DELAY after it left ``recv()``: this must stay well
+#: below the peers' ping timeouts. Each check costs about 1 ms per 10,000 connections.
+PARK_DELAY = 0.2
+
+_PING, _PONG, _CLOSE, _LINGER = 0, 1, 2, 3
+
+#: Seconds a rejected socket is read (and its input discarded) before it is closed.
+LINGER_TIMEOUT = 2.0
+
+
+class _Lingering:
+    """A socket that was answered (e.g. HTTP 503) and shut down for writing.
+
+    Closing a socket with unread input makes the kernel send a reset, which can destroy
+    the answer before the client reads it; so the heartbeat reads until EOF first.
+    """
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+
+class Heartbeat:
+    """The shared heartbeat thread.
+
+    Args:
+        name: The thread's name.
+        logger: Where to log keepalive failures.
+    """
+
+    def __init__(self, name: str, logger: logging.Logger) -> None:
+        self.name = name
+        self.logger = logger
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._commands: collections.deque[Callable[[], None]] = collections.deque()
+        self._heap: list[tuple[float, int, int, Any, bytes]] = []
+        self._seq = itertools.count()
+        self._conns: set[Connection] = set()
+        self._closing: set[Connection] = set()
+        self._sleep_until = math.inf
+        self._next_check = math.inf
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # Called from any thread.
+
+    def add(self, conn: Connection) -> None:
+        """Start serving a connection: keepalive pings from now on."""
+        now = time.monotonic()
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the heartbeat thread is stopped")
+            self._conns.add(conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+            if self._next_check == math.inf:
+                self._next_check = now + PARK_DELAY
+        if conn.ping_interval is not None:
+            self._schedule(now + conn.ping_interval, _PING, conn)
+        self._post(lambda: None)
+
+    def remove(self, conn: Connection) -> None:
+        """Stop serving a connection and close its socket (after unregistering it)."""
+        self._post(lambda: self._forget(conn))
+
+    def take_over(self, conn: Connection) -> None:
+        """Read this connection now, e.g. after its handler returned or it was aborted."""
+        self._post(lambda: self._park(conn))
+
+    def want_write(self, conn: Connection) -> None:
+        """Finish a write left pending by a non-blocking flush when the socket is writable."""
+        self._post(lambda: self._set_interest(conn, conn.hb_events | selectors.EVENT_WRITE))
+
+    def expect_close(self, conn: Connection) -> None:
+        """Bound the closing handshake of a connection by its ``close_timeout``."""
+        with self._lock:
+            if conn in self._closing:
+                return
+            self._closing.add(conn)
+        if conn.close_timeout is not None:
+            self._schedule(time.monotonic() + conn.close_timeout, _CLOSE, conn)
+        self.take_over(conn)
+
+    def linger(self, sock: socket.socket) -> None:
+        """Discard a rejected socket's input until EOF (at most :data:`LINGER_TIMEOUT`
+        seconds), then close it."""
+        sock.setblocking(False)
+        item = _Lingering(sock)
+
+        def start() -> None:
+            try:
+                self._selector.register(sock, selectors.EVENT_READ, item)
+            except (KeyError, ValueError, OSError):
+                sock.close()
+
+        with self._lock:
+            if self._stopped and self._thread is None:
+                sock.close()
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        self._schedule(time.monotonic() + LINGER_TIMEOUT, _LINGER, item)
+        self._post(start)
+
+    def _end_linger(self, item: _Lingering) -> None:
+        if item.sock.fileno() == -1:
+            return
+        try:
+            self._selector.unregister(item.sock)
+        except (KeyError, ValueError):
+            pass
+        item.sock.close()
+
+    def stop(self) -> None:
+        """Stop the thread once every connection is gone (used by tests and shutdown)."""
+        with self._lock:
+            self._stopped = True
+            started = self._thread is not None
+        if not started:
+            # No thread will ever run to close these (e.g. a server that only answered
+            # HTTP errors): close them here, or they leak.
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            return
+        self._wake()
+
+    def _schedule(self, when: float, kind: int, conn: Any, arg: bytes = b"") -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (when, next(self._seq), kind, conn, arg))
+            wake = when < self._sleep_until
+        if wake:
+            self._wake()
+
+    def _post(self, command: Callable[[], None]) -> None:
+        self._commands.append(command)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already woken, or stopped
+
+    # The thread.
+
+    def _run(self) -> None:
+        selector = self._selector
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                until = min(self._heap[0][0] if self._heap else math.inf, self._next_check)
+                if (
+                    self._stopped
+                    and not self._conns
+                    and not self._commands
+                    and not any(kind == _LINGER for _, _, kind, _, _ in self._heap)
+                ):
+                    break
+                self._sleep_until = until
+            timeout = None if until == math.inf else max(0.0, until - now)
+            ready = selector.select(timeout)
+            with self._lock:
+                self._sleep_until = -math.inf  # awake: nobody needs to wake us
+            for key, mask in ready:
+                conn = key.data
+                if conn is None:
+                    self._drain_wake()
+                    continue
+                if type(conn) is _Lingering:
+                    try:
+                        if conn.sock.recv(4096):
+                            continue
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        pass
+                    self._end_linger(conn)
+                    continue
+                try:
+                    self._serve(conn, mask)
+                except Exception:
+                    self.logger.exception("error in heartbeat thread")
+            while self._commands:
+                try:
+                    self._commands.popleft()()
+                except Exception:
+                    self.logger.exception("error in heartbeat thread")
+            self._run_deadlines()
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._check_idle(now)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _serve(self, conn: Connection, mask: int) -> None:
+        interest = conn.hb_events
+        if mask & selectors.EVENT_WRITE and not conn.hb_writable():
+            interest &= ~selectors.EVENT_WRITE
+        if mask & selectors.EVENT_READ and not conn.hb_readable():
+            interest &= ~selectors.EVENT_READ
+            conn.hb_parked = False
+        if conn in self._conns:
+            self._set_interest(conn, interest)
+
+    def _set_interest(self, conn: Connection, events: int) -> None:
+        if conn not in self._conns:
+            return
+        sock = conn.transport.sock
+        old = conn.hb_events
+        if events == old:
+            return
+        try:
+            if not old:
+                self._selector.register(sock, events, conn)
+            elif not events:
+                self._selector.unregister(sock)
+            else:
+                self._selector.modify(sock, events, conn)
+        except (KeyError, ValueError, OSError):
+            events = 0
+        conn.hb_events = events
+
+    def _park(self, conn: Connection) -> None:
+        if conn not in self._conns:
+            return
+        conn.hb_parked = True
+        self._set_interest(conn, conn.hb_events | selectors.EVENT_READ)
+        # Data may already wait in buffers the selector cannot see (TLS, the protocol's).
+        self._serve(conn, selectors.EVENT_READ)
+
+    def _forget(self, conn: Connection) -> None:
+        self._set_interest(conn, 0)
+        self._conns.discard(conn)
+        with self._lock:
+            self._closing.discard(conn)
+            if not self._conns:
+                self._next_check = math.inf
+        conn.transport.close()
+
+    def _check_idle(self, now: float) -> None:
+        """Park the connections whose handler has been out of ``recv()`` too long."""
+        for conn in list(self._conns):
+            if conn.hb_parked:
+                continue
+            idle_since = conn.hb_idle_since
+            if idle_since is not None and now - idle_since >= PARK_DELAY and conn.hb_wants_read():
+                self._park(conn)
+        with self._lock:
+            self._next_check = now + PARK_DELAY if self._conns else math.inf
+
+    def _run_deadlines(self) -> None:
+        while True:
+            with self._lock:
+                if not self._heap or self._heap[0][0] > time.monotonic():
+                    return
+                _, _, kind, conn, arg = heapq.heappop(self._heap)
+            if kind == _LINGER:
+                self._end_linger(conn)
+                continue
+            if conn not in self._conns:
+                continue
+            try:
+                if kind == _PING:
+                    self._keepalive(conn)
+                elif kind == _PONG:
+                    if conn.hb_pong_overdue(arg):
+                        self.logger.info("%s: keepalive ping timeout; failing connection", conn.id)
+                        conn._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                elif kind == _CLOSE and not conn._closed.is_set():
+                    self.logger.info("%s: closing handshake timed out", conn.id)
+                    conn._abort()
+            except Exception:
+                self.logger.exception("error in heartbeat thread")
+
+    def _keepalive(self, conn: Connection) -> None:
+        assert conn.ping_interval is not None
+        payload = conn.hb_ping()
+        if payload is None:
+            return
+        if not conn.hb_parked and conn.hb_wants_read():
+            self._park(conn)  # read the pong even if the handler is busy elsewhere
+        now = time.monotonic()
+        if conn.ping_timeout is not None:
+            self._schedule(now + conn.ping_timeout, _PONG, conn, payload)
+        self._schedule(now + conn.ping_interval, _PING, conn)
+
+
+_client_heartbeat: Heartbeat | None = None
+_client_heartbeat_lock = threading.Lock()
+
+
+def client_heartbeat() -> Heartbeat:
+    """The heartbeat thread shared by every client connection of this process."""
+    global _client_heartbeat
+    with _client_heartbeat_lock:
+        if _client_heartbeat is None:
+            _client_heartbeat = Heartbeat(
+                "syncws-client-heartbeat", logging.getLogger("syncws.client")
+            )
+        return _client_heartbeat
+
+
+_wsgi_heartbeat: tuple[int, Heartbeat] | None = None
+
+
+def wsgi_heartbeat() -> Heartbeat:
+    """The heartbeat thread shared by the connections upgraded inside a WSGI app.
+
+    Made on first use and remade in a forked child (a gunicorn worker forked from a master
+    that preloaded the app): a selector must not be shared across processes.
+    """
+    global _wsgi_heartbeat
+    with _client_heartbeat_lock:
+        if _wsgi_heartbeat is None or _wsgi_heartbeat[0] != os.getpid():
+            _wsgi_heartbeat = (
+                os.getpid(),
+                Heartbeat("syncws-wsgi-heartbeat", logging.getLogger("syncws.wsgi")),
+            )
+        return _wsgi_heartbeat[1]

@@ -1,0 +1,115 @@
+"""A bounded pool of reusable threads that refuses work when full instead of queueing it.
+
+``concurrent.futures.ThreadPoolExecutor`` queues without bound when its threads are busy;
+a WebSocket server must answer HTTP 503 at once instead, so the acceptor asks
+:meth:`Pool.try_submit` and rejects the connection itself when that returns ``False``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["Pool"]
+
+#: Seconds an idle pool thread waits for work before exiting.
+IDLE_TIMEOUT = 60.0
+
+
+class Pool:
+    """Up to ``size`` threads, started on demand and reused.
+
+    Args:
+        size: The most tasks running at once.
+        name: Prefix of the thread names.
+        logger: Where to log a task's unexpected exception.
+    """
+
+    def __init__(self, size: int, name: str, logger: logging.Logger) -> None:
+        if size < 1:
+            raise ValueError("the pool needs at least one thread")
+        self.size = size
+        self.name = name
+        self.logger = logger
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._busy = 0
+        self._idle: list[queue.SimpleQueue[Callable[[], None] | None]] = []
+        self._threads: set[threading.Thread] = set()
+        self._count = 0
+
+    @property
+    def busy(self) -> int:
+        """How many tasks are running."""
+        return self._busy
+
+    def try_submit(self, task: Callable[[], None]) -> bool:
+        """Run ``task`` in a pool thread; return ``False`` at once if all are busy."""
+        with self._lock:
+            if self._busy >= self.size:
+                return False
+            self._busy += 1
+            if self._idle:
+                self._idle.pop().put(task)
+                return True
+            self._count += 1
+            inbox: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+            thread = threading.Thread(
+                target=self._work,
+                args=(task, inbox),
+                name=f"{self.name}-{self._count}",
+                daemon=True,
+            )
+            self._threads.add(thread)
+        thread.start()
+        return True
+
+    def is_pool_thread(self) -> bool:
+        """Whether the calling thread belongs to this pool."""
+        return threading.current_thread() in self._threads
+
+    def _work(
+        self, task: Callable[[], None] | None, inbox: queue.SimpleQueue[Callable[[], None] | None]
+    ) -> None:
+        while task is not None:
+            try:
+                task()
+            except Exception:
+                self.logger.exception("unexpected error in %s", threading.current_thread().name)
+            task = None
+            with self._lock:
+                self._busy -= 1
+                self._done.notify_all()
+                self._idle.append(inbox)
+            try:
+                task = inbox.get(timeout=IDLE_TIMEOUT)
+            except queue.Empty:
+                with self._lock:
+                    try:
+                        self._idle.remove(inbox)
+                    except ValueError:
+                        # try_submit handed us a task just as we timed out.
+                        task = inbox.get()
+        with self._lock:
+            self._threads.discard(threading.current_thread())
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until no task runs; return ``False`` if ``timeout`` expired first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+        return True
+
+    def stop(self) -> None:
+        """Let idle threads exit now rather than after their idle timeout."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for inbox in idle:
+            inbox.put(None)

@@ -1,0 +1,616 @@
+"""The threaded server: ``Server``, ``serve()`` and ``ServerConnection``.
+
+The acceptor thread (the one in :meth:`Server.serve_forever`) waits with ``selectors`` on
+the listening socket and a wake-up socket pair. Each accepted connection goes to a pool
+thread, which runs the TLS and HTTP handshake (bounded by ``open_timeout``), then the
+handler, then hands the closing handshake to the heartbeat thread and returns to the pool.
+When every pool thread is busy, the acceptor answers HTTP 503 itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import ssl as ssl_module
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType, TracebackType
+from typing import Any, Protocol
+
+from ..exceptions import ConnectionClosed
+from ..protocol.connection import DEFAULT_MAX_SIZE, ResponseReceived, State
+from ..protocol.deflate import server_extensions
+from ..protocol.frames import CloseCode
+from ..protocol.http11 import Request, Response
+from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
+from .connection import Connection
+from .heartbeat import Heartbeat
+from .pool import Pool
+from .transport import TLSTransport, Transport
+
+__all__ = ["Server", "ServerConnection", "serve"]
+
+_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 42\r\nConnection: close\r\n\r\n"
+    b"The server is at capacity; try again later"
+)
+
+
+class ConnectionOwner(Protocol):
+    """What a :class:`ServerConnection` takes from whoever accepted it: its settings, the
+    heartbeat thread that serves it, and the set of open connections it joins.
+
+    :class:`Server` is one; :class:`syncws.integrations.wsgi.Upgrader`, which upgrades
+    requests inside a WSGI app and has no listening socket, is the other.
+    """
+
+    @property
+    def ping_interval(self) -> float | None: ...
+    @property
+    def ping_timeout(self) -> float | None: ...
+    @property
+    def close_timeout(self) -> float | None: ...
+    @property
+    def write_timeout(self) -> float | None: ...
+    @property
+    def max_queue(self) -> int: ...
+    @property
+    def logger(self) -> logging.Logger: ...
+    @property
+    def connections(self) -> set[ServerConnection]: ...
+    @property
+    def _heartbeat(self) -> Heartbeat: ...
+    @property
+    def _connections(self) -> set[ServerConnection]: ...
+
+
+class ServerConnection(Connection):
+    """A connection accepted by a :class:`Server`, passed to its handler.
+
+    Attributes:
+        server: The :class:`Server` that accepted the connection (for a connection
+            upgraded inside a WSGI app, the :class:`~syncws.integrations.wsgi.Upgrader`).
+        request: The client's handshake :class:`~syncws.Request` (path, headers).
+        response: The server's handshake :class:`~syncws.Response`.
+        subprotocol: The negotiated subprotocol, or ``None``.
+    """
+
+    protocol: ServerProtocol
+
+    def __init__(
+        self, server: ConnectionOwner, transport: Transport, protocol: ServerProtocol
+    ) -> None:
+        super().__init__(
+            transport,
+            protocol,
+            heartbeat=server._heartbeat,
+            ping_interval=server.ping_interval,
+            ping_timeout=server.ping_timeout,
+            close_timeout=server.close_timeout,
+            write_timeout=server.write_timeout,
+            max_queue=server.max_queue,
+            logger=server.logger,
+        )
+        self.server = server
+        self.username: str | None = None
+        """The authenticated user, set by :func:`~syncws.basic_auth`."""
+        self._remember_addresses()
+
+    @property
+    def request(self) -> Request | None:
+        """The handshake request."""
+        return self.protocol.request
+
+    @property
+    def response(self) -> Response | None:
+        """The handshake response."""
+        return self.protocol.response
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol."""
+        return self.protocol.subprotocol
+
+    def respond(self, status_code: int, text: str) -> Response:
+        """Build a plain-text response, to return from ``process_request``.
+
+        Example: ``return ws.respond(200, "OK\\n")`` answers a health check.
+        """
+        return self.protocol.reject(status_code, text)
+
+    def _connection_lost(self) -> None:
+        self.server._connections.discard(self)
+
+
+ProcessRequest = Callable[[ServerConnection, Request], Response | None]
+ProcessResponse = Callable[[ServerConnection, Request, Response], Response | None]
+
+
+class Server:
+    """A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
+
+    The constructor binds the socket (``port=0`` picks a free port: see :attr:`port`);
+    :meth:`serve_forever` or :meth:`start` serves; :meth:`shutdown` stops. Used as a
+    context manager, it shuts down on exit.
+
+    Args:
+        handler: Called as ``handler(connection)`` in a pool thread for each connection.
+            When it returns, the server closes the connection with 1000; when it raises,
+            with 1011 (and the traceback is logged at ERROR).
+        host: Interface to bind; ``None`` binds all interfaces (IPv6 and IPv4 when the
+            system allows both).
+        port: TCP port; ``0`` or ``None`` picks a free one.
+        sock: A socket already bound (and possibly listening), used instead of host/port.
+        unix_path: Path of a Unix socket to bind instead of TCP.
+        reuse_port: Set ``SO_REUSEPORT`` so several processes can share the port.
+        backlog: Listen backlog.
+        ssl: A server-side :class:`ssl.SSLContext` to serve ``wss://``. The TLS handshake
+            runs in the pool thread, bounded by ``open_timeout``.
+        origins: Allowed ``Origin`` values; ``None`` allows any. Include ``None`` in the
+            list to allow clients that send no ``Origin`` (non-browsers).
+        subprotocols: Supported subprotocols, by preference.
+        select_subprotocol: ``select_subprotocol(offered, available)`` picks one.
+        process_request: ``process_request(connection, request)``, called before the
+            handshake; return a :class:`~syncws.Response` (e.g. from
+            :meth:`ServerConnection.respond`) to answer plain HTTP instead, or ``None`` to
+            go on with the WebSocket handshake.
+        process_response: ``process_response(connection, request, response)``, called with
+            the handshake response; it may modify it, or return another one.
+        server_header: The ``Server`` header; ``None`` omits it.
+        max_size: Largest incoming message, in bytes; ``None`` for no limit (1009 beyond).
+            With compression, the limit applies to the decompressed size.
+        compression: ``"deflate"`` accepts permessage-deflate (RFC 7692) from clients that
+            offer it, with memory-conscious settings (about 77 KiB per connection once
+            used; see :doc:`/topics/compression`); ``None`` disables compression.
+        max_queue: Messages buffered while the handler is not reading, before the server
+            stops reading the socket (TCP backpressure).
+        ping_interval: Seconds between keepalive pings; ``None`` disables them.
+        ping_timeout: Seconds to wait for a pong before failing with 1011; ``None`` waits
+            forever.
+        close_timeout: Seconds to wait for the closing handshake.
+        open_timeout: Seconds for the TLS and HTTP handshake; slower clients are dropped.
+        write_timeout: Seconds a send may block on a peer that does not read; then the
+            connection fails with 1011. ``None`` blocks as long as the peer is alive.
+        max_connections: Size of the thread pool: connections whose handler runs at once.
+            One more gets HTTP 503.
+        logger: Logger, ``logging.getLogger("syncws.server")`` by default.
+
+    Raises:
+        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Any],
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        sock: socket.socket | None = None,
+        unix_path: str | os.PathLike[str] | None = None,
+        reuse_port: bool = False,
+        backlog: int = 128,
+        ssl: ssl_module.SSLContext | None = None,
+        origins: Sequence[str | None] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None = None,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = DEFAULT_SERVER_HEADER,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        compression: str | None = "deflate",
+        max_queue: int = 16,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        open_timeout: float | None = 10,
+        write_timeout: float | None = None,
+        max_connections: int = 1024,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.handler = handler
+        self.ssl = ssl
+        self.origins = origins
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.process_request = process_request
+        self.process_response = process_response
+        self.server_header = server_header
+        self.max_size = max_size
+        self._extensions = server_extensions(compression)  # ValueError if unknown
+        self.max_queue = max_queue
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.open_timeout = open_timeout
+        self.write_timeout = write_timeout
+        self.logger = logger or logging.getLogger("syncws.server")
+        self.unix_path = os.fspath(unix_path) if unix_path is not None else None
+        if sock is None:
+            sock = self._bind(host, port, reuse_port, backlog)
+        else:
+            try:
+                sock.listen(backlog)
+            except OSError:
+                pass  # already listening
+        sock.setblocking(False)
+        self.socket = sock
+        self._pool = Pool(max_connections, "syncws-server", self.logger)
+        self._heartbeat = Heartbeat("syncws-server-heartbeat", self.logger)
+        self._connections: set[ServerConnection] = set()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        self._stopping = threading.Event()
+        self._shutdown_close: tuple[int, str] = (CloseCode.GOING_AWAY, "")
+        self._stopped = threading.Event()
+        self._shutdown_lock = threading.Lock()
+        self._shutdown_done = False
+        self._serving = False
+        self._signal_stop = False
+        self._thread: threading.Thread | None = None
+
+    def _bind(
+        self, host: str | None, port: int | None, reuse_port: bool, backlog: int
+    ) -> socket.socket:
+        if self.unix_path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(self.unix_path)
+                sock.listen(backlog)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        port = port or 0
+        if host is None and socket.has_dualstack_ipv6():
+            return socket.create_server(
+                ("", port),
+                family=socket.AF_INET6,
+                backlog=backlog,
+                reuse_port=reuse_port,
+                dualstack_ipv6=True,
+            )
+        if host is None:
+            host = ""
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, _, _, _, address = infos[0]
+        return socket.create_server(
+            address[:2], family=family, backlog=backlog, reuse_port=reuse_port
+        )
+
+    @property
+    def host(self) -> str | None:
+        """The bound host (``None`` for a Unix socket)."""
+        if self.socket.family == socket.AF_UNIX:
+            return None
+        host: str = self.socket.getsockname()[0]
+        return host
+
+    @property
+    def port(self) -> int | None:
+        """The bound port (``None`` for a Unix socket)."""
+        if self.socket.family == socket.AF_UNIX:
+            return None
+        port: int = self.socket.getsockname()[1]
+        return port
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections (a copy: safe to iterate while connections come and go)."""
+        with self._lock:
+            return {conn for conn in self._connections if conn.state is State.OPEN}
+
+    # Serving.
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown` is called (from another thread or a
+        signal handler installed by :func:`serve`)."""
+        with self._lock:
+            if self._serving:
+                raise RuntimeError("serve_forever is already running")
+            self._serving = True
+        selector = selectors.DefaultSelector()
+        selector.register(self.socket, selectors.EVENT_READ)
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        self._wake_r.recv(4096)
+                    else:
+                        self._accept()
+        finally:
+            selector.close()
+            self._stopped.set()
+        if self._signal_stop:
+            self.shutdown()
+
+    def _accept(self) -> None:
+        for _ in range(64):  # a bounded batch, so the stop flag is checked regularly
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.logger.warning("accept failed: %s", exc)
+                return
+            sock.setblocking(True)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._stopping.is_set() or not self._pool.try_submit(
+                lambda sock=sock, address=address: self._handle(sock, address)  # type: ignore[misc]
+            ):
+                self._reject_at_capacity(sock, address)
+
+    def _reject_at_capacity(self, sock: socket.socket, address: Any) -> None:
+        self.logger.warning("rejected connection from %s: server at capacity (HTTP 503)", address)
+        try:
+            sock.send(_503, socket.MSG_DONTWAIT)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._heartbeat.linger(sock)
+
+    def _handle(self, sock: socket.socket, address: Any) -> None:
+        """Run in a pool thread: handshake, handler, then hand the close to the heartbeat."""
+        conn = self._handshake(sock, address)
+        if conn is None:
+            return
+        try:
+            self.handler(conn)
+        except ConnectionClosed:
+            self.logger.debug("%s: handler ended: connection closed", conn.id)
+            code, reason = CloseCode.NORMAL_CLOSURE, ""
+        except Exception:
+            self.logger.error("%s: connection handler failed", conn.id, exc_info=True)
+            code, reason = CloseCode.INTERNAL_ERROR, "internal error"
+        else:
+            code, reason = CloseCode.NORMAL_CLOSURE, ""
+        conn._close_nowait(code, reason)
+
+    def _handshake(self, sock: socket.socket, address: Any) -> ServerConnection | None:
+        deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
+        transport: Transport
+        try:
+            if self.ssl is not None:
+                transport = TLSTransport(sock, self.ssl, server_side=True)
+                transport.handshake(deadline)
+            else:
+                transport = Transport(sock)
+        except (OSError, ssl_module.SSLError, TimeoutError) as exc:
+            self.logger.info("TLS handshake with %s failed: %s", address, exc)
+            sock.close()
+            return None
+        protocol = ServerProtocol(
+            origins=self.origins,
+            subprotocols=self.subprotocols,
+            select_subprotocol=self.select_subprotocol,
+            server_header=self.server_header,
+            max_size=self.max_size,
+            extensions=self._extensions,
+        )
+        conn = ServerConnection(self, transport, protocol)
+        try:
+            request = self._read_request(conn, deadline)
+            if request is None:
+                return None
+            response = self._build_response(conn, request)
+            protocol.send_response(response)
+            transport.send(transport.encode(protocol.data_to_send()), deadline)
+        except (OSError, TimeoutError) as exc:
+            self.logger.info("opening handshake with %s failed: %s", address, exc)
+            transport.shutdown()
+            transport.close()
+            return None
+        if protocol.state is not State.OPEN:
+            if protocol.handshake_exc is not None:
+                self.logger.info(
+                    "rejected WebSocket handshake from %s: HTTP %d (%s)",
+                    address,
+                    response.status_code,
+                    protocol.handshake_exc,
+                )
+            else:
+                self.logger.info("answered %s with HTTP %d", address, response.status_code)
+            transport.shutdown()
+            transport.close()
+            return None
+        self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
+        with self._lock:
+            self._connections.add(conn)
+        self._heartbeat.add(conn)
+        conn._process_buffered()
+        if self._stopping.is_set():
+            # shutdown() may have listed the connections just before this one was added
+            # (it passed the "shutting down? 503" check before shutdown began).
+            conn._close_nowait(*self._shutdown_close)
+        return conn
+
+    def _read_request(self, conn: ServerConnection, deadline: float | None) -> Request | None:
+        protocol, transport = conn.protocol, conn.transport
+        while True:
+            timeout = None if deadline is None else deadline - time.monotonic()
+            data = transport.recv(timeout) if timeout is None or timeout > 0 else None
+            if data is None:
+                self.logger.info(
+                    "opening handshake from %s timed out; dropped", conn.remote_address
+                )
+            elif not data:
+                self.logger.info(
+                    "%s closed the connection during the handshake", conn.remote_address
+                )
+            else:
+                for event in protocol.receive_data(data):
+                    if not isinstance(event, ResponseReceived):
+                        return event.request  # type: ignore[union-attr]
+                if protocol.handshake_exc is None:
+                    continue
+                # A malformed request: the protocol already built the error response.
+                self.logger.info(
+                    "bad HTTP request from %s: %s", conn.remote_address, protocol.handshake_exc
+                )
+                try:
+                    transport.send(transport.encode(protocol.data_to_send()), deadline)
+                except (OSError, TimeoutError):
+                    pass
+            transport.shutdown()
+            transport.close()
+            return None
+
+    def _build_response(self, conn: ServerConnection, request: Request) -> Response:
+        response = None
+        if self.process_request is not None:
+            try:
+                response = self.process_request(conn, request)
+            except Exception:
+                self.logger.error("process_request failed", exc_info=True)
+                return conn.respond(500, "Failed to open a WebSocket connection.\n")
+        if response is None:
+            if self._stopping.is_set():
+                return conn.respond(503, "The server is shutting down.\n")
+            response = conn.protocol.accept(request)
+            if self.process_response is not None:
+                try:
+                    replacement = self.process_response(conn, request, response)
+                except Exception:
+                    self.logger.error("process_response failed", exc_info=True)
+                    return conn.respond(500, "Failed to open a WebSocket connection.\n")
+                if replacement is not None:
+                    response = replacement
+        return response
+
+    def start(self) -> Server:
+        """Run :meth:`serve_forever` in a background thread; return the server.
+
+        This is the way to run a server next to another program, e.g. in a Flask app.
+        """
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="syncws-server-acceptor", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def shutdown(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "", timeout: float | None = None
+    ) -> None:
+        """Stop the server gracefully.
+
+        Stops accepting, answers handshakes in progress with 503, closes every open
+        connection with ``code``, waits for the handlers to return (at most ``timeout``
+        seconds, then aborts what is left), and releases the socket. Idempotent; callable
+        from any thread but a handler's.
+
+        Args:
+            code: The close code sent to every client (1001 "going away", or 1012
+                "service restart" for a rolling deploy).
+            reason: The close reason.
+            timeout: Seconds to wait for handlers and closing handshakes; ``None`` waits up
+                to ``close_timeout``, then aborts the connections that are left.
+        """
+        if self._pool.is_pool_thread():
+            raise RuntimeError("shutdown() cannot be called from a connection handler")
+        with self._shutdown_lock:
+            if self._shutdown_done:
+                return
+            self._shutdown_done = True
+            self._shutdown_close = (code, reason)
+            self._stopping.set()
+            try:
+                self._wake_w.send(b"\0")
+            except OSError:
+                pass
+            if self._serving:
+                self._stopped.wait()
+            self.socket.close()
+            if self.unix_path is not None:
+                try:
+                    os.unlink(self.unix_path)
+                except OSError:
+                    pass
+            with self._lock:
+                connections = list(self._connections)
+            for conn in connections:
+                conn._close_nowait(code, reason)
+            if timeout is None:
+                timeout = self.close_timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self._pool.join(timeout)
+            for conn in connections:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not conn.wait_closed(remaining):
+                    conn._abort()
+            # Aborted connections' handlers wake up and end; give them a moment.
+            self._pool.join(1.0)
+            for conn in connections:
+                conn.wait_closed(1.0)
+            self._pool.stop()
+            self._heartbeat.stop()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """Signal handler: stop accepting; serve_forever then shuts down gracefully."""
+        self._signal_stop = True
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+
+def serve(
+    handler: Callable[[ServerConnection], Any],
+    host: str | None = None,
+    port: int | None = None,
+    **options: Any,
+) -> None:
+    """Run a WebSocket server until interrupted.
+
+    Blocks. Called from the main thread, it installs SIGINT and SIGTERM handlers that shut
+    the server down gracefully (closing connections with 1001), then restores the previous
+    handlers. Options are those of :class:`Server`.
+
+    Example::
+
+        import syncws
+
+        def echo(ws):
+            for message in ws:
+                ws.send(message)
+
+        syncws.serve(echo, "localhost", 8765)
+    """
+    with Server(handler, host, port, **options) as server:
+        previous: dict[signal.Signals, Any] = {}
+        previous_wakeup_fd = -1
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, server._request_stop)
+            # The kernel may deliver the signal to any thread; the wakeup fd makes the
+            # acceptor's select() return at once, so the handler runs without delay.
+            previous_wakeup_fd = signal.set_wakeup_fd(server._wake_w.fileno())
+        try:
+            server.serve_forever()
+        finally:
+            if previous:
+                signal.set_wakeup_fd(previous_wakeup_fd)
+            for signum, previous_handler in previous.items():
+                signal.signal(signum, previous_handler)

@@ -1,0 +1,224 @@
+"""Byte transports under a connection: a plain socket, or TLS over a socket.
+
+TLS runs through :class:`ssl.SSLObject` and two :class:`ssl.MemoryBIO` rather than
+:class:`ssl.SSLSocket`, so that every system call on the socket is ours to choose: the
+heartbeat thread must read without blocking while a handler thread may be blocked writing,
+which an ``SSLSocket`` can only offer by switching the whole socket's timeout under the
+writer's feet. OpenSSL objects are not safe for concurrent use, so every call into the
+``SSLObject`` holds :attr:`TLSTransport._tls_lock`; socket I/O happens outside it.
+
+Ownership (enforced by :class:`~syncws.runtime.connection.Connection`): one reader at a time
+(the handler inside ``recv()``, or the heartbeat thread while the handler is elsewhere) and
+one writer at a time (whoever holds the connection's writer token).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time
+
+__all__ = ["TLSTransport", "Transport"]
+
+_RECV_SIZE = 65536
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def _wait(sock: socket.socket, events: int, timeout: float | None) -> bool:
+    """Wait until ``sock`` is ready for ``events`` (POLLIN/POLLOUT) or an error occurs."""
+    poller = select.poll()
+    poller.register(sock, events)
+    return bool(poller.poll(None if timeout is None else max(0.0, timeout) * 1000))
+
+
+class Transport:
+    """A plain TCP or Unix socket; :class:`TLSTransport` adds TLS.
+
+    Writing is two steps so that the connection can finish a write later, from another
+    thread, without re-encrypting: :meth:`encode` turns plaintext into wire bytes (in
+    order), then :meth:`send` or :meth:`send_nowait` puts wire bytes on the socket.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.setblocking(True)
+
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        """Read what is available, waiting up to ``timeout`` seconds (forever if ``None``).
+
+        Returns:
+            The bytes read, ``b""`` at EOF, or ``None`` when the timeout expired.
+        """
+        if timeout is not None and not _wait(self.sock, select.POLLIN, timeout):
+            return None
+        try:
+            return self.sock.recv(_RECV_SIZE)
+        except (ConnectionResetError, ConnectionAbortedError):
+            return b""
+
+    def recv_nowait(self) -> bytes | None:
+        """Read what is available without blocking; ``None`` if nothing is."""
+        try:
+            return self.sock.recv(_RECV_SIZE, _DONTWAIT)
+        except BlockingIOError:
+            return None
+        except (ConnectionResetError, ConnectionAbortedError):
+            return b""
+
+    def encode(self, data: bytes) -> bytes:
+        """Turn plaintext into the bytes to write on the socket."""
+        return data
+
+    def has_output(self) -> bool:
+        """Whether the transport itself has bytes to write (a TLS key update, ...)."""
+        return False
+
+    def send(self, wire: bytes, deadline: float | None = None) -> None:
+        """Write all of ``wire``, blocking until done or ``deadline`` (``time.monotonic``).
+
+        Raises:
+            TimeoutError: The deadline passed with data still unwritten.
+            OSError: The socket failed or was shut down.
+        """
+        sock = self.sock
+        if deadline is None:
+            sock.sendall(wire)
+            return
+        view = memoryview(wire)
+        while view:
+            try:
+                sent = sock.send(view, _DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            view = view[sent:]
+            if view and not _wait(sock, select.POLLOUT, deadline - time.monotonic()):
+                raise TimeoutError("write timed out: the peer is not reading")
+
+    def send_nowait(self, wire: bytes | memoryview) -> int:
+        """Write as much of ``wire`` as fits without blocking; return how much."""
+        try:
+            return self.sock.send(wire, _DONTWAIT)
+        except BlockingIOError:
+            return 0
+
+    def shutdown(self) -> None:
+        """Shut the socket down both ways, which wakes any thread blocked on it."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+
+class TLSTransport(Transport):
+    """TLS over a socket, through an :class:`ssl.SSLObject`.
+
+    Args:
+        sock: The connected socket.
+        context: The TLS context.
+        server_side: ``True`` on the server.
+        server_hostname: The name to verify and send in SNI, on the client.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: str | None = None,
+    ) -> None:
+        super().__init__(sock)
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side, server_hostname)
+        self._tls_lock = threading.Lock()
+
+    def handshake(self, deadline: float | None) -> None:
+        """Run the TLS handshake; the calling thread owns the socket meanwhile.
+
+        Raises:
+            TimeoutError: Not done by ``deadline``.
+            ssl.SSLError: The handshake failed (bad certificate, no common protocol, ...).
+            ConnectionError: The peer closed the connection.
+        """
+        while True:
+            try:
+                self._tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            pending = self._outgoing.read()
+            if pending:
+                self.sock.sendall(pending)
+            if done:
+                return
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                raise TimeoutError("TLS handshake timed out")
+            data = Transport.recv(self, timeout)
+            if data is None:
+                raise TimeoutError("TLS handshake timed out")
+            if not data:
+                raise ConnectionError("connection closed during the TLS handshake")
+            self._incoming.write(data)
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject:
+        """The TLS session: peer certificate, cipher, ALPN protocol, ..."""
+        return self._tls
+
+    def _decrypt(self) -> bytes | None:
+        with self._tls_lock:
+            try:
+                return self._tls.read(_RECV_SIZE)
+            except ssl.SSLWantReadError:
+                return None
+            except ssl.SSLZeroReturnError:
+                return b""  # the peer's close_notify
+            except ssl.SSLError:
+                return b""  # a corrupt record: nothing more can be read
+
+    def _feed(self, raw: bytes) -> None:
+        with self._tls_lock:
+            if raw:
+                self._incoming.write(raw)
+            else:
+                self._incoming.write_eof()
+
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self._decrypt()
+            if data is not None:
+                return data
+            raw = Transport.recv(self, None if deadline is None else deadline - time.monotonic())
+            if raw is None:
+                return None
+            self._feed(raw)
+
+    def recv_nowait(self) -> bytes | None:
+        while True:
+            data = self._decrypt()
+            if data is not None:
+                return data
+            raw = Transport.recv_nowait(self)
+            if raw is None:
+                return None
+            self._feed(raw)
+
+    def encode(self, data: bytes) -> bytes:
+        # Reading may have queued TLS output (e.g. answering a TLS 1.3 key update); it sits
+        # in the BIO ahead of this record, so draining the BIO keeps the stream in order.
+        with self._tls_lock:
+            if data:
+                self._tls.write(data)
+            return self._outgoing.read()
+
+    def has_output(self) -> bool:
+        return self._outgoing.pending > 0

@@ -1,0 +1,383 @@
+"""The client API: connect() failures, recv variants, streaming, iteration, closing."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from rawws import (
+    FrameReader,
+    close_frame,
+    frame,
+    parse_close,
+    raw_server,
+    read_request,
+    wait_for,
+)
+
+import syncws
+
+ServerFactory = Callable[..., syncws.Server]
+UriFactory = Callable[..., str]
+
+
+# Opening.
+
+
+def test_connect_to_an_http_server_raises_invalid_status() -> None:
+    """A server answering plain HTTP 200 makes connect() raise InvalidStatus carrying the
+    response and its body."""
+
+    def http(sock: socket.socket, rest: bytes) -> None:
+        if read_request(sock) is not None:
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\n"
+                b"Hello, HTTP!"
+            )
+
+    with raw_server(http, handshake=False) as ws_uri, pytest.raises(syncws.InvalidStatus) as info:
+        syncws.connect(ws_uri, open_timeout=2)
+    response = info.value.response
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.body == b"Hello, HTTP!"
+    assert "200" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "bad_uri",
+    ["http://localhost/", "ws://", "ws://localhost/#fragment", "localhost:8765"],
+)
+def test_connect_to_an_invalid_uri_raises_invalid_uri(bad_uri: str) -> None:
+    """URIs that are not ws:// or wss://, lack a host or have a fragment raise InvalidURI."""
+    with pytest.raises(syncws.InvalidURI):
+        syncws.connect(bad_uri)
+
+
+def test_connect_to_a_closed_port_raises_connection_refused() -> None:
+    """Nothing listening on the port: connect() raises ConnectionRefusedError."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=2)
+
+
+def test_connect_to_a_silent_server_times_out() -> None:
+    """A server that accepts and never answers makes connect() raise TimeoutError after
+    open_timeout."""
+    with raw_server(lambda sock, rest: None, handshake=False) as ws_uri:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            syncws.connect(ws_uri, open_timeout=0.3)
+        assert 0.25 < time.monotonic() - start < 1.5
+
+
+# Receiving.
+
+
+def test_recv_with_a_timeout_raises_timeout_error(server: ServerFactory, uri: UriFactory) -> None:
+    """recv(timeout=0.1) raises TimeoutError when nothing arrives; the connection stays
+    usable."""
+    with syncws.connect(uri(server())) as ws:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.1)
+        assert 0.09 < time.monotonic() - start < 1.0
+        ws.send("still open")
+        assert ws.recv(timeout=2) == "still open"
+
+
+def test_recv_with_zero_timeout_polls(server: ServerFactory, uri: UriFactory) -> None:
+    """recv(timeout=0) raises TimeoutError at once when no message is there and returns a
+    message that already arrived."""
+    delivered = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.recv()
+        ws.send("reply")
+        # The client answers this ping after it queued the reply.
+        if ws.ping().wait(2):
+            delivered.set()
+        ws.recv()
+
+    with syncws.connect(uri(server(handler))) as ws:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0)
+        assert time.monotonic() - start < 0.1
+        ws.send("go")
+        assert delivered.wait(2)
+        assert ws.recv(timeout=0) == "reply"
+
+
+def test_recv_decode_converts_messages(server: ServerFactory, uri: UriFactory) -> None:
+    """recv(decode=False) returns text as UTF-8 bytes; recv(decode=True) returns binary
+    decoded from UTF-8; decode=None keeps the frame type."""
+    with syncws.connect(uri(server())) as ws:
+        ws.send("café")
+        assert ws.recv(timeout=2, decode=False) == "café".encode()
+        ws.send("café".encode())
+        assert ws.recv(timeout=2, decode=True) == "café"
+        ws.send("café")
+        assert ws.recv(timeout=2, decode=True) == "café"
+        ws.send(b"\xff")
+        assert ws.recv(timeout=2, decode=False) == b"\xff"
+        ws.send(b"\x00")
+        assert ws.recv(timeout=2) == b"\x00"
+
+
+def test_recv_streaming_yields_fragments_as_they_arrive(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """recv_streaming() yields each fragment of a fragmented message as soon as it
+    arrives, before the sender produced the next one."""
+    ready = [threading.Event() for _ in range(3)]
+
+    def pieces() -> Iterator[str]:
+        for i, piece in enumerate(["Hel", "lo, ", "world"]):
+            yield piece
+            # The next fragment is produced only once the client saw this one.
+            assert ready[i].wait(5)
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.send(pieces())
+        ws.recv()
+
+    with syncws.connect(uri(server(handler))) as ws:
+        received: list[str] = []
+        for i, fragment in enumerate(ws.recv_streaming()):
+            assert isinstance(fragment, str)
+            received.append(fragment)
+            if i < len(ready):
+                ready[i].set()
+    assert received[:3] == ["Hel", "lo, ", "world"]
+    assert "".join(received) == "Hello, world"
+
+
+def test_recv_streaming_yields_a_whole_message_in_one_piece(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """recv_streaming() yields an unfragmented message once, whole, whether it was already
+    queued or arrives while streaming; decode applies."""
+    delivered = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.send("queued")
+        if ws.ping().wait(2):  # answered after the client queued the message
+            delivered.set()
+        for message in ws:
+            ws.send(message)
+
+    with syncws.connect(uri(server(handler))) as ws:
+        assert delivered.wait(2)
+        assert list(ws.recv_streaming(decode=False)) == [b"queued"]
+        ws.send("whole")
+        assert list(ws.recv_streaming()) == ["whole"]
+
+
+def test_recv_streaming_leaves_the_next_message_intact() -> None:
+    """Fragments of the next message, read in the same chunk as the end of a streamed
+    message, are received as that next message."""
+    first_seen = threading.Event()
+
+    def burst(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x1, b"one, ", mask=False, fin=False))
+        assert first_seen.wait(5)
+        sock.sendall(  # one segment: the end of this message and the next two
+            frame(0x0, b"two", mask=False)
+            + frame(0x2, b"thr", mask=False, fin=False)
+            + frame(0x0, b"ee", mask=False)
+            + frame(0x1, b"four", mask=False)
+        )
+        FrameReader(sock, rest).read()  # until the client closes
+
+    with raw_server(burst) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        fragments = []
+        for fragment in ws.recv_streaming():
+            fragments.append(fragment)
+            first_seen.set()
+        assert fragments == ["one, ", "two"]
+        assert ws.recv(timeout=2) == b"three"
+        assert ws.recv(timeout=2) == "four"
+
+
+def test_concurrent_recv_raises_concurrency_error(server: ServerFactory, uri: UriFactory) -> None:
+    """A second thread calling recv() while another is inside raises ConcurrencyError."""
+    with syncws.connect(uri(server())) as ws:
+        results: list[syncws.Data] = []
+        thread = threading.Thread(target=lambda: results.append(ws.recv(timeout=5)))
+        thread.start()
+        try:
+            assert wait_for(lambda: ws._reading, 2)
+            with pytest.raises(syncws.ConcurrencyError):
+                ws.recv()
+            with pytest.raises(syncws.ConcurrencyError):
+                next(ws.recv_streaming())
+        finally:
+            ws.send("release")
+            thread.join(5)
+        assert results == ["release"]
+
+
+# Iteration and closing.
+
+
+def test_iteration_stops_on_normal_close(server: ServerFactory, uri: UriFactory) -> None:
+    """Iterating over a connection yields messages and stops when the server closes with
+    1000."""
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.send("one")
+        ws.send(b"two")
+
+    with syncws.connect(uri(server(handler))) as ws:
+        assert list(ws) == ["one", b"two"]
+        assert ws.close_code == 1000
+
+
+def test_iteration_raises_on_error_close(server: ServerFactory, uri: UriFactory) -> None:
+    """Iterating raises ConnectionClosedError when the handler fails (1011)."""
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.send("before the crash")
+        raise RuntimeError("handler bug (expected by the test)")
+
+    with syncws.connect(uri(server(handler))) as ws:
+        received = []
+        with pytest.raises(syncws.ConnectionClosedError) as info:
+            for message in ws:
+                received.append(message)
+    assert received == ["before the crash"]
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1011
+
+
+def test_server_close_code_and_reason_reach_the_client(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A server closing with (4000, "bye") gives the client a ConnectionClosedError whose
+    rcvd is Close(4000, "bye")."""
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.close(4000, "bye")
+
+    with syncws.connect(uri(server(handler))) as ws:
+        with pytest.raises(syncws.ConnectionClosedError) as info:
+            ws.recv(timeout=2)
+        assert info.value.rcvd == syncws.Close(4000, "bye")
+        assert info.value.sent is not None
+        assert info.value.sent.code == 4000  # the echo of the close
+        assert info.value.rcvd_then_sent is True
+        assert ws.wait_closed(2)
+        assert (ws.close_code, ws.close_reason) == (4000, "bye")
+
+
+def test_client_close_ends_the_handler_with_connection_closed_ok(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """close() from the client ends the server handler's recv loop with
+    ConnectionClosedOK."""
+    outcome: list[BaseException] = []
+    ended = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        try:
+            while True:
+                ws.send(ws.recv())
+        except BaseException as exc:
+            outcome.append(exc)
+            raise
+        finally:
+            ended.set()
+
+    ws = syncws.connect(uri(server(handler)))
+    ws.send("hi")
+    assert ws.recv(timeout=2) == "hi"
+    ws.close()
+    assert ws.state is syncws.State.CLOSED
+    assert ended.wait(2)
+    [exc] = outcome
+    assert isinstance(exc, syncws.ConnectionClosedOK)
+    assert exc.rcvd == syncws.Close(1000, "")
+
+
+def test_close_gives_up_after_close_timeout() -> None:
+    """close() returns within close_timeout when the server never answers the close
+    frame, and the connection is closed."""
+    seen: list[tuple[int, bytes]] = []
+
+    def no_close(sock: socket.socket, rest: bytes) -> None:
+        item = FrameReader(sock, rest).read()
+        if item is not None:
+            seen.append(item)  # the client's close frame, left unanswered
+
+    with raw_server(no_close) as ws_uri:
+        ws = syncws.connect(ws_uri, close_timeout=0.3)
+        start = time.monotonic()
+        ws.close()
+        elapsed = time.monotonic() - start
+        assert 0.25 < elapsed < 0.3 + 0.5
+        assert ws.wait_closed(0)
+        assert ws.close_code == 1006
+    assert [(opcode, parse_close(payload)) for opcode, payload in seen] == [(0x8, (1000, ""))]
+
+
+def test_messages_before_the_close_are_received_first(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """Messages that arrived before the server closed are returned by recv() before
+    ConnectionClosed is raised."""
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        for i in range(3):
+            ws.send(f"message {i}")
+
+    with syncws.connect(uri(server(handler))) as ws:
+        # Nobody reads: the client heartbeat completes the closing handshake meanwhile.
+        assert ws.wait_closed(5)
+        assert [ws.recv(timeout=0) for _ in range(3)] == [f"message {i}" for i in range(3)]
+        with pytest.raises(syncws.ConnectionClosedOK):
+            ws.recv(timeout=0)
+
+
+def test_messages_before_an_abrupt_close_are_received_first() -> None:
+    """Messages followed by a close frame and EOF in one segment are all returned before
+    ConnectionClosed."""
+
+    def burst(sock: socket.socket, rest: bytes) -> None:
+        texts = [frame(0x1, text.encode(), mask=False) for text in ("a", "b", "c")]
+        sock.sendall(b"".join(texts) + close_frame(1000, mask=False))
+        sock.shutdown(socket.SHUT_WR)
+
+    with raw_server(burst) as ws_uri, syncws.connect(ws_uri, close_timeout=0.5) as ws:
+        assert [ws.recv(timeout=2) for _ in range(3)] == ["a", "b", "c"]
+        with pytest.raises(syncws.ConnectionClosedOK):
+            ws.recv(timeout=2)
+
+
+# Sending.
+
+
+@pytest.mark.parametrize("message", [42, 3.14, None, {"key": "value"}, [1, 2]])
+def test_send_an_unsupported_type_raises_type_error(
+    server: ServerFactory, uri: UriFactory, message: object
+) -> None:
+    """send() rejects what is neither str, bytes-like nor an iterable of them."""
+    with syncws.connect(uri(server())) as ws:
+        with pytest.raises(TypeError):
+            ws.send(message)  # type: ignore[arg-type]
+        ws.send("still usable")
+        assert ws.recv(timeout=2) == "still usable"
+
+
+def test_send_after_close_raises_connection_closed(server: ServerFactory, uri: UriFactory) -> None:
+    """send() on a closed connection raises ConnectionClosedOK after a normal close."""
+    ws = syncws.connect(uri(server()))
+    ws.close()
+    with pytest.raises(syncws.ConnectionClosedOK):
+        ws.send("too late")
+    with pytest.raises(syncws.ConnectionClosed):
+        ws.ping()

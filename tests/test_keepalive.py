@@ -1,0 +1,304 @@
+"""Keepalive, deadlines, backpressure and resource use of the threaded runtime.
+
+Every test runs on loopback with small intervals and bounded waits. Peers that misbehave
+(never answer pings, stop reading) are raw sockets speaking just enough WebSocket.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from rawws import FrameReader, parse_close, raw_client, raw_server, wait_for
+
+import syncws
+
+ServerFactory = Callable[..., syncws.Server]
+UriFactory = Callable[..., str]
+
+# Tests.
+
+
+def test_pings_are_answered_while_the_handler_is_busy(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A handler busy longer than the peer's ping_timeout keeps the connection alive, then
+    receives every message sent meanwhile, in order."""
+    received: list[syncws.Data] = []
+    done = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        time.sleep(1.5)  # simulates a busy handler: not reading
+        for _ in range(10):
+            received.append(ws.recv())
+        done.set()
+        ws.send("ok")
+        for _ in ws:  # until the client closes
+            pass
+
+    srv = server(handler)
+    with syncws.connect(uri(srv), ping_interval=0.2, ping_timeout=0.5) as ws:
+        for i in range(10):
+            ws.send(f"message {i}")
+        assert ws.recv(timeout=5) == "ok"
+        assert ws.state is syncws.State.OPEN
+    assert done.is_set()
+    assert received == [f"message {i}" for i in range(10)]
+
+
+def test_silent_client_is_closed_with_1011(server: ServerFactory) -> None:
+    """A client that never answers pings is failed with 1011 within ping_interval +
+    ping_timeout."""
+    srv = server(ping_interval=0.2, ping_timeout=0.3)
+    sock, rest = raw_client(srv)
+    start = time.monotonic()
+    with sock:
+        frames = FrameReader(sock, rest).read_until_eof()
+    elapsed = time.monotonic() - start
+    assert elapsed < 0.2 + 0.3 + 0.7
+    opcodes = [opcode for opcode, _ in frames]
+    assert opcodes[0] == 0x9  # the ping left unanswered
+    assert opcodes[-1] == 0x8
+    assert parse_close(frames[-1][1]) == (1011, "keepalive ping timeout")
+
+
+def test_silent_server_is_detected_by_the_client() -> None:
+    """A server that stops answering pings makes the client's recv raise
+    ConnectionClosedError within ping_interval + ping_timeout."""
+    with raw_server(lambda sock, rest: None) as ws_uri:
+        ws = syncws.connect(ws_uri, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(syncws.ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert time.monotonic() - start < 0.2 + 0.3 + 0.7
+        assert info.value.sent is not None
+        assert info.value.sent.code == 1011
+        assert info.value.sent.reason == "keepalive ping timeout"
+        assert ws.wait_closed(2)
+
+
+def test_send_to_a_peer_that_stops_reading_times_out(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """With write_timeout, a send to a peer that stopped reading raises
+    ConnectionClosedError (1011) and frees the pool thread for the next connection."""
+    outcome: list[BaseException] = []
+    failed = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        if ws.request is not None and ws.request.path == "/flood":
+            chunk = b"\0" * 65536
+            start = time.monotonic()
+            try:
+                while time.monotonic() - start < 5:
+                    ws.send(chunk)
+            except BaseException as exc:
+                outcome.append(exc)
+                failed.set()
+                raise
+            return
+        for message in ws:
+            ws.send(message)
+
+    srv = server(handler, write_timeout=0.5, max_connections=1)
+    sock, _ = raw_client(srv, "/flood", rcvbuf=4096, handshake=False)
+    with sock:
+        assert failed.wait(3), "the send never timed out"
+    [exc] = outcome
+    assert isinstance(exc, syncws.ConnectionClosedError)
+    assert exc.sent is not None and exc.sent.code == 1011
+    # The pool thread is free again: the only slot serves the next client.
+    assert wait_for(lambda: srv._pool.busy == 0, 3)
+    with syncws.connect(uri(srv)) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=2) == "hello"
+
+
+def test_write_timeout_sends_nothing_after_a_partial_frame(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """After a write timeout, no close frame follows a half-written frame: the peer reads
+    only whole frames of the message, then the end of the connection."""
+    failed = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        try:
+            while True:
+                ws.send(b"\0" * 65536)
+        except syncws.ConnectionClosed:
+            failed.set()
+
+    srv = server(handler, write_timeout=0.3)
+    sock, _ = raw_client(srv, "/", rcvbuf=4096, handshake=False)
+    with sock:
+        assert failed.wait(3), "the send never timed out"
+        sock.settimeout(3)
+        data = bytearray()
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+    body = bytes(data[data.index(b"\r\n\r\n") + 4 :])
+    # Every frame is a binary frame of zeros; whatever follows the last whole frame is
+    # the start of another one, and no close frame bytes are mixed into it.
+    while len(body) >= 4:
+        assert body[0] == 0x82 and body[1] == 127
+        length = int.from_bytes(body[2:10], "big")
+        payload = body[10 : 10 + length]
+        assert payload == b"\0" * len(payload)
+        body = body[10 + length :]
+
+
+def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) -> None:
+    """A handler that does not read makes the server stop reading after max_queue messages
+    (the client's sends block); then the handler gets every message, in order."""
+    count, size, max_queue = 400, 65536, 4
+    resume = threading.Event()
+    queued: list[int] = []
+    received: list[bytes] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        resume.wait(10)
+        queued.append(len(ws._messages))
+        for _ in range(count):
+            received.append(ws.recv(decode=False))
+        ws.send("done")
+
+    # Without compression: these repetitive messages would deflate to almost nothing and
+    # never fill the TCP buffers.
+    srv = server(handler, max_queue=max_queue, compression=None)
+    sent = 0
+    errors: list[BaseException] = []
+
+    with syncws.connect(uri(srv)) as ws:
+
+        def flood() -> None:
+            nonlocal sent
+            try:
+                for i in range(count):
+                    ws.send(i.to_bytes(4, "big") * (size // 4))
+                    sent += 1
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=flood, daemon=True)
+        thread.start()
+
+        # The sender stalls: wait until it has made no progress for 0.5 s.
+        def stalled() -> bool:
+            before = sent
+            time.sleep(0.5)
+            return sent == before
+
+        assert wait_for(stalled, 8), "sends never blocked"
+        assert sent < count
+        [conn] = srv.connections
+        # Once parked, the heartbeat reads up to max_queue messages, then stops.
+        assert wait_for(lambda: len(conn._messages) >= max_queue, 3)
+        time.sleep(0.2)
+        assert sent < count
+        resume.set()
+        assert ws.recv(timeout=10) == "done"
+        thread.join(5)
+    assert not errors
+    assert queued[0] <= max_queue + 1  # one read may complete a message beyond the limit
+    assert [int.from_bytes(m[:4], "big") for m in received] == list(range(count))
+    assert all(len(m) == size for m in received)
+
+
+def test_ping_returns_an_event_set_by_the_pong(server: ServerFactory, uri: UriFactory) -> None:
+    """ws.ping() returns an event set promptly by the pong, and latency is measured."""
+    srv = server()
+    with syncws.connect(uri(srv)) as ws:
+        assert ws.latency == 0
+        start = time.monotonic()
+        pong = ws.ping()
+        assert pong.wait(0.5)
+        assert time.monotonic() - start < 0.5
+        assert ws.latency > 0
+        assert ws.ping(b"custom").wait(0.5)
+
+
+def test_handler_ping_is_answered_while_the_handler_is_not_reading(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A ping sent by a handler that is not in recv() gets its pong promptly."""
+    results: list[tuple[bool, float]] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        pong = ws.ping()
+        results.append((pong.wait(0.5), ws.latency))
+        ws.send("measured")
+        ws.recv()
+
+    srv = server(handler)
+    with syncws.connect(uri(srv)) as ws:
+        assert ws.recv(timeout=2) == "measured"
+    [(answered, latency)] = results
+    assert answered
+    assert latency > 0
+
+
+def test_pong_reaches_the_peer() -> None:
+    """ws.pong(data) sends an unsolicited pong with that payload."""
+    seen: list[tuple[int, bytes]] = []
+    got = threading.Event()
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        reader = FrameReader(sock, rest)
+        item = reader.read()
+        if item is not None:
+            seen.append(item)
+        got.set()
+
+    with raw_server(behaviour) as ws_uri:
+        ws = syncws.connect(ws_uri, close_timeout=0.2)
+        try:
+            ws.pong(b"heartbeat")
+            assert got.wait(2)
+        finally:
+            ws.close()
+    assert seen == [(0xA, b"heartbeat")]
+
+
+def test_thread_count_is_connections_plus_a_constant(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """200 open connections cost one server thread each and no client thread each."""
+    srv = server(ping_interval=5)
+    clients: list[syncws.ClientConnection] = []
+    before = threading.active_count()
+    try:
+        for _ in range(200):
+            clients.append(syncws.connect(uri(srv), ping_interval=5, open_timeout=5))
+        for ws in clients[::20]:
+            ws.send("ping")
+            assert ws.recv(timeout=2) == "ping"
+        assert len(srv.connections) == 200
+        after = threading.active_count()
+    finally:
+        for ws in clients:
+            ws.close()
+    # 200 handler threads, plus at most the acceptor, the server heartbeat, the client
+    # heartbeat and a little slack.
+    assert after - before <= 200 + 4
+
+
+def test_idle_server_uses_no_cpu(server: ServerFactory, uri: UriFactory) -> None:
+    """With 50 idle connections, the process uses almost no CPU."""
+    srv = server(ping_interval=20)
+    clients = [syncws.connect(uri(srv), ping_interval=20) for _ in range(50)]
+    try:
+        for ws in clients:
+            ws.send("warm up")
+            assert ws.recv(timeout=2) == "warm up"
+        cpu = time.process_time()
+        wall = time.monotonic()
+        time.sleep(1.0)  # measuring idleness, not synchronising
+        cpu = time.process_time() - cpu
+        assert time.monotonic() - wall >= 1.0
+    finally:
+        for ws in clients:
+            ws.close()
+    assert cpu < 0.05
