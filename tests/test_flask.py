@@ -1,0 +1,132 @@
+"""The Flask helper (``@sock.route``) against Werkzeug's threaded server and gunicorn gthread."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rawws import KEY
+from wsgi_apps import flask_app
+from wsgi_servers import gunicorn_server, werkzeug_server
+
+import syncws
+from syncws.integrations.flask import Sock, SocketUnavailable
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module", params=["werkzeug", "gunicorn"])
+def address(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``flask_app`` served by each server in turn: ``host:port``."""
+    if request.param == "werkzeug":
+        with werkzeug_server(flask_app) as served:
+            yield served
+    else:
+        with gunicorn_server("wsgi_apps:flask_app") as process:
+            yield f"127.0.0.1:{process.port}"
+
+
+def connect(address: str, path: str) -> syncws.ClientConnection:
+    return syncws.connect(f"ws://{address}{path}", open_timeout=5, close_timeout=5)
+
+
+def http_request(address: str, method: str, path: str, body: str | None = None) -> Any:
+    conn = http.client.HTTPConnection(address, timeout=10)
+    conn.request(method, path, body)
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def test_echo_with_flask_sock_names(address: str) -> None:
+    """A view written for flask-sock (receive/send) works unchanged."""
+    with connect(address, "/echo") as ws:
+        for message in ["one", b"two", "three" * 1000]:
+            ws.send(message)
+            assert ws.recv(5) == message
+
+
+def test_url_variables_and_request_context(address: str) -> None:
+    """URL variables become arguments; flask.request is the handshake request."""
+    with connect(address, "/items/42?q=hi") as ws:
+        assert ws.recv(5) == "42 hi"
+
+
+def test_compat_close_keywords(address: str) -> None:
+    """close(reason=code, message=text), connected and receive(timeout=0) as in flask-sock."""
+    with connect(address, "/compat-close") as ws:
+        with pytest.raises(syncws.ConnectionClosed):
+            ws.recv(5)
+        assert (ws.close_code, ws.close_reason) == (4003, "compat")
+
+
+def test_view_exception_closes_with_1011(address: str) -> None:
+    """A view that raises closes the connection with 1011."""
+    with connect(address, "/boom") as ws:
+        with pytest.raises(syncws.ConnectionClosedError):
+            ws.recv(5)
+        assert ws.close_code == 1011
+
+
+def test_plain_get_gets_426(address: str) -> None:
+    """A browser visiting a WebSocket route gets 426 with a readable body."""
+    response = http_request(address, "GET", "/echo")
+    assert response.status == 426
+    assert b"WebSocket" in response.body
+
+
+def test_broadcast_from_a_flask_route(address: str) -> None:
+    """A normal POST route broadcasts to every WebSocket client of the process."""
+    with connect(address, "/feed") as one, connect(address, "/feed") as two:
+        deadline = time.monotonic() + 5
+        while http_request(address, "GET", "/count").body != b"2":
+            assert time.monotonic() < deadline, "the connections were not registered"
+            time.sleep(0.02)  # polling over HTTP
+        response = http_request(address, "POST", "/publish", "news")
+        assert response.body == b"2"
+        assert one.recv(5) == "news"
+        assert two.recv(5) == "news"
+
+
+def test_werkzeug_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The Flask hand-back under Werkzeug logs a 101 and no error."""
+    caplog.set_level(logging.INFO)
+    with werkzeug_server(flask_app) as address:
+        with connect(address, "/echo") as ws:
+            ws.send("x")
+            ws.recv(5)
+        deadline = time.monotonic() + 5
+        while "101" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the log
+    assert '"GET /echo HTTP/1.1" 101' in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_server_without_socket_gets_a_clear_error() -> None:
+    """Under a server that exposes no socket (Flask's test client here), the view fails
+    with an error that points to the sidecar."""
+    import flask
+
+    app = flask.Flask(__name__)
+    app.testing = True
+    sock = Sock()
+
+    @sock.route("/ws")
+    def view(ws: Any) -> None:  # pragma: no cover - never upgraded
+        raise AssertionError
+
+    sock.init_app(app)
+    headers = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": KEY.decode(),
+        "Sec-WebSocket-Version": "13",
+    }
+    with pytest.raises(SocketUnavailable, match="sidecar"):
+        app.test_client().get("/ws", headers=headers)
+    assert app.test_client().get("/ws").status_code == 426

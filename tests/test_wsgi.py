@@ -1,0 +1,279 @@
+"""WebSocket routes inside a WSGI app, against real servers: Werkzeug's threaded dev server
+and gunicorn's gthread worker (a subprocess)."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rawws import KEY, REQUEST, accept_key, close_frame, frame, parse_close
+from wsgi_apps import wsgi_app
+from wsgi_servers import gunicorn_server, werkzeug_server
+
+import syncws
+from syncws.integrations.wsgi import (
+    HandshakeRejected,
+    SocketUnavailable,
+    Upgrader,
+    request_from_environ,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Served:
+    """A running server: its address, and its log so far (gunicorn) or None."""
+
+    def __init__(self, address: str, output: Any = None) -> None:
+        self.address = address
+        self.output = output
+
+    def uri(self, path: str) -> str:
+        return f"ws://{self.address}{path}"
+
+
+@pytest.fixture(scope="module", params=["werkzeug", "gunicorn"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """``wsgi_app`` served by each server in turn."""
+    if request.param == "werkzeug":
+        with werkzeug_server(wsgi_app) as address:
+            yield Served(address)
+    else:
+        with gunicorn_server("wsgi_apps:wsgi_app") as process:
+            yield Served(f"127.0.0.1:{process.port}", process.output)
+
+
+def connect(uri: str, **options: Any) -> syncws.ClientConnection:
+    options.setdefault("open_timeout", 5)
+    options.setdefault("close_timeout", 5)
+    return syncws.connect(uri, **options)
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read an HTTP response head; return it and the bytes after it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"EOF in the response head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def read_to_eof(sock: socket.socket, data: bytes = b"") -> bytes:
+    """Read until the server ends the TCP connection (bounded by the socket timeout)."""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Parse unmasked server frames; fail on anything that is not exactly frames."""
+    frames = []
+    while data:
+        assert len(data) >= 2, f"trailing bytes: {data!r}"
+        b0, b1 = data[0], data[1]
+        assert b0 & 0x70 == 0 and b1 & 0x80 == 0, f"not a server frame: {data[:16]!r}"
+        length, offset = b1 & 0x7F, 2
+        if length == 126:
+            (length,) = struct.unpack("!H", data[2:4])
+            offset = 4
+        elif length == 127:
+            (length,) = struct.unpack("!Q", data[2:10])
+            offset = 10
+        assert len(data) >= offset + length, f"truncated frame: {data!r}"
+        frames.append((b0 & 0x0F, data[offset : offset + length]))
+        data = data[offset + length :]
+    return frames
+
+
+def raw_upgrade(served: Served, path: str) -> tuple[socket.socket, bytes]:
+    sock = socket.create_connection(served.address.split(":"), timeout=5)  # type: ignore[arg-type]
+    sock.sendall(REQUEST % path.encode())
+    head, rest = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    assert b"Sec-WebSocket-Accept: " + accept_key(KEY) in head
+    return sock, rest
+
+
+def test_echo(served: Served) -> None:
+    """Text and binary messages go through an upgraded WSGI request and back."""
+    with connect(served.uri("/echo")) as ws:
+        ws.send("hello")
+        assert ws.recv(5) == "hello"
+        ws.send(b"\x00\xff" * 5000)
+        assert ws.recv(5) == b"\x00\xff" * 5000
+
+
+def test_server_close_code_reaches_client(served: Served) -> None:
+    """A close code and reason chosen by the view arrive at the client."""
+    with connect(served.uri("/server-close")) as ws:
+        ws.send("go")
+        with pytest.raises(syncws.ConnectionClosed):
+            ws.recv(5)
+        assert (ws.close_code, ws.close_reason) == (4002, "server says bye")
+
+
+def test_client_close_code_reaches_view(served: Served) -> None:
+    """A close code and reason chosen by the client arrive at the view."""
+    with connect(served.uri("/record")) as ws:
+        ws.send("x")
+        assert ws.recv(5) == "x"
+        ws.close(4001, "client says bye")
+    conn = http.client.HTTPConnection(served.address, timeout=10)
+    conn.request("GET", "/last-close")
+    assert conn.getresponse().read() == b"4001 client says bye"
+    conn.close()
+
+
+def test_view_exception_closes_with_1011(served: Served) -> None:
+    """A view that raises closes the connection with 1011."""
+    with connect(served.uri("/fail")) as ws:
+        with pytest.raises(syncws.ConnectionClosedError):
+            ws.recv(5)
+        assert ws.close_code == 1011
+
+
+def test_keepalive_pings_measure_latency(served: Served) -> None:
+    """The process's WSGI heartbeat pings upgraded connections; the client's pongs count."""
+    with connect(served.uri("/latency")) as ws:
+        deadline = time.monotonic() + 5
+        latency = 0.0
+        while latency == 0.0 and time.monotonic() < deadline:
+            ws.send("?")
+            latency = float(ws.recv(5))
+        assert latency > 0.0
+
+
+def test_client_ping_answered_while_view_is_busy(served: Served) -> None:
+    """The heartbeat answers pings while the view is not reading."""
+    with connect(served.uri("/busy"), ping_interval=None) as ws:
+        assert ws.ping().wait(5)
+
+
+def test_plain_http_gets_426(served: Served) -> None:
+    """A plain GET to a WebSocket route gets 426 with a readable body, over plain WSGI."""
+    conn = http.client.HTTPConnection(served.address, timeout=10)
+    conn.request("GET", "/echo")
+    response = conn.getresponse()
+    assert response.status == 426
+    assert response.getheader("Upgrade") == "websocket"
+    assert response.read()
+    conn.close()
+
+
+def test_only_frames_after_101_client_closes(served: Served) -> None:
+    """After the 101 only frames reach the client, and TCP ends after the close handshake."""
+    sock, data = raw_upgrade(served, "/echo")
+    with sock:
+        sock.sendall(frame(0x1, b"ping me", mask=True))
+        sock.sendall(close_frame(1000, "done", mask=True))
+        frames = parse_frames(read_to_eof(sock, data))
+    assert frames[0] == (0x1, b"ping me")
+    assert frames[-1][0] == 0x8 and parse_close(frames[-1][1])[0] == 1000
+    assert len(frames) == 2
+
+
+def test_only_frames_after_101_server_closes(served: Served) -> None:
+    """The same when the view ends the connection: close frame, then EOF, nothing else."""
+    sock, data = raw_upgrade(served, "/server-close")
+    with sock:
+        sock.sendall(frame(0x1, b"go", mask=True))
+        while len(parse_frames_prefix(data)) == 0:
+            chunk = sock.recv(4096)
+            assert chunk
+            data += chunk
+        sock.sendall(close_frame(4002, "", mask=True))
+        frames = parse_frames(read_to_eof(sock, data))
+    assert [opcode for opcode, _ in frames] == [0x8]
+    assert parse_close(frames[0][1]) == (4002, "server says bye")
+
+
+def parse_frames_prefix(data: bytes) -> list[tuple[int, bytes]]:
+    try:
+        return parse_frames(data)
+    except AssertionError:
+        return []
+
+
+def test_gunicorn_logs_no_error() -> None:
+    """gunicorn takes each hand-back as a client gone away (DEBUG), never as an error."""
+    with gunicorn_server("wsgi_apps:wsgi_app") as process:
+        served = Served(f"127.0.0.1:{process.port}", process.output)
+        check_gunicorn_log(served)
+
+
+def check_gunicorn_log(served: Served) -> None:
+    assert served.output is not None
+    with connect(served.uri("/echo")) as ws:
+        ws.send("x")
+        ws.recv(5)
+    deadline = time.monotonic() + 5
+    while "epipe" not in served.output().lower() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a log file
+    output = served.output()
+    assert "ignoring connection epipe" in output.lower() or "ignoring epipe" in output.lower()
+    for error in ("Error handling request", "Socket error processing", "Exception in worker"):
+        assert error not in output
+    assert '"GET /echo HTTP/1.1" 101' in output
+
+
+def test_werkzeug_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Werkzeug logs the upgrade as a 101 and no error; its response never goes out."""
+    caplog.set_level(logging.INFO)
+    with werkzeug_server(wsgi_app) as address:
+        with connect(f"ws://{address}/echo") as ws:
+            ws.send("x")
+            ws.recv(5)
+        deadline = time.monotonic() + 5
+        while "101" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the log
+    assert '"GET /echo HTTP/1.1" 101' in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+HANDSHAKE = {
+    "REQUEST_METHOD": "GET",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "PATH_INFO": "/chat room",
+    "QUERY_STRING": "a=1&b=%20",
+    "HTTP_HOST": "example.com",
+    "HTTP_UPGRADE": "websocket",
+    "HTTP_CONNECTION": "Upgrade",
+    "HTTP_SEC_WEBSOCKET_KEY": KEY.decode(),
+    "HTTP_SEC_WEBSOCKET_VERSION": "13",
+    "SERVER_SOFTWARE": "waitress",
+}
+
+
+def test_environ_without_socket_raises_a_clear_error() -> None:
+    """A server that exposes no socket gets an error that points to the sidecar."""
+    with pytest.raises(SocketUnavailable, match="sidecar") as info:
+        Upgrader().accept(dict(HANDSHAKE))
+    assert "waitress" in str(info.value)
+
+
+def test_rejected_handshake_takes_nothing_over() -> None:
+    """A non-upgrade request is rejected with 426 before any socket is looked for."""
+    environ = {k: v for k, v in HANDSHAKE.items() if k != "HTTP_UPGRADE"}
+    with pytest.raises(HandshakeRejected) as info:
+        Upgrader().accept(environ)
+    assert info.value.response.status_code == 426
+    environ = dict(HANDSHAKE, REQUEST_METHOD="POST")
+    with pytest.raises(HandshakeRejected) as info:
+        Upgrader().accept(environ)
+    assert info.value.response.status_code == 405
+
+
+def test_request_from_environ() -> None:
+    """The request target is re-quoted from PATH_INFO and QUERY_STRING; headers rebuilt."""
+    request = request_from_environ(dict(HANDSHAKE))
+    assert request.path == "/chat%20room?a=1&b=%20"
+    assert request.headers["sec-websocket-key"] == KEY.decode()
+    assert request_from_environ(dict(HANDSHAKE, RAW_URI="/raw?x")).path == "/raw?x"
