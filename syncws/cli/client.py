@@ -1,0 +1,384 @@
+"""The interactive client: ``python -m syncws URI`` (or ``syncws URI``).
+
+Three threads share one connection: the main thread reads input lines and sends them, a
+reader thread is the connection's only ``recv()`` caller and prints what arrives, and with
+``--ping`` a third one pings. Output goes through :class:`~syncws.cli.terminal.Console`,
+which keeps incoming lines from garbling the line being typed.
+
+The main thread may be blocked reading stdin when the connection ends (the server closed
+it). The reader thread then wakes it with ``SIGINT`` aimed at the main thread, as if the
+user pressed Ctrl-C (see :class:`~syncws.cli.signals.MainThreadWaker`). The handler turns
+it into :exc:`KeyboardInterrupt` *only while the main thread waits for input*: elsewhere
+(in ``send()``, in ``close()``) an exception could leave a frame half-written, so the
+handler only records the request there.
+"""
+
+from __future__ import annotations
+
+import _thread
+import argparse
+import signal
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from .. import __version__
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidURI,
+    WebSocketException,
+)
+from ..protocol.frames import CloseCode
+from ..protocol.handshake import parse_uri
+from ..protocol.http11 import Headers
+from ..runtime.client import ClientConnection, connect
+from ..runtime.connection import Data
+from .signals import MainThreadWaker, signals_blocked
+from .terminal import (
+    Console,
+    close_line,
+    describe_failure,
+    escape,
+    format_message,
+    is_interactive,
+)
+
+__all__ = ["build_parser", "main"]
+
+#: Default for ``--wait``: seconds the server has to answer once piped input ends.
+DEFAULT_WAIT = 1.0
+#: Seconds to wait for the reader thread once the connection is closed (it is then only
+#: returning from ``recv()``).
+READER_JOIN_TIMEOUT = 5.0
+
+_OK = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the client's command line."""
+    parser = argparse.ArgumentParser(
+        prog="syncws",
+        description=(
+            "Interactive WebSocket client: send each input line as a message and print the "
+            "messages received. Works in a terminal and with piped input."
+        ),
+        epilog=(
+            "Exit status: 0 after a normal closure (1000 or 1001), 1 when the connection "
+            "fails or closes abnormally, 2 for usage errors. "
+            "'syncws serve --help' describes the demo server."
+        ),
+    )
+    parser.add_argument("uri", help="ws:// or wss:// URI to connect to")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="add a header to the opening handshake (repeatable)",
+    )
+    parser.add_argument(
+        "--subprotocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="offer a subprotocol (repeatable, by preference)",
+    )
+    parser.add_argument("--origin", help="the Origin header, as a browser would send it")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="wss:// only: do not verify the server's certificate (for self-signed ones)",
+    )
+    parser.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="do not negotiate permessage-deflate",
+    )
+    parser.add_argument(
+        "--ping",
+        type=_positive,
+        metavar="SECONDS",
+        help="send a ping every SECONDS and print the latency",
+    )
+    parser.add_argument(
+        "--binary",
+        action="store_true",
+        help="send input lines as binary messages, decoded from hex ('01 ff' or '01ff')",
+    )
+    parser.add_argument(
+        "--max-size",
+        type=_non_negative_int,
+        default=2**20,
+        metavar="BYTES",
+        help="largest incoming message; 0 for no limit (default: 1 MiB)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="time allowed to open the connection (default: 10)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=_non_negative,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=(
+            "piped input: once it ends, time the server has to answer before the client "
+            f"closes the connection (default: {DEFAULT_WAIT:g})"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"syncws {__version__}")
+    return parser
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, colon, rest = value.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {value!r}")
+    pair = (name.strip(), rest.strip())
+    try:
+        Headers([pair])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return pair
+
+
+def _number(value: str, minimum: float, strict: bool) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number < minimum or (strict and number == minimum) or number != number:
+        raise argparse.ArgumentTypeError(
+            f"must be {'greater than' if strict else 'at least'} {minimum:g}: {value}"
+        )
+    return number
+
+
+def _positive(value: str) -> float:
+    return _number(value, 0, strict=True)
+
+
+def _non_negative(value: str) -> float:
+    return _number(value, 0, strict=False)
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0: {value}")
+    return number
+
+
+class Session:
+    """One connection driven by the command line: the state the threads share."""
+
+    def __init__(self, ws: ClientConnection, console: Console, args: argparse.Namespace) -> None:
+        self.ws = ws
+        self.console = console
+        self.args = args
+        self.closed: ConnectionClosed | None = None
+        self.finished = threading.Event()  # the reader thread is done: connection closed
+        self.wake = threading.Event()  # time to stop sending: closed, Ctrl-C, stdout gone
+        self.input_active = False  # the main thread waits for input: interruptible
+        self.closing = False
+        self._waker = MainThreadWaker(lambda: self.input_active)
+
+    def run(self) -> int:
+        """Send input until it ends or the connection does; close; return the exit code."""
+        previous = self._install_signal_handlers()
+        try:
+            self.console.print(f"Connected to {escape(self.args.uri)}.")
+            if self.args.subprotocol:
+                self.console.print(f"Subprotocol: {self.ws.subprotocol or '(none)'}.")
+            reader = threading.Thread(target=self.receive, name="syncws-cli-reader", daemon=True)
+            with signals_blocked():
+                reader.start()
+                if self.args.ping is not None:
+                    threading.Thread(target=self.ping, name="syncws-cli-ping", daemon=True).start()
+            self.send_input()
+            if not self.console.interactive and not self.finished.is_set():
+                self.wake.wait(self.args.wait)
+            self.closing = True
+            self.ws.close()
+        finally:
+            self._waker.uninstall()
+            for signum, handler in previous.items():
+                if handler is not None:  # None: installed outside Python, cannot restore
+                    signal.signal(signum, handler)
+        reader.join(READER_JOIN_TIMEOUT)
+        self.console.end_input()
+        closed = self.closed
+        if closed is None:  # the reader thread is stuck; report what the protocol knows
+            code = self.ws.close_code or CloseCode.ABNORMAL_CLOSURE
+            self.console.print(close_line(code, self.ws.close_reason or ""))
+            return 1
+        code, reason = closed.code, closed.reason
+        if closed.rcvd is None and closed.sent is not None and closed.sent.code not in _OK:
+            # We failed the connection (e.g. 1009) and did not wait for the echo: the
+            # code we sent says what happened better than 1006.
+            code, reason = closed.sent.code, closed.sent.reason
+        self.console.print(close_line(code, reason))
+        return 0 if isinstance(closed, ConnectionClosedOK) else 1
+
+    def send_input(self) -> None:
+        """Main thread: send each input line until the input or the connection ends."""
+        try:
+            while True:
+                self.input_active = True
+                if self.wake.is_set():
+                    return
+                try:
+                    line = self.console.read_line()
+                except UnicodeDecodeError:
+                    self.console.error("Invalid UTF-8 in the input: line not sent.")
+                    continue
+                self.input_active = False
+                message: Data = line
+                if self.args.binary:
+                    try:
+                        message = bytes.fromhex(line)
+                    except ValueError:
+                        self.console.error(f"Invalid hex: {escape(line)!r} not sent.")
+                        continue
+                try:
+                    self.ws.send(message)
+                except ConnectionClosed:
+                    return
+                except UnicodeError:  # lone surrogates from a terminal's undecodable bytes
+                    self.console.error("Invalid text in the input: line not sent.")
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C, or woken up by the reader
+            pass
+        finally:
+            self.input_active = False
+
+    def receive(self) -> None:
+        """Reader thread: print every message until the connection closes."""
+        try:
+            while True:
+                message = self.ws.recv()
+                self.console.print(format_message(message))
+                if self.console.broken.is_set():
+                    self._stop()
+        except ConnectionClosed as exc:
+            self.closed = exc
+        finally:
+            self.finished.set()
+            self._stop()
+
+    def ping(self) -> None:
+        """Ping thread: ping every ``--ping`` seconds and print the round-trip time."""
+        while not self.finished.wait(self.args.ping):
+            start = time.monotonic()
+            try:
+                pong = self.ws.ping()
+            except ConnectionClosed:
+                return
+            pong.wait()  # also set when the connection closes
+            if self.finished.is_set() or self.closing:
+                return
+            self.console.print(f"Latency: {(time.monotonic() - start) * 1000:.2f} ms")
+
+    def _stop(self) -> None:
+        """Have the main thread stop sending, waking it if it waits for input."""
+        self.wake.set()
+        if self._waker.installed:
+            self._waker.wake(signal.SIGINT)
+        elif self.input_active:  # pragma: no cover - Windows: effective once the read returns
+            _thread.interrupt_main()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-C, SIGTERM, or the reader thread's wake-up: stop sending and close."""
+        if self.closing:
+            if self._waker.kicked:
+                return  # possibly a late wake-up, not a second Ctrl-C
+            # Ctrl-C again while waiting for the server to acknowledge the close: give up.
+            raise KeyboardInterrupt
+        self.wake.set()
+        if self.input_active:
+            raise KeyboardInterrupt
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return previous  # signals are for the main thread; ends by input and close only
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        self._waker.install()
+        return previous
+
+
+def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "origin": args.origin,
+        "subprotocols": args.subprotocol or None,
+        "additional_headers": args.header or None,
+        "open_timeout": args.timeout,
+        "max_size": args.max_size or None,
+        "compression": None if args.no_compression else "deflate",
+    }
+    if args.insecure and args.uri.lower().startswith("wss:"):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        options["ssl"] = context
+    return options
+
+
+def _connect(uri: str, options: dict[str, Any]) -> ClientConnection:
+    """Call :func:`~syncws.connect` in a thread that keeps signals blocked.
+
+    The heartbeat thread that ``connect()`` starts inherits that mask, so Ctrl-C always
+    reaches the main thread (see :mod:`syncws.cli.signals`); meanwhile the main thread
+    waits in ``join()``, which Ctrl-C interrupts at once.
+    """
+    outcome: list[ClientConnection | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(connect(uri, **options))
+        except BaseException as exc:  # handed over to the main thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="syncws-cli-connect", daemon=True)
+    with signals_blocked():
+        thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the client with the command-line arguments ``argv``; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        parse_uri(args.uri)
+    except InvalidURI as exc:
+        parser.error(str(exc))
+    console = Console(is_interactive(sys.stdin, sys.stdout), sys.stdout, sys.stderr)
+    try:
+        try:
+            ws = _connect(args.uri, _connect_options(args))
+        except (OSError, WebSocketException, ValueError) as exc:
+            message = describe_failure(exc, args.timeout)
+            print(f"Failed to connect to {escape(args.uri)}: {message}.", file=sys.stderr)
+            return 1
+        return Session(ws, console, args).run()
+    except KeyboardInterrupt:  # while connecting, or a second Ctrl-C while closing
+        console.end_input()
+        print("Interrupted.", file=sys.stderr)
+        return 1

@@ -1,0 +1,162 @@
+"""The demo server (``python -m syncws serve``): its page, echo and chat endpoints, CLI."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import syncws
+from syncws.cli import demo
+
+ServerFactory = Callable[..., syncws.Server]
+UriFactory = Callable[..., str]
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+TIMEOUT = 20
+
+
+def demo_server(server: ServerFactory) -> syncws.Server:
+    """The demo server, on a free port."""
+    return server(demo.handler, process_request=demo.process_request)
+
+
+def get(srv: syncws.Server, path: str) -> tuple[int, str | None, bytes]:
+    """A plain HTTP GET, as a browser would send it: status, content type, body."""
+    assert srv.port is not None
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        conn.close()
+
+
+def test_page_is_served_as_html(server: ServerFactory) -> None:
+    """GET / without Upgrade returns the self-contained HTML page."""
+    status, content_type, body = get(demo_server(server), "/")
+    assert status == 200
+    assert content_type == "text/html; charset=utf-8"
+    assert body == demo.PAGE.encode()
+    assert b"new WebSocket(" in body
+    assert b"src=" not in body and b"href=" not in body  # nothing loaded from elsewhere
+
+
+def test_other_plain_http_paths_get_404(server: ServerFactory) -> None:
+    """Plain HTTP elsewhere (a browser's /favicon.ico) is a 404; /chat asks for an upgrade."""
+    srv = demo_server(server)
+    assert get(srv, "/favicon.ico")[0] == 404
+    assert get(srv, "/chat")[0] == 426
+
+
+def test_websocket_endpoint_echoes(server: ServerFactory, uri: UriFactory) -> None:
+    """The WebSocket endpoint at / sends every message back, text and binary."""
+    with syncws.connect(uri(demo_server(server))) as ws:
+        ws.send("Hello")
+        assert ws.recv(timeout=5) == "Hello"
+        ws.send(b"\x00\x01")
+        assert ws.recv(timeout=5) == b"\x00\x01"
+
+
+def test_chat_broadcasts_to_everyone_on_chat(server: ServerFactory, uri: UriFactory) -> None:
+    """A message sent to /chat reaches every /chat client, prefixed with the sender."""
+    srv = demo_server(server)
+    with (
+        syncws.connect(uri(srv, "/chat")) as alice,
+        syncws.connect(uri(srv, "/chat")) as bob,
+        syncws.connect(uri(srv)) as echo_client,
+    ):
+        # A connection joins the room once its handler runs: a round trip proves it.
+        alice.send("alice here")
+        recv_until(alice, ": alice here")
+        bob.send("bob here")
+        recv_until(bob, ": bob here")  # possibly after "alice here"
+        recv_until(alice, ": bob here")
+        alice.send("hi all")
+        host, port = alice.local_address[:2]
+        assert alice.recv(timeout=5) == f"{host}:{port}: hi all"
+        assert bob.recv(timeout=5) == f"{host}:{port}: hi all"
+        echo_client.send("ping")
+        assert echo_client.recv(timeout=5) == "ping"  # not in the room: nothing else
+
+
+def recv_until(ws: syncws.ClientConnection, suffix: str) -> None:
+    """Receive until a message ending with ``suffix`` (bounded: 5 s per message)."""
+    for _ in range(10):
+        message = ws.recv(timeout=5)
+        if isinstance(message, str) and message.endswith(suffix):
+            return
+    raise AssertionError(f"no message ending with {suffix!r}")
+
+
+def test_serve_command_serves_and_stops_on_ctrl_c() -> None:
+    """``python -m syncws serve`` logs its URL, echoes, and shuts down on SIGINT (exit 0)."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "syncws", "serve", "--host", "127.0.0.1", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    ) as proc:
+        assert proc.stderr is not None
+        try:
+            ready, _, _ = select.select([proc.stderr], [], [], TIMEOUT)
+            assert ready, "the server did not start"
+            line = proc.stderr.readline()
+            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            assert match, line
+            with syncws.connect(f"ws://127.0.0.1:{match[1]}/") as ws:
+                ws.send("echo?")
+                assert ws.recv(timeout=5) == "echo?"
+                proc.send_signal(signal.SIGINT)
+                with pytest.raises(syncws.ConnectionClosedOK):
+                    ws.recv(timeout=5)
+            assert ws.close_code == 1001
+            assert proc.wait(TIMEOUT) == 0
+            log = proc.stderr.read()
+            assert "connection open from" in log
+            assert "Traceback" not in log
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--tls-cert", "cert.pem"], ["--tls-key", "key.pem"], ["--port", "70000"]],
+)
+def test_serve_usage_errors_exit_2(args: list[str]) -> None:
+    """--tls-cert and --tls-key go together; the port must be valid."""
+    result = subprocess.run(
+        [sys.executable, "-m", "syncws", "serve", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 2
+    assert "syncws serve: error:" in result.stderr
+
+
+def test_serve_reports_a_missing_certificate(tmp_path: Path) -> None:
+    """An unreadable certificate is one line of error and exit status 1."""
+    missing = str(tmp_path / "missing.pem")
+    result = subprocess.run(
+        [sys.executable, "-m", "syncws", "serve", "--tls-cert", missing, "--tls-key", missing],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Cannot load the TLS certificate and key:")
+    assert result.stderr.count("\n") == 1
