@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import trustme
 
 import syncws
 from syncws.protocol.frames import Opcode, serialize_frame
@@ -642,7 +643,6 @@ def test_ipv6_echo(server: ServerFactory, uri: Uri) -> None:
 
 def test_tls_echo(server: ServerFactory) -> None:
     """A server with an ssl context echoes to a wss:// client trusting its certificate."""
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server_ctx)

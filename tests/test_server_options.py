@@ -1,0 +1,172 @@
+"""Tests for Server and connect() options not covered elsewhere: pre-bound sockets,
+SO_REUSEPORT, Basic auth, subprotocol selection, headers, SNI, and serve() signals."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+
+import pytest
+import trustme
+from conftest import ServerFactory, echo
+
+import syncws
+
+UriFactory = Callable[..., str]
+TIMEOUT = 5
+
+
+def test_prebound_socket(server: ServerFactory) -> None:
+    """A socket bound by the caller is used as is (e.g. handed over by a supervisor)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = server(sock=sock)
+    assert srv.port == port
+    with syncws.connect(f"ws://127.0.0.1:{port}/") as ws:
+        ws.send("pre-bound")
+        assert ws.recv(timeout=TIMEOUT) == "pre-bound"
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="platform has no SO_REUSEPORT")
+def test_reuse_port_lets_two_servers_share_a_port(server: ServerFactory) -> None:
+    """With reuse_port, a second server binds the same port and both serve."""
+    first = server(reuse_port=True)
+    second = server(reuse_port=True, port=first.port)
+    assert second.port == first.port
+    for _ in range(4):
+        with syncws.connect(f"ws://127.0.0.1:{first.port}/") as ws:
+            ws.send("shared")
+            assert ws.recv(timeout=TIMEOUT) == "shared"
+
+
+def test_basic_auth_accepts_and_rejects(server: ServerFactory, uri: UriFactory) -> None:
+    """basic_auth() answers 401 with a challenge without credentials or with wrong ones,
+    and sets ws.username for a valid user."""
+    users: list[str | None] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        users.append(ws.username)
+        echo(ws)
+
+    srv = server(handler, process_request=syncws.basic_auth([("alice", "s3cret"), ("bob", "pw")]))
+    for bad in (uri(srv), uri(srv).replace("ws://", "ws://alice:wrong@")):
+        with pytest.raises(syncws.InvalidStatus) as info:
+            syncws.connect(bad)
+        assert info.value.response.status_code == 401
+        assert info.value.response.headers["WWW-Authenticate"].startswith("Basic realm=")
+    with syncws.connect(uri(srv).replace("ws://", "ws://alice:s3cret@")) as ws:
+        ws.send("in")
+        assert ws.recv(timeout=TIMEOUT) == "in"
+    assert users == ["alice"]
+
+
+def test_basic_auth_with_check_function(server: ServerFactory, uri: UriFactory) -> None:
+    """basic_auth(check_credentials=...) delegates the decision."""
+    srv = server(process_request=syncws.basic_auth(check_credentials=lambda u, p: p == u[::-1]))
+    token = base64.b64encode(b"abc:cba").decode()
+    with syncws.connect(uri(srv), additional_headers={"Authorization": f"Basic {token}"}) as ws:
+        ws.send("ok")
+        assert ws.recv(timeout=TIMEOUT) == "ok"
+    with pytest.raises(TypeError):
+        syncws.basic_auth()
+
+
+def test_select_subprotocol_and_server_header(server: ServerFactory, uri: UriFactory) -> None:
+    """select_subprotocol picks among the offers; server_header sets (or drops) Server."""
+    srv = server(
+        subprotocols=["chat.v1", "chat.v2"],
+        select_subprotocol=lambda offered, available: max(set(offered) & set(available)),
+        server_header="demo/1.0",
+    )
+    with syncws.connect(uri(srv), subprotocols=["chat.v1", "chat.v2"]) as ws:
+        assert ws.subprotocol == "chat.v2"
+        assert ws.response is not None
+        assert ws.response.headers["Server"] == "demo/1.0"
+    quiet = server(server_header=None)
+    with syncws.connect(uri(quiet)) as ws:
+        assert ws.response is not None
+        assert "Server" not in ws.response.headers
+
+
+def test_client_request_headers(server: ServerFactory, uri: UriFactory) -> None:
+    """additional_headers, origin and user_agent_header reach the server's request."""
+    seen: list[syncws.Request] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        assert ws.request is not None
+        seen.append(ws.request)
+
+    srv = server(handler)
+    with syncws.connect(
+        uri(srv, "/path?q=1"),
+        additional_headers=[("X-Trace", "a"), ("X-Trace", "b")],
+        origin="https://app.example",
+        user_agent_header="probe/2",
+    ) as ws:
+        ws.wait_closed(TIMEOUT)
+    (request,) = seen
+    assert request.path == "/path?q=1"
+    assert request.headers.get_all("X-Trace") == ["a", "b"]
+    assert request.headers["Origin"] == "https://app.example"
+    assert request.headers["User-Agent"] == "probe/2"
+
+
+def test_tls_server_hostname(server: ServerFactory) -> None:
+    """server_hostname verifies the certificate against a name other than the URI's host."""
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("ws.internal").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    srv = server(ssl=server_ctx)
+    with syncws.connect(
+        f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx, server_hostname="ws.internal"
+    ) as ws:
+        ws.send("sni")
+        assert ws.recv(timeout=TIMEOUT) == "sni"
+    with pytest.raises(ssl.SSLCertVerificationError):
+        syncws.connect(f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_shuts_down_gracefully_on_signal(signum: signal.Signals) -> None:
+    """serve() in a main thread turns SIGTERM/SIGINT into a graceful shutdown: clients get
+    1001 and the process exits normally."""
+    script = textwrap.dedent(
+        """
+        import sys, syncws
+        def handler(ws):
+            for message in ws:
+                ws.send(message)
+        server_socket = __import__("socket").create_server(("127.0.0.1", 0))
+        print(server_socket.getsockname()[1], flush=True)
+        syncws.serve(handler, sock=server_socket)
+        print("returned", flush=True)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    ) as process:
+        try:
+            assert process.stdout is not None
+            port = int(process.stdout.readline())
+            ws = syncws.connect(f"ws://127.0.0.1:{port}/")
+            ws.send("before")
+            assert ws.recv(timeout=TIMEOUT) == "before"
+            process.send_signal(signum)
+            with pytest.raises(syncws.ConnectionClosedOK) as info:
+                ws.recv(timeout=TIMEOUT)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+            assert process.wait(TIMEOUT) == 0
+            assert process.stdout.read().strip() == "returned"
+        finally:
+            process.kill()
