@@ -248,7 +248,7 @@ class Protocol:
         end = len(buf)
         pos = 0
         try:
-            while True:
+            while end - pos >= 2:
                 header = parse_header(buf, pos)
                 if header is None:
                     break
@@ -504,7 +504,8 @@ class Protocol:
             raise self.closed_exception()
 
     def _send_data(self, opcode: int, data: bytes, fin: bool) -> None:
-        self._check_can_send()
+        if self.state is not State.OPEN:
+            self._check_can_send()
         if opcode == Opcode.CONT:
             if not self._send_fragmenting:
                 raise RuntimeError("no fragmented message to continue")
@@ -619,6 +620,10 @@ class Protocol:
     def buffered_output(self) -> int:
         """How many bytes wait in :meth:`data_to_send`."""
         return sum(map(len, self._out))
+
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return bytes."""
+        return bool(self._out)
 
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes to write to the network, ``b""`` if there are none."""

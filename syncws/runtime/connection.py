@@ -91,10 +91,13 @@ class Connection:
         self.max_queue = max(1, max_queue)
         self.latency = 0.0
         self._heartbeat = heartbeat
+        # Only TLS transports transform writes or produce bytes of their own.
+        self._tls = transport.tls
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._send_mutex = threading.Lock()
         self._writing = False
+        self._token_waiters = 0  # threads waiting for the writer token
         self._pending: memoryview | None = None  # the heartbeat's unwritten tail
         self._reading = False
         self._left_recv = time.monotonic()  # when the handler last left recv()
@@ -174,28 +177,55 @@ class Connection:
                 raise ConcurrencyError("another thread is already receiving")
             if self._messages:
                 return _decode(self._messages.popleft(), decode)
+            if self._finalized:
+                raise self.protocol.closed_exception()
+            # The messages that came before an error of the peer are consumed: fail.
+            failing = self.protocol.fail_pending()
             self._reading = True
         try:
-            return _decode(self._read_until_message(timeout), decode)
+            if failing:
+                self._after_feed(False)
+            return _decode(self._read_until_message(timeout, checked=not failing), decode)
         finally:
             self._left_recv = time.monotonic()
             self._reading = False
 
-    def _read_until_message(self, timeout: float | None) -> Data:
-        """Read the socket until a whole message is queued; the caller owns reading."""
+    def _read_until_message(self, timeout: float | None, checked: bool = False) -> Data:
+        """Read the socket until a whole message is queued; the caller owns reading.
+
+        ``checked``: the caller just found the queue empty and the connection open, under
+        ``_lock``, which saves taking it again before the first read.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if checked:
+                checked = False
+            else:
+                with self._lock:
+                    if self._messages:
+                        return self._messages.popleft()
+                    if self._finalized:
+                        raise self.protocol.closed_exception()
+                    failing = self.protocol.fail_pending()
+                if failing:
+                    self._after_feed(False)
+                    continue
+            try:
+                data = self.transport.recv(
+                    None if deadline is None else deadline - time.monotonic()
+                )
+            except OSError:
+                data = b""
+            if data is None:
+                raise TimeoutError("no message received in time")
+            eof = not data
             with self._lock:
-                if self._messages:
-                    return self._messages.popleft()
-                if self._finalized:
-                    raise self.protocol.closed_exception()
-                # The messages that came before an error of the peer are consumed: fail.
-                failing = self.protocol.fail_pending()
-            if failing:
-                self._after_feed(False)
-                continue
-            self._read_once(None if deadline is None else deadline - time.monotonic())
+                if not self._feed(data, eof):
+                    continue
+                message = self._messages.popleft() if self._messages else None
+            self._after_feed(eof)
+            if message is not None:
+                return message
 
     def _read_once(self, timeout: float | None) -> None:
         """Read once from the socket, blocking, and process what arrived."""
@@ -228,6 +258,12 @@ class Connection:
 
     def _after_feed(self, eof: bool) -> None:
         """Write what the protocol answered and close as needed; called without ``_lock``."""
+        if not eof and self.protocol.state is State.OPEN:
+            # The common case, kept cheap: an open connection needs no closing; a flush is
+            # needed only if the protocol answered something (a pong).
+            if self.protocol.has_data_to_send() or self._tls:
+                self._flush_nowait()
+            return
         if not eof:
             self._flush_nowait()
             if self.protocol.should_close_transport():
@@ -252,7 +288,6 @@ class Connection:
                     # The streamed message is complete: fragments of the next one, read in
                     # the same chunk, must be assembled, not left in the stream.
                     self._streaming = False
-                self._cond.notify_all()
                 return
             partial = self._partial
             if partial is None:
@@ -439,7 +474,11 @@ class Connection:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
-                self._cond.wait(remaining)
+                self._token_waiters += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._token_waiters -= 1
             if self._writing:
                 self._lock.release()
                 try:
@@ -449,24 +488,31 @@ class Connection:
             if op is not None:
                 op(payload)  # raises ConnectionClosed once closing
             data = self.protocol.data_to_send()
-            if not data and not self.transport.has_output():
+            if self._tls:
+                if not data and not self.transport.has_output():
+                    return
+                data = self.transport.encode(data)
+            elif not data:
                 return
-            wire = self.transport.encode(data)
+            wire = data
             self._writing = True
         try:
             while True:
                 self.transport.send(wire, deadline)
                 with self._lock:
-                    data = self.protocol.data_to_send()
-                    if not data and not self.transport.has_output():
+                    wire = self.protocol.data_to_send()
+                    if self._tls and (wire or self.transport.has_output()):
+                        wire = self.transport.encode(wire)
+                    if not wire:
                         self._writing = False
-                        self._cond.notify_all()
+                        if self._token_waiters:
+                            self._cond.notify_all()
                         return
-                    wire = self.transport.encode(data)
         except BaseException as exc:
             with self._lock:
                 self._writing = False
-                self._cond.notify_all()
+                if self._token_waiters:
+                    self._cond.notify_all()
             if isinstance(exc, TimeoutError):
                 self._write_timed_out()
             if isinstance(exc, OSError):
@@ -512,7 +558,8 @@ class Connection:
                 with self._lock:
                     self._writing = False
                     self._pending = None
-                    self._cond.notify_all()
+                    if self._token_waiters:
+                        self._cond.notify_all()
                 self._abort()
                 return False
             if sent < len(wire):
@@ -524,7 +571,8 @@ class Connection:
                 if not data and not self.transport.has_output():
                     self._writing = False
                     self._pending = None
-                    self._cond.notify_all()
+                    if self._token_waiters:
+                        self._cond.notify_all()
                     return False
                 wire = self.transport.encode(data)
 

@@ -41,6 +41,9 @@ class Transport:
     order), then :meth:`send` or :meth:`send_nowait` puts wire bytes on the socket.
     """
 
+    #: Whether :meth:`encode` and :meth:`has_output` do anything (TLS) or not (plain).
+    tls = False
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         sock.setblocking(True)
@@ -124,6 +127,8 @@ class TLSTransport(Transport):
         server_side: ``True`` on the server.
         server_hostname: The name to verify and send in SNI, on the client.
     """
+
+    tls = True
 
     def __init__(
         self,
