@@ -67,9 +67,6 @@ class ClientProtocol(Protocol):
         self.extension_factories = list(extensions)
         self.additional_headers = additional_headers
         self.user_agent_header = user_agent_header
-        self.request: Request | None = None
-        self.response: Response | None = None
-        self.subprotocol: str | None = None
         self.handshake_exc: Exception | None = None
         self._key = generate_key()
         self._parser = ResponseParser()

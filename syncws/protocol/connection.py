@@ -192,6 +192,10 @@ class Protocol:
         self.close_sent: Close | None = None
         self.close_rcvd_then_sent: bool | None = None
         self.exc: Exception | None = None
+        # The opening handshake, set by ServerProtocol and ClientProtocol.
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.subprotocol: str | None = None
         self._buf = bytearray()
         self._out: list[bytes] = []
         self._discard = False  # ignore input: after a close frame, or after failing

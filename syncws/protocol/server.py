@@ -62,9 +62,6 @@ class ServerProtocol(Protocol):
         self.select_subprotocol = select_subprotocol
         self.extension_factories = list(extensions)
         self.server_header = server_header
-        self.request: Request | None = None
-        self.response: Response | None = None
-        self.subprotocol: str | None = None
         self.handshake_exc: Exception | None = None
         self._parser = RequestParser()
         self._negotiated: tuple[str | None, list[Extension]] = (None, [])

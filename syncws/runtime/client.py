@@ -15,7 +15,7 @@ from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
 from ..protocol.connection import DEFAULT_MAX_SIZE, ResponseReceived, State
 from ..protocol.deflate import client_extensions
 from ..protocol.handshake import parse_uri
-from ..protocol.http11 import HeadersLike, Request, Response
+from ..protocol.http11 import HeadersLike
 from .connection import Connection
 from .heartbeat import client_heartbeat
 from .transport import TLSTransport, Transport
@@ -33,21 +33,6 @@ class ClientConnection(Connection):
     """
 
     protocol: ClientProtocol
-
-    @property
-    def request(self) -> Request | None:
-        """The handshake request."""
-        return self.protocol.request
-
-    @property
-    def response(self) -> Response | None:
-        """The handshake response."""
-        return self.protocol.response
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The negotiated subprotocol."""
-        return self.protocol.subprotocol
 
     def __enter__(self) -> ClientConnection:
         return self

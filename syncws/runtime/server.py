@@ -101,21 +101,6 @@ class ServerConnection(Connection):
         """The authenticated user, set by :func:`~syncws.basic_auth`."""
         self._remember_addresses()
 
-    @property
-    def request(self) -> Request | None:
-        """The handshake request."""
-        return self.protocol.request
-
-    @property
-    def response(self) -> Response | None:
-        """The handshake response."""
-        return self.protocol.response
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The negotiated subprotocol."""
-        return self.protocol.subprotocol
-
     def respond(self, status_code: int, text: str) -> Response:
         """Build a plain-text response, to return from ``process_request``.
 

@@ -1,0 +1,212 @@
+"""The write side of a connection: one writer at a time, by the writer token.
+
+Whoever holds the token (``_writing``, under ``_lock``) drains
+``protocol.data_to_send()`` until it is empty, checked under ``_lock``, so bytes queued by
+anyone meanwhile (a pong, a close echo, a broadcast) go out in order and frames never
+interleave. Application threads wait for the token and write blocking, bounded by
+``write_timeout``; the heartbeat thread and :func:`~syncws.broadcast` only write without
+blocking, and a write the socket could not take at once keeps the token, with its unwritten
+tail, until the heartbeat sees the socket writable again.
+
+:class:`Writer` is the base class of :class:`~syncws.runtime.connection.Connection`, which
+sets up every attribute used here; it lives apart only to keep each module readable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from ..exceptions import ConnectionClosed
+from ..protocol.connection import Protocol, State
+from ..protocol.frames import CloseCode
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .heartbeat import Heartbeat
+    from .transport import Transport
+
+__all__ = ["BROADCAST_HIGH_WATER", "Writer"]
+
+#: Bytes already queued for a connection above which :func:`~syncws.broadcast` skips it.
+BROADCAST_HIGH_WATER = 2**16
+
+
+class Writer:
+    """The writer token and the three ways to write under it (see the module docstring)."""
+
+    protocol: Protocol
+    transport: Transport
+    write_timeout: float | None
+    logger: Any
+    _heartbeat: Heartbeat
+    _lock: threading.Lock
+    _cond: threading.Condition
+    _tls: bool
+    _writing: bool
+    _token_waiters: int
+    _pending: memoryview | None
+
+    # Provided by Connection.
+    def _fail(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    def _abort(self) -> None:
+        raise NotImplementedError
+
+    def _closed_exception(self) -> ConnectionClosed:
+        raise NotImplementedError
+
+    def _continue_fragments(self, payload: bytes) -> None:
+        self.protocol.send_continuation(payload, fin=False)
+
+    def _end_fragments(self, payload: bytes) -> None:
+        self.protocol.send_continuation(payload, fin=True)
+
+    def _write(self, op: Callable[[bytes], None] | None, payload: bytes) -> None:
+        """Run ``op(payload)`` on the protocol and write the result, holding the writer token.
+
+        Called by application threads, which may block (up to ``write_timeout``).
+        """
+        deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
+        with self._lock:
+            while self._writing:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._token_waiters += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._token_waiters -= 1
+            if self._writing:
+                self._lock.release()
+                try:
+                    self._write_timed_out()
+                finally:
+                    self._lock.acquire()
+            if op is not None:
+                op(payload)  # raises ConnectionClosed once closing
+            data = self.protocol.data_to_send()
+            if self._tls:
+                if not data and not self.transport.has_output():
+                    return
+                data = self.transport.encode(data)
+            elif not data:
+                return
+            wire = data
+            self._writing = True
+        try:
+            while True:
+                self.transport.send(wire, deadline)
+                with self._lock:
+                    wire = self.protocol.data_to_send()
+                    if self._tls and (wire or self.transport.has_output()):
+                        wire = self.transport.encode(wire)
+                    if not wire:
+                        self._writing = False
+                        if self._token_waiters:
+                            self._cond.notify_all()
+                        return
+        except BaseException as exc:
+            with self._lock:
+                self._writing = False
+                if self._token_waiters:
+                    self._cond.notify_all()
+            if isinstance(exc, TimeoutError):
+                self._write_timed_out()
+            if isinstance(exc, OSError):
+                self._abort()
+                raise self._closed_exception() from exc
+            raise
+
+    def _write_timed_out(self) -> None:
+        self.logger.info(
+            "write timed out after %s seconds: the peer is not reading", self.write_timeout
+        )
+        with self._lock:
+            self.protocol.fail(CloseCode.INTERNAL_ERROR, "write timeout")
+            # A frame may be half written: a close frame after it would be read as its
+            # payload, so none is sent; the peer sees the TCP connection end (1006).
+            self.protocol.data_to_send()
+        self._abort()
+        raise self._closed_exception()
+
+    def _flush_nowait(self) -> bool:
+        """Write what the protocol has to send without blocking (from any thread).
+
+        If the token is taken, its holder writes it. If the socket is full, the token is
+        kept with the unwritten tail and the heartbeat thread finishes the write when the
+        socket becomes writable. Returns ``True`` in that case.
+        """
+        with self._lock:
+            if self._writing:
+                return False
+            data = self.protocol.data_to_send()
+            if not data and not self.transport.has_output():
+                return False
+            wire: bytes | memoryview = self.transport.encode(data)
+            self._writing = True
+        return self._send_pending(wire)
+
+    def _send_pending(self, wire: bytes | memoryview) -> bool:
+        """Write ``wire`` without blocking, holding the token; see :meth:`_flush_nowait`."""
+        while True:
+            try:
+                sent = self.transport.send_nowait(wire)
+            except OSError:
+                with self._lock:
+                    self._writing = False
+                    self._pending = None
+                    if self._token_waiters:
+                        self._cond.notify_all()
+                self._abort()
+                return False
+            if sent < len(wire):
+                self._pending = memoryview(wire)[sent:]
+                self._heartbeat.want_write(cast("Connection", self))
+                return True
+            with self._lock:
+                data = self.protocol.data_to_send()
+                if not data and not self.transport.has_output():
+                    self._writing = False
+                    self._pending = None
+                    if self._token_waiters:
+                        self._cond.notify_all()
+                    return False
+                wire = self.transport.encode(data)
+
+    def _send_nowait(self, payload: bytes, is_text: bool) -> bool:
+        """Queue one message and flush it without blocking, for :func:`~syncws.broadcast`.
+
+        No send lock is needed: a single-frame message is queued whole, under ``_lock``,
+        and whoever holds the writer token writes it. Returns ``False``, sending nothing,
+        when the connection is not open, when a fragmented message is being sent, or when
+        the peer is not keeping up (a write is waiting for it to read, or more than
+        :data:`BROADCAST_HIGH_WATER` bytes are already queued): a slow peer must not delay
+        the others, nor make the sender's memory grow.
+        """
+        with self._lock:
+            protocol = self.protocol
+            if (
+                protocol.state is not State.OPEN
+                or protocol.sending_fragments
+                or self._pending is not None
+                or (self._writing and protocol.buffered_output() > BROADCAST_HIGH_WATER)
+            ):
+                return False
+            if is_text:
+                protocol.send_text(payload)
+            else:
+                protocol.send_binary(payload)
+        self._flush_nowait()
+        return True
+
+    def hb_writable(self) -> bool:
+        """The heartbeat saw the socket writable: continue the pending write."""
+        wire = self._pending
+        if wire is None:
+            return False
+        return self._send_pending(wire)
