@@ -63,11 +63,11 @@ class ServerProtocol(Protocol):
         self.extension_factories = list(extensions)
         self.server_header = server_header
         self.handshake_exc: Exception | None = None
-        self._parser = RequestParser()
+        self._parser: RequestParser | None = RequestParser()
         self._negotiated: tuple[str | None, list[Extension]] = (None, [])
 
     def _receive_handshake(self, data: bytes, events: list[Event]) -> bytes | None:
-        if self.request is not None:
+        if self._parser is None:
             self._buf += data  # frames sent before our answer: kept for later
             return None
         try:
@@ -79,6 +79,7 @@ class ServerProtocol(Protocol):
         if request is not None:
             self.request = request
             self._buf += self._parser.remainder
+            self._parser = None  # its buffers are no longer needed
             events.append(RequestReceived(request))
         return None
 

@@ -103,9 +103,11 @@ class Connection(Writer):
         self._messages: collections.deque[Data] = collections.deque()
         self._partial: io.StringIO | bytearray | None = None
         self._streaming = False
-        self._stream: collections.deque[Fragment] = collections.deque()
+        self._stream: collections.deque[Fragment] | None = None  # made by recv_streaming
         self._pings: dict[bytes, tuple[float, threading.Event]] = {}
-        self._closed = threading.Event()
+        # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag on
+        # the existing condition costs less per connection than an Event of its own.
+        self._closed = False
         self._finalized = False
         # Heartbeat bookkeeping, touched by the heartbeat thread only.
         self.hb_parked = False
@@ -296,7 +298,7 @@ class Connection(Writer):
         if type(event) is Message:
             self._messages.append(event.data)
         elif type(event) is Fragment:
-            if self._streaming:
+            if self._streaming and self._stream is not None:
                 self._stream.append(event)
                 if event.final:
                     # The streamed message is complete: fragments of the next one, read in
@@ -358,6 +360,8 @@ class Connection(Writer):
             else:
                 self._reading = True
                 self._streaming = True
+                if self._stream is None:
+                    self._stream = collections.deque()
                 whole = False
                 partial, self._partial = self._partial, None
                 if partial is not None:
@@ -555,7 +559,7 @@ class Connection(Writer):
                 self._reading = True
         timed_out = False
         try:
-            while not self._closed.is_set():
+            while not self._closed:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     timed_out = True
@@ -566,7 +570,7 @@ class Connection(Writer):
                     except TimeoutError:
                         pass
                 else:
-                    self._closed.wait(remaining)
+                    self.wait_closed(remaining)
         finally:
             if own_reading:
                 self._reading = False
@@ -574,11 +578,12 @@ class Connection(Writer):
             # Only once reading is given up: the heartbeat, which _abort() asks to read the
             # EOF, hands reading back (and reads nothing) while _reading is set.
             self._abort()
-        self._closed.wait(1.0 if deadline is not None else None)
+        self.wait_closed(1.0 if deadline is not None else None)
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the TCP connection is closed; return whether it is."""
-        return self._closed.wait(timeout)
+        with self._cond:
+            return self._cond.wait_for(lambda: self._closed, timeout)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection from any thread: send a close frame if possible, shut down."""
@@ -628,7 +633,9 @@ class Connection(Writer):
         # could let a new socket reuse its number while the selector still maps it.
         self.transport.shutdown()
         self._heartbeat.remove(self)
-        self._closed.set()
+        with self._lock:
+            self._closed = True
+            self._cond.notify_all()
         self._connection_lost()
 
     def _connection_lost(self) -> None:

@@ -333,7 +333,7 @@ class Heartbeat:
                     if conn.hb_pong_overdue(arg):
                         self.logger.info("%s: keepalive ping timeout; failing connection", conn.id)
                         conn._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                elif kind == _CLOSE and not conn._closed.is_set():
+                elif kind == _CLOSE and not conn._closed:
                     self.logger.info("%s: closing handshake timed out", conn.id)
                     conn._abort()
             except Exception:

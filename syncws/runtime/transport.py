@@ -22,7 +22,13 @@ import time
 
 __all__ = ["TLSTransport", "Transport"]
 
-_RECV_SIZE = 65536
+_RECV_SIZE = 65536  # for TLS records, which the TLS layer reads whole anyway
+
+# A blocked recv(n) holds an n-byte buffer for as long as it waits, on every idle
+# connection: reads start small and grow while they come back full (bulk transfers),
+# then shrink again when they come back small.
+_MIN_READ = 4096
+_MAX_READ = 262144
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
@@ -46,6 +52,7 @@ class Transport:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self._read_size = _MIN_READ
         sock.setblocking(True)
 
     def recv(self, timeout: float | None = None) -> bytes | None:
@@ -57,18 +64,28 @@ class Transport:
         if timeout is not None and not _wait(self.sock, select.POLLIN, timeout):
             return None
         try:
-            return self.sock.recv(_RECV_SIZE)
+            return self._sized(self.sock.recv(self._read_size))
         except (ConnectionResetError, ConnectionAbortedError):
             return b""
 
     def recv_nowait(self) -> bytes | None:
         """Read what is available without blocking; ``None`` if nothing is."""
         try:
-            return self.sock.recv(_RECV_SIZE, _DONTWAIT)
+            return self._sized(self.sock.recv(self._read_size, _DONTWAIT))
         except BlockingIOError:
             return None
         except (ConnectionResetError, ConnectionAbortedError):
             return b""
+
+    def _sized(self, data: bytes) -> bytes:
+        """Adapt the next read's size to this one (see ``_MIN_READ``)."""
+        size = self._read_size
+        if len(data) == size:
+            if size < _MAX_READ:
+                self._read_size = size * 2
+        elif size > _MIN_READ and len(data) < size // 4:
+            self._read_size = size // 2
+        return data
 
     def encode(self, data: bytes) -> bytes:
         """Turn plaintext into the bytes to write on the socket."""

@@ -1,0 +1,47 @@
+"""Tests for syncws.runtime.transport: the adaptive read size of plain transports."""
+
+from __future__ import annotations
+
+import socket
+
+from syncws.runtime.transport import _MAX_READ, _MIN_READ, Transport
+
+
+def read_exactly(transport: Transport, count: int) -> list[int]:
+    """Read ``count`` bytes; return the size of each read."""
+    sizes = []
+    while count:
+        data = transport.recv(5)
+        assert data
+        sizes.append(len(data))
+        count -= len(data)
+    return sizes
+
+
+def test_reads_start_small_grow_for_bulk_data_and_shrink_back() -> None:
+    """An idle connection waits with a small buffer; a bulk transfer grows the reads up to
+    the maximum, and small messages afterwards shrink them again."""
+    a, b = socket.socketpair()
+    with a, b:
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        transport = Transport(a)
+        assert transport._read_size == _MIN_READ
+        b.sendall(b"x" * (2 * _MAX_READ))
+        sizes = read_exactly(transport, 2 * _MAX_READ)
+        assert max(sizes) > _MIN_READ
+        assert transport._read_size > _MIN_READ
+        for _ in range(20):
+            b.sendall(b"small")
+            assert transport.recv(5) == b"small"
+        assert transport._read_size == _MIN_READ
+
+
+def test_nonblocking_reads_adapt_too() -> None:
+    """recv_nowait grows the read size like recv, and returns None when nothing waits."""
+    a, b = socket.socketpair()
+    with a, b:
+        transport = Transport(a)
+        assert transport.recv_nowait() is None
+        b.sendall(b"y" * (4 * _MIN_READ))
+        assert transport.recv_nowait() == b"y" * _MIN_READ
+        assert transport._read_size == 2 * _MIN_READ
