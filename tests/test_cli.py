@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 import syncws
 from syncws.cli import main
@@ -371,7 +372,6 @@ def test_tls_certificate_errors_are_reported_and_insecure_skips_them(
     server: ServerFactory, uri: UriFactory
 ) -> None:
     """wss:// to a self-signed certificate fails with a hint; --insecure connects anyway."""
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(context)
