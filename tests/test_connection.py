@@ -691,3 +691,26 @@ def test_compressed_frame_size_bounded_from_header():
     header = client_frame(Opcode.BINARY, b"x" * 20_000, rsv1=True)[:8]
     assert protocol.receive_data(header) == []
     assert_failed(protocol, 1009)
+
+
+@pytest.mark.parametrize("make", [server, client])
+def test_large_frames_queued_as_header_and_payload(make):
+    """A large data frame is queued as two buffers (the payload not copied behind the
+    header, unmasked on the server side); joined, they are the frame."""
+    protocol = make()
+    payload = bytes(range(256)) * 512  # 128 KiB
+    protocol.send_binary(payload)
+    protocol.send_text(b"small")
+    buffers = protocol.buffers_to_send()
+    assert len(buffers) == 3
+    if protocol._masks is None:
+        assert buffers[1] is payload
+    frames = []
+    data = b"".join(buffers)
+    while data:
+        frame, _, size = parse_frame(data)
+        frames.append(frame)
+        data = data[size:]
+    assert frames == [Frame(Opcode.BINARY, payload), Frame(Opcode.TEXT, b"small")]
+    assert protocol.buffers_to_send() == []
+    assert protocol.data_to_send() == b""

@@ -1,8 +1,12 @@
-"""Tests for syncws.runtime.transport: the adaptive read size of plain transports."""
+"""Tests for syncws.runtime.transport: the adaptive read size and vectored writes."""
 
 from __future__ import annotations
 
 import socket
+import threading
+import time
+
+import pytest
 
 from syncws.runtime.transport import _MAX_READ, _MIN_READ, Transport
 
@@ -45,3 +49,39 @@ def test_nonblocking_reads_adapt_too() -> None:
         b.sendall(b"y" * (4 * _MIN_READ))
         assert transport.recv_nowait() == b"y" * _MIN_READ
         assert transport._read_size == 2 * _MIN_READ
+
+
+def read_into(sock: socket.socket, count: int, out: list[bytes]) -> None:
+    """Read ``count`` bytes from ``sock`` and append them to ``out``."""
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(65536)
+        assert chunk
+        data += chunk
+    out.append(bytes(data))
+
+
+def test_send_buffers_writes_every_buffer_in_order_across_partial_writes() -> None:
+    """send_buffers writes several buffers in order, finishing the partial writes a small
+    socket buffer forces, with and without a deadline."""
+    for deadline in (None, time.monotonic() + 10):
+        a, b = socket.socketpair()
+        with a, b:
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            buffers = [b"head", bytes(range(256)) * 4096, b"", b"tail"]
+            expected = b"".join(buffers)
+            received: list[bytes] = []
+            reader = threading.Thread(target=read_into, args=(b, len(expected), received))
+            reader.start()
+            Transport(a).send_buffers(buffers, deadline)
+            reader.join(10)
+            assert received == [expected]
+
+
+def test_send_buffers_times_out_when_the_peer_does_not_read() -> None:
+    """With a deadline, send_buffers gives up with TimeoutError on a peer that stops reading."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        with pytest.raises(TimeoutError):
+            Transport(a).send_buffers([b"x" * 16, b"y" * (8 << 20)], time.monotonic() + 0.2)

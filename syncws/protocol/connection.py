@@ -54,6 +54,10 @@ DEFAULT_MAX_SIZE = 2**20
 # saves one copy; below it, slicing is cheaper than creating the view.
 _VIEW_THRESHOLD = 4096
 
+# Data frames from this size on are queued as a header and a payload, so that the I/O layer
+# can write both without copying the payload behind the header (buffers_to_send).
+_SPLIT_THRESHOLD = 65536
+
 # Close codes that end a connection normally, for ConnectionClosedOK vs ConnectionClosedError.
 _OK_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
 
@@ -501,6 +505,14 @@ class Protocol:
             header = bytes((b0, 0xFF)) + n.to_bytes(8, "big")
         return header + mask + apply_mask(data, mask)
 
+    def _frame_parts(self, b0: int, data: bytes) -> tuple[bytes, bytes]:
+        """A large frame as ``(header, payload)``: see :meth:`buffers_to_send`."""
+        n = len(data)
+        if self._masks is None:
+            return bytes((b0, 127)) + n.to_bytes(8, "big"), data
+        mask = self._masks.next()
+        return bytes((b0, 0xFF)) + n.to_bytes(8, "big") + mask, apply_mask(data, mask)
+
     def _check_can_send(self) -> None:
         if self.state is not State.OPEN:
             if self.state is State.CONNECTING:
@@ -523,9 +535,15 @@ class Protocol:
             b0 = frame.opcode | (0x80 if frame.fin else 0)
             b0 |= (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0)
             b0 |= 0x10 if frame.rsv3 else 0
-            self._out.append(self._frame(b0, frame.data))
+            self._queue_data_frame(b0, frame.data)
         else:
-            self._out.append(self._frame(opcode | 0x80 if fin else opcode, data))
+            self._queue_data_frame(opcode | 0x80 if fin else opcode, data)
+
+    def _queue_data_frame(self, b0: int, data: bytes) -> None:
+        if len(data) >= _SPLIT_THRESHOLD:
+            self._out += self._frame_parts(b0, data)
+        else:
+            self._out.append(self._frame(b0, data))
 
     def send_text(self, data: bytes, fin: bool = True) -> None:
         """Send a text frame; ``data`` is already UTF-8 encoded.
@@ -628,6 +646,13 @@ class Protocol:
     def has_data_to_send(self) -> bool:
         """Whether :meth:`data_to_send` would return bytes."""
         return bool(self._out)
+
+    def buffers_to_send(self) -> list[bytes]:
+        """Like :meth:`data_to_send`, as a list of buffers to write in order (e.g. with
+        ``socket.sendmsg``): a large frame's payload is not copied behind its header."""
+        out = self._out
+        self._out = []
+        return out
 
     def data_to_send(self) -> bytes:
         """Return (and forget) the bytes to write to the network, ``b""`` if there are none."""

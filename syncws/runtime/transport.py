@@ -116,6 +116,33 @@ class Transport:
             if view and not _wait(sock, select.POLLOUT, deadline - time.monotonic()):
                 raise TimeoutError("write timed out: the peer is not reading")
 
+    def send_buffers(self, buffers: list[bytes], deadline: float | None = None) -> None:
+        """Write all of ``buffers`` in order, with as few system calls and copies as
+        possible (``sendmsg``); otherwise as :meth:`send`."""
+        if len(buffers) == 1:
+            self.send(buffers[0], deadline)
+            return
+        sock = self.sock
+        flags = 0 if deadline is None else _DONTWAIT
+        views = [memoryview(buffer) for buffer in buffers]
+        while views:
+            try:
+                sent = sock.sendmsg(views, [], flags)
+            except BlockingIOError:
+                sent = 0
+            while sent:  # drop what went out; a partial write leaves a tail
+                if sent >= len(views[0]):
+                    sent -= len(views.pop(0))
+                else:
+                    views[0] = views[0][sent:]
+                    sent = 0
+            if (
+                views
+                and deadline is not None
+                and not _wait(sock, select.POLLOUT, deadline - time.monotonic())
+            ):
+                raise TimeoutError("write timed out: the peer is not reading")
+
     def send_nowait(self, wire: bytes | memoryview) -> int:
         """Write as much of ``wire`` as fits without blocking; return how much."""
         try:

@@ -89,22 +89,15 @@ class Writer:
                     self._lock.acquire()
             if op is not None:
                 op(payload)  # raises ConnectionClosed once closing
-            data = self.protocol.data_to_send()
-            if self._tls:
-                if not data and not self.transport.has_output():
-                    return
-                data = self.transport.encode(data)
-            elif not data:
+            wire = self._take_output()
+            if not wire:
                 return
-            wire = data
             self._writing = True
         try:
             while True:
-                self.transport.send(wire, deadline)
+                self.transport.send_buffers(wire, deadline)
                 with self._lock:
-                    wire = self.protocol.data_to_send()
-                    if self._tls and (wire or self.transport.has_output()):
-                        wire = self.transport.encode(wire)
+                    wire = self._take_output()
                     if not wire:
                         self._writing = False
                         if self._token_waiters:
@@ -121,6 +114,15 @@ class Writer:
                 self._abort()
                 raise self._closed_exception() from exc
             raise
+
+    def _take_output(self) -> list[bytes]:
+        """What the protocol (and TLS) has to write, as buffers; called with ``_lock``."""
+        if self._tls:
+            data = self.protocol.data_to_send()
+            if not data and not self.transport.has_output():
+                return []
+            return [self.transport.encode(data)]
+        return self.protocol.buffers_to_send()
 
     def _write_timed_out(self) -> None:
         self.logger.info(
