@@ -377,7 +377,7 @@ class Upgrader:
             code, reason = CloseCode.NORMAL_CLOSURE, ""
         finally:
             # Also on BaseException (gunicorn aborts a timed-out sync worker with SystemExit).
-            conn._close_nowait(code, reason)
+            conn._close_nowait(code, reason, handler_done=True)
 
 
 class WebSocketApp(Upgrader):

@@ -108,6 +108,9 @@ class Connection(Writer):
         # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag on
         # the existing condition costs less per connection than an Event of its own.
         self._closed = False
+        self._handler_done = False  # no thread will receive again: drop incoming messages
+        self._dropped = 0  # messages dropped while closing (logged once, at close)
+        self._aborted = False  # shut down by us: read until EOF, whatever the queue holds
         self._finalized = False
         # Heartbeat bookkeeping, touched by the heartbeat thread only.
         self.hb_parked = False
@@ -296,6 +299,13 @@ class Connection(Writer):
     def _handle_event(self, event: object) -> None:
         """Act on one protocol event; called with ``_lock`` held."""
         if type(event) is Message:
+            if self._handler_done or (
+                self.protocol.state is not State.OPEN and len(self._messages) >= self.max_queue
+            ):
+                # The closing handshake has started and nobody will read these, or the
+                # queue is full: a peer that keeps sending must not grow our memory.
+                self._dropped += 1
+                return
             self._messages.append(event.data)
         elif type(event) is Fragment:
             if self._streaming and self._stream is not None:
@@ -552,33 +562,18 @@ class Connection(Writer):
         self._wait_for_close()
 
     def _wait_for_close(self) -> None:
-        deadline = None if self.close_timeout is None else time.monotonic() + self.close_timeout
-        with self._lock:
-            own_reading = not self._reading
-            if own_reading:
-                self._reading = True
-        timed_out = False
-        try:
-            while not self._closed:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    timed_out = True
-                    break
-                if own_reading:
-                    try:
-                        self._read_once(remaining)
-                    except TimeoutError:
-                        pass
-                else:
-                    self.wait_closed(remaining)
-        finally:
-            if own_reading:
-                self._reading = False
-        if timed_out:
-            # Only once reading is given up: the heartbeat, which _abort() asks to read the
-            # EOF, hands reading back (and reads nothing) while _reading is set.
+        """Wait up to ``close_timeout`` for the closing handshake, then abort.
+
+        The thread in ``recv()``, if any, reads the peer's answer; otherwise the heartbeat
+        does. ``close()`` never takes the reader role itself, so a handler that calls
+        ``recv()`` after another thread closed the connection gets ConnectionClosed, not
+        ConcurrencyError.
+        """
+        if not self._reading:
+            self._heartbeat.take_over(self)
+        if not self.wait_closed(self.close_timeout):
             self._abort()
-        self.wait_closed(1.0 if deadline is not None else None)
+            self.wait_closed(1.0)
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the TCP connection is closed; return whether it is."""
@@ -592,13 +587,17 @@ class Connection(Writer):
         self._flush_nowait()
         self._abort()
 
-    def _close_nowait(self, code: int, reason: str) -> None:
+    def _close_nowait(self, code: int, reason: str, *, handler_done: bool = False) -> None:
         """Start the closing handshake without blocking and let the heartbeat finish it.
 
-        Used when a handler returns or raises, and on server shutdown: the pool thread is
-        free at once; the heartbeat bounds the handshake by ``close_timeout``.
+        Used when a handler returns or raises (``handler_done``: nobody will receive again,
+        so messages that still arrive are dropped instead of queued), and on server
+        shutdown: the pool thread is free at once; the heartbeat bounds the handshake by
+        ``close_timeout``.
         """
         with self._lock:
+            if handler_done:
+                self._handler_done = True
             if self._finalized:
                 return
             if self.protocol.state is State.OPEN:
@@ -610,6 +609,7 @@ class Connection(Writer):
 
     def _abort(self) -> None:
         """Shut the socket down: every thread blocked on it wakes up; the reader finalizes."""
+        self._aborted = True  # the heartbeat reads the EOF even past max_queue
         self.transport.shutdown()
         self._heartbeat.take_over(self)
 
@@ -625,9 +625,19 @@ class Connection(Writer):
             self._finalized = True
             if self.protocol.state is not State.CLOSED:
                 self.protocol.receive_eof()
+            if self._dropped:
+                self.logger.info(
+                    "%s: dropped %d messages received after the closing handshake started",
+                    self.id,
+                    self._dropped,
+                )
             for _, waiter in self._pings.values():
                 waiter.set()  # no pong will come; waiters check the state
             self._pings.clear()
+            if self._pending is not None:
+                # The heartbeat's unfinished write will never finish: release the token.
+                self._pending = None
+                self._writing = False
             self._cond.notify_all()
         # The heartbeat thread closes the socket after unregistering it: closing it here
         # could let a new socket reuse its number while the selector still maps it.
@@ -654,7 +664,11 @@ class Connection(Writer):
                 return False
             if self._reading:
                 return False  # the handler reads again: hand reading back
-            if len(self._messages) >= self.max_queue and not self.protocol.close_expected():
+            if (
+                len(self._messages) >= self.max_queue
+                and not self.protocol.close_expected()
+                and not self._aborted
+            ):
                 return False  # backpressure: stop reading until the handler catches up
             try:
                 data = self.transport.recv_nowait()
@@ -675,7 +689,11 @@ class Connection(Writer):
         return (
             not self._reading
             and not self._finalized
-            and (len(self._messages) < self.max_queue or self.protocol.close_expected())
+            and (
+                len(self._messages) < self.max_queue
+                or self.protocol.close_expected()
+                or self._aborted
+            )
         )
 
     @property

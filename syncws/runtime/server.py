@@ -67,6 +67,8 @@ class ConnectionOwner(Protocol):
     def _heartbeat(self) -> Heartbeat: ...
     @property
     def _connections(self) -> set[ServerConnection]: ...
+    @property
+    def _lock(self) -> threading.Lock: ...
 
 
 class ServerConnection(Connection):
@@ -109,7 +111,9 @@ class ServerConnection(Connection):
         return self.protocol.reject(status_code, text)
 
     def _connection_lost(self) -> None:
-        self.server._connections.discard(self)
+        # Under the owner's lock: Server.connections iterates over the set.
+        with self.server._lock:
+            self.server._connections.discard(self)
 
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -358,7 +362,7 @@ class Server:
             code, reason = CloseCode.INTERNAL_ERROR, "internal error"
         else:
             code, reason = CloseCode.NORMAL_CLOSURE, ""
-        conn._close_nowait(code, reason)
+        conn._close_nowait(code, reason, handler_done=True)
 
     def _handshake(self, sock: socket.socket, address: Any) -> ServerConnection | None:
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout

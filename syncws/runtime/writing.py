@@ -48,6 +48,7 @@ class Writer:
     _writing: bool
     _token_waiters: int
     _pending: memoryview | None
+    _finalized: bool
 
     # Provided by Connection.
     def _fail(self, code: int, reason: str) -> None:
@@ -72,7 +73,7 @@ class Writer:
         """
         deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
         with self._lock:
-            while self._writing:
+            while self._writing and not self._finalized:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
@@ -81,6 +82,8 @@ class Writer:
                     self._cond.wait(remaining)
                 finally:
                     self._token_waiters -= 1
+            if self._finalized:
+                raise self.protocol.closed_exception()
             if self._writing:
                 self._lock.release()
                 try:

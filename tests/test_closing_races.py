@@ -1,0 +1,158 @@
+"""Regression tests for races around closing, found in review: each failed before its fix."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from conftest import ServerFactory
+from rawws import frame, raw_client, wait_for
+
+import syncws
+
+UriFactory = Callable[..., str]
+
+
+def test_send_waiting_for_an_unfinishable_write_raises_once_closed(
+    server: ServerFactory,
+) -> None:
+    """A send() waiting for the writer token, held by a non-blocking write the peer never
+    reads, raises ConnectionClosed when the peer closes, instead of waiting forever."""
+    outcome: list[BaseException | str] = []
+    pending = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        syncws.broadcast([ws], b"x" * (4 << 20))  # leaves an unwritten tail: peer not reading
+        pending.set()
+        try:
+            ws.send("after")
+            outcome.append("returned")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    srv = server(handler, ping_interval=None, compression=None, close_timeout=2)
+    sock, _ = raw_client(srv, "/", rcvbuf=4096)
+    with sock:
+        assert pending.wait(5)
+        # The handler is now blocked in send(), waiting for the token; then the peer closes.
+        assert wait_for(lambda: any(c._token_waiters for c in srv._connections), 5)
+        sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
+        assert wait_for(lambda: outcome, 5), "send() is still blocked"
+    assert isinstance(outcome[0], syncws.ConnectionClosed)
+    assert wait_for(lambda: srv._pool.busy == 0, 5)
+
+
+def test_messages_after_the_handler_returned_are_dropped_not_queued(
+    server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer that keeps sending after the server's close frame cannot grow the server's
+    memory: nobody will read those messages, so they are dropped (and counted in a log)."""
+    caplog.set_level(logging.INFO, logger="syncws.server")
+    connections: list[syncws.ServerConnection] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        connections.append(ws)  # and return at once: the server starts closing
+
+    srv = server(handler, ping_interval=None, compression=None, close_timeout=1)
+    sock, _ = raw_client(srv)
+    with sock:
+        assert wait_for(lambda: connections, 5)
+        chunk = frame(0x2, b"y" * 1024, mask=True) * 64
+        deadline = time.monotonic() + 0.5
+        try:
+            while time.monotonic() < deadline:
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server closed the connection meanwhile
+        (conn,) = connections
+        assert len(conn._messages) == 0
+        assert conn.wait_closed(5)
+    assert any("dropped" in r.getMessage() for r in caplog.records)
+
+
+def test_connections_can_be_listed_while_clients_come_and_go(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """server.connections never fails while connections open and close in other threads."""
+    srv = server()
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            with syncws.connect(uri(srv)):
+                pass
+
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            srv.connections  # noqa: B018 - raised "set changed size during iteration"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+
+
+def test_recv_after_close_from_another_thread_raises_connection_closed(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """When another thread closes the connection while the handler is busy, the handler's
+    next recv() raises ConnectionClosedOK, not ConcurrencyError."""
+    outcome: list[BaseException] = []
+    got_first = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.recv()
+        got_first.set()
+        # Busy with the message while another thread closes; the client is busy too, so
+        # its answer to the close frame takes a while.
+        assert wait_for(lambda: ws.state is not syncws.State.OPEN, 5)
+        try:
+            ws.recv()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    srv = server(handler, ping_interval=None)
+    with syncws.connect(uri(srv), ping_interval=None) as client:
+        client.send("first")
+        assert got_first.wait(5)
+        (conn,) = srv.connections
+        closer = threading.Thread(target=conn.close)
+        closer.start()
+        assert wait_for(lambda: outcome, 5)
+        closer.join(5)
+    assert isinstance(outcome[0], syncws.ConnectionClosedOK)
+
+
+def test_aborted_connection_with_a_full_queue_closes(server: ServerFactory) -> None:
+    """A connection that failed while its queue was full (the handler does not read) still
+    reads its EOF and closes, instead of staying open until the handler returns."""
+    connections: list[syncws.ServerConnection] = []
+    release = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        connections.append(ws)
+        release.wait(10)
+
+    srv = server(handler, ping_interval=None, max_queue=4, compression=None)
+    sock, _ = raw_client(srv)
+    try:
+        for _ in range(10):
+            sock.sendall(frame(0x1, b"message", mask=True))
+        assert wait_for(lambda: connections and len(connections[0]._messages) >= 4, 5)
+        sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        (conn,) = connections
+        conn._abort()  # what a failed write does
+        assert conn.wait_closed(3)
+        assert conn not in srv.connections
+    finally:
+        release.set()
