@@ -237,6 +237,21 @@ def send(sel: selectors.BaseSelector, conn: Conn, data: bytes) -> None:
             sel.modify(conn.sock, conn.events, conn)
 
 
+def serve_ready(sel: selectors.BaseSelector, conn: Conn, ev: int) -> bytes | None:
+    """Handle one selector event: finish a pending write; return what could be read
+    (``b""`` at EOF or reset), or ``None`` when there was nothing to read."""
+    if ev & WRITE:
+        flush(sel, conn)
+    if not ev & READ:
+        return None
+    try:
+        return conn.sock.recv(RECV_SIZE)
+    except BlockingIOError:
+        return None
+    except ConnectionResetError:
+        return b""
+
+
 def flush(sel: selectors.BaseSelector, conn: Conn) -> None:
     try:
         sent = conn.sock.send(conn.out)
@@ -600,16 +615,9 @@ def run_idle(args: argparse.Namespace) -> dict[str, object]:
         timeout = max(0, (end if active.times else min(end, next_send)) - now) / 1e9
         for key, ev in sel.select(min(timeout, 1.0)):
             conn = key.data
-            if ev & WRITE:
-                flush(sel, conn)
-            if not ev & READ:
+            data = serve_ready(sel, conn, ev)
+            if data is None:
                 continue
-            try:
-                data = conn.sock.recv(RECV_SIZE)
-            except BlockingIOError:
-                continue
-            except ConnectionResetError:
-                data = b""
             if not data:
                 dropped += 1
                 sel.unregister(conn.sock)
@@ -638,16 +646,9 @@ def run_idle(args: argparse.Namespace) -> dict[str, object]:
         while answered < len(want) and time.monotonic() < deadline:
             for key, ev in sel.select(0.5):
                 conn = key.data
-                if ev & WRITE:
-                    flush(sel, conn)
-                if not ev & READ:
+                data = serve_ready(sel, conn, ev)
+                if data is None:
                     continue
-                try:
-                    data = conn.sock.recv(RECV_SIZE)
-                except BlockingIOError:
-                    continue
-                except ConnectionResetError:
-                    data = b""
                 if not data:
                     sel.unregister(conn.sock)
                     continue

@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import websockets.sync.client
+import websockets.sync.server
 
 import syncws
 
@@ -73,3 +76,43 @@ def server() -> Iterator[ServerFactory]:
     yield start
     for instance in started:
         instance.shutdown(timeout=SHUTDOWN_TIMEOUT)
+
+
+# A websockets.sync peer, for the interoperability tests.
+
+#: ``ws_server(handler=ws_echo, **options)`` starts a ``websockets.sync`` server; returns its URI.
+WsServerStarter = Callable[..., str]
+
+
+def ws_echo(ws: websockets.sync.server.ServerConnection) -> None:
+    for message in ws:
+        ws.send(message)
+
+
+@pytest.fixture
+def ws_server() -> Iterator[WsServerStarter]:
+    """Factory: ``ws_server(handler)`` runs a ``websockets.sync`` server on 127.0.0.1 and
+    returns its URI; every server started is shut down at teardown."""
+    started: list[tuple[websockets.sync.server.Server, threading.Thread]] = []
+
+    def start(
+        handler: Callable[[websockets.sync.server.ServerConnection], None] = ws_echo,
+        **options: Any,
+    ) -> str:
+        instance = websockets.sync.server.serve(handler, "127.0.0.1", 0, **options)
+        thread = threading.Thread(target=instance.serve_forever, daemon=True)
+        thread.start()
+        started.append((instance, thread))
+        return f"ws://127.0.0.1:{instance.socket.getsockname()[1]}/"
+
+    yield start
+    for instance, thread in started:
+        instance.shutdown()
+        thread.join(5)
+
+
+def ws_connect(uri: str, **options: Any) -> websockets.sync.client.ClientConnection:
+    """A ``websockets.sync`` client connection, ignoring any proxy settings."""
+    ws: websockets.sync.client.ClientConnection
+    ws = websockets.sync.client.connect(uri, proxy=None, open_timeout=5, **options)
+    return ws

@@ -8,14 +8,14 @@ binary, 1 MiB and fragmented messages.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import websockets.exceptions
 import websockets.sync.client
 import websockets.sync.server
+from conftest import WsServerStarter, ws_connect, ws_echo
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory as WsClientFactory,
 )
@@ -27,7 +27,6 @@ import syncws
 
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
-WsServerStarter = Callable[..., str]
 
 MESSAGES: list[str | bytes] = [
     "Hello, world! " * 10,
@@ -70,40 +69,6 @@ WS_SERVER_CONFIGS = {
         ],
     },
 }
-
-
-def ws_echo(ws: websockets.sync.server.ServerConnection) -> None:
-    for message in ws:
-        ws.send(message)
-
-
-@pytest.fixture
-def ws_server() -> Iterator[WsServerStarter]:
-    """Factory: ``ws_server(handler, **options)`` runs a ``websockets.sync`` server on
-    127.0.0.1 and returns its URI; every server started is shut down at teardown."""
-    started: list[tuple[websockets.sync.server.Server, threading.Thread]] = []
-
-    def start(
-        handler: Callable[[websockets.sync.server.ServerConnection], None] = ws_echo,
-        **options: Any,
-    ) -> str:
-        instance = websockets.sync.server.serve(handler, "127.0.0.1", 0, **options)
-        thread = threading.Thread(target=instance.serve_forever, daemon=True)
-        thread.start()
-        started.append((instance, thread))
-        return f"ws://127.0.0.1:{instance.socket.getsockname()[1]}/"
-
-    yield start
-    for instance, thread in started:
-        instance.shutdown()
-        thread.join(5)
-
-
-def ws_connect(uri: str, **options: Any) -> websockets.sync.client.ClientConnection:
-    """A ``websockets.sync`` client connection, ignoring any proxy settings."""
-    ws: websockets.sync.client.ClientConnection
-    ws = websockets.sync.client.connect(uri, proxy=None, open_timeout=5, **options)
-    return ws
 
 
 def negotiated(extensions: list[Any]) -> str:

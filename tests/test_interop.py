@@ -9,19 +9,19 @@ opens without it (tests/test_deflate_interop.py covers permessage-deflate itself
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import websockets.exceptions
 import websockets.sync.client
 import websockets.sync.server
+from conftest import WsServerStarter, ws_connect, ws_echo
 
 import syncws
 
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
-WsServerFactory = Callable[..., str]
 
 MESSAGES: list[str | bytes] = [
     "Hello, world!",
@@ -35,46 +35,12 @@ MESSAGES: list[str | bytes] = [
 IDS = ["text", "non-ascii", "binary", "empty-binary", "empty-text", "1MiB-binary", "1MiB-text"]
 
 
-def ws_echo(ws: websockets.sync.server.ServerConnection) -> None:
-    for message in ws:
-        ws.send(message)
-
-
-@pytest.fixture
-def ws_server() -> Iterator[WsServerFactory]:
-    """Factory: ``ws_server(handler)`` runs a ``websockets.sync`` server on 127.0.0.1 and
-    returns its URI; every server started is shut down at teardown."""
-    started: list[tuple[websockets.sync.server.Server, threading.Thread]] = []
-
-    def start(
-        handler: Callable[[websockets.sync.server.ServerConnection], None] = ws_echo,
-        **options: Any,
-    ) -> str:
-        instance = websockets.sync.server.serve(handler, "127.0.0.1", 0, **options)
-        thread = threading.Thread(target=instance.serve_forever, daemon=True)
-        thread.start()
-        started.append((instance, thread))
-        return f"ws://127.0.0.1:{instance.socket.getsockname()[1]}/"
-
-    yield start
-    for instance, thread in started:
-        instance.shutdown()
-        thread.join(5)
-
-
-def ws_connect(uri: str, **options: Any) -> websockets.sync.client.ClientConnection:
-    """A ``websockets.sync`` client connection, ignoring any proxy settings."""
-    ws: websockets.sync.client.ClientConnection
-    ws = websockets.sync.client.connect(uri, proxy=None, open_timeout=5, **options)
-    return ws
-
-
 # syncws client, websockets server.
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=IDS)
 def test_syncws_client_echo_with_websockets_server(
-    ws_server: WsServerFactory, message: str | bytes
+    ws_server: WsServerStarter, message: str | bytes
 ) -> None:
     """A syncws client exchanges text and binary messages, up to 1 MiB, with a
     websockets server."""
@@ -84,7 +50,7 @@ def test_syncws_client_echo_with_websockets_server(
 
 
 def test_syncws_client_fragmented_messages_with_websockets_server(
-    ws_server: WsServerFactory,
+    ws_server: WsServerStarter,
 ) -> None:
     """Fragmented messages go both ways between a syncws client and a websockets server."""
 
@@ -101,7 +67,7 @@ def test_syncws_client_fragmented_messages_with_websockets_server(
 
 
 def test_syncws_client_receives_websockets_server_close_code(
-    ws_server: WsServerFactory,
+    ws_server: WsServerStarter,
 ) -> None:
     """A websockets server closing with (4000, "bye") gives the syncws client
     ConnectionClosedError with that code and reason."""
@@ -117,7 +83,7 @@ def test_syncws_client_receives_websockets_server_close_code(
 
 
 def test_syncws_client_close_code_reaches_websockets_server(
-    ws_server: WsServerFactory,
+    ws_server: WsServerStarter,
 ) -> None:
     """A syncws client closing with (4001, "done") ends the websockets handler with that
     code; a normal close ends it with ConnectionClosedOK."""
@@ -148,7 +114,7 @@ def test_syncws_client_close_code_reaches_websockets_server(
     assert isinstance(second, websockets.exceptions.ConnectionClosedOK)
 
 
-def test_syncws_client_does_not_negotiate_compression(ws_server: WsServerFactory) -> None:
+def test_syncws_client_does_not_negotiate_compression(ws_server: WsServerStarter) -> None:
     """Against a websockets server that supports permessage-deflate, a syncws client with
     compression=None opens without any extension."""
     extensions: list[Any] = []
