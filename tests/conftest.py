@@ -5,15 +5,19 @@
   a background thread and shuts every server it started down at teardown (bounded).
 - ``echo``: a handler that sends every message back.
 - ``uri(server)``: the ``ws://`` URI of a running TCP server.
+- ``tls_contexts(hostname="localhost")``: a server context with a certificate for
+  ``hostname`` from a fresh test CA, and a client context that trusts that CA.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import trustme
 import websockets.sync.client
 import websockets.sync.server
 
@@ -50,6 +54,17 @@ def uri(server: syncws.Server, path: str = "/", scheme: str = "ws") -> str:
 def uri_fixture() -> Callable[..., str]:
     """The :func:`uri` helper, as a fixture for tests that prefer not to import conftest."""
     return uri
+
+
+def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for ``hostname`` from a fresh test CA, and a
+    client context that trusts that CA."""
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(hostname).configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
 
 
 @pytest.fixture

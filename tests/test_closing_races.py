@@ -156,3 +156,35 @@ def test_aborted_connection_with_a_full_queue_closes(server: ServerFactory) -> N
         assert conn not in srv.connections
     finally:
         release.set()
+
+
+def test_messages_read_together_with_the_peers_close_are_all_delivered(
+    server: ServerFactory,
+) -> None:
+    """Messages that arrive in the same read as the peer's close frame, before it, were
+    sent while the connection was open: none is dropped, however many exceed max_queue."""
+    received: list[bytes | str] = []
+    outcome: list[BaseException] = []
+    ready = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        assert ready.wait(5)
+        time.sleep(0.05)  # let all the bytes arrive, so that one read takes them all
+        try:
+            while True:
+                received.append(ws.recv(timeout=5))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    srv = server(handler, ping_interval=None, compression=None, max_queue=4)
+    sock, _ = raw_client(srv)
+    with sock:
+        messages = [f"m{i}".encode() for i in range(20)]
+        sock.sendall(
+            b"".join(frame(0x2, m, mask=True) for m in messages)
+            + frame(0x8, struct.pack("!H", 1000), mask=True)
+        )
+        ready.set()
+        assert wait_for(lambda: outcome, 5)
+    assert received == messages
+    assert isinstance(outcome[0], syncws.ConnectionClosedOK)

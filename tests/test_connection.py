@@ -582,6 +582,38 @@ def test_send_before_handshake_raises():
         Protocol(is_client=False, state=State.CONNECTING).send_text(b"x")
 
 
+def test_prepare_then_queue_frame_is_send():
+    """prepare_frame() + queue_frame() send exactly what send_text() sends."""
+    a, b = server(), server()
+    a.send_text(b"hello", fin=False)
+    a.send_continuation(b"!", fin=True)
+    b.queue_frame(*b.prepare_frame(Opcode.TEXT, b"hello", fin=False))
+    b.queue_frame(*b.prepare_frame(Opcode.CONT, b"!"))
+    assert a.data_to_send() == b.data_to_send()
+
+
+def test_frame_prepared_before_the_closing_handshake_is_not_queued_after_it():
+    """A frame prepared (e.g. compressed outside a lock) while the connection was open is
+    refused once a close frame was received meanwhile: nothing may follow our close."""
+    protocol = server()
+    prepared = protocol.prepare_frame(Opcode.BINARY, b"late")
+    protocol.receive_data(client_frame(Opcode.CLOSE, Close(1000, "").serialize()))
+    echo = protocol.data_to_send()
+    with pytest.raises(ConnectionClosed):
+        protocol.queue_frame(*prepared)
+    assert protocol.data_to_send() == b""
+    assert echo == serialize_frame(Opcode.CLOSE, Close(1000, "").serialize())
+
+
+def test_prepare_frame_checks_the_fragment_sequence():
+    protocol = server()
+    with pytest.raises(RuntimeError):
+        protocol.prepare_frame(Opcode.CONT, b"x")
+    protocol.prepare_frame(Opcode.TEXT, b"a", fin=False)
+    with pytest.raises(RuntimeError):
+        protocol.prepare_frame(Opcode.BINARY, b"b")
+
+
 def test_control_payload_limit():
     """Pings and pongs carry at most 125 bytes."""
     protocol = server()

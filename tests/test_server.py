@@ -10,14 +10,13 @@ import base64
 import logging
 import os
 import socket
-import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import trustme
+from conftest import tls_contexts
 
 import syncws
 from syncws.protocol.frames import Opcode, serialize_frame
@@ -643,11 +642,7 @@ def test_ipv6_echo(server: ServerFactory, uri: Uri) -> None:
 
 def test_tls_echo(server: ServerFactory) -> None:
     """A server with an ssl context echoes to a wss:// client trusting its certificate."""
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ca.configure_trust(client_ctx)
+    server_ctx, client_ctx = tls_contexts()
     srv = server(ssl=server_ctx)
     with syncws.connect(f"wss://localhost:{srv.port}/", ssl=client_ctx) as ws:
         for message in ("secure", b"\x00" * 100_000):

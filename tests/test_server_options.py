@@ -14,8 +14,7 @@ import textwrap
 from collections.abc import Callable
 
 import pytest
-import trustme
-from conftest import ServerFactory, echo
+from conftest import ServerFactory, echo, tls_contexts
 
 import syncws
 
@@ -121,11 +120,7 @@ def test_client_request_headers(server: ServerFactory, uri: UriFactory) -> None:
 
 def test_tls_server_hostname(server: ServerFactory) -> None:
     """server_hostname verifies the certificate against a name other than the URI's host."""
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("ws.internal").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
+    server_ctx, client_ctx = tls_contexts("ws.internal")
     srv = server(ssl=server_ctx)
     with syncws.connect(
         f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx, server_hostname="ws.internal"

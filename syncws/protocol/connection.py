@@ -520,6 +520,35 @@ class Protocol:
             raise self.closed_exception()
 
     def _send_data(self, opcode: int, data: bytes, fin: bool) -> None:
+        b0, payload = self.prepare_frame(opcode, data, fin)
+        self.queue_frame(b0, payload)
+
+    def prepare_frame(self, opcode: int, data: bytes, fin: bool = True) -> tuple[int, bytes]:
+        """The first half of sending a data frame: check it may be sent and run the
+        extensions on it (compression). :meth:`queue_frame` is the second half;
+        :meth:`send_text` and the other ``send_*`` methods do both.
+
+        This half touches only the sending side of the protocol (the fragmentation state and
+        the compressor), never the state shared with receiving, so an I/O layer may run it,
+        with the time compression takes, outside the lock under which it feeds received
+        bytes; it must then queue the frames in the order they were prepared (the
+        compressor's state follows that order), and must queue every prepared frame unless
+        the connection closes meanwhile.
+
+        Args:
+            opcode: :attr:`~syncws.protocol.frames.Opcode.TEXT`, ``BINARY`` or ``CONT``.
+            data: The payload; UTF-8 already for text.
+            fin: ``False`` for a frame that a continuation will follow.
+
+        Returns:
+            The frame's first byte (FIN, RSV bits, opcode) and its payload, for
+            :meth:`queue_frame`.
+
+        Raises:
+            ConnectionClosed: The closing handshake has started.
+            RuntimeError: The frame doesn't fit the fragmentation sequence (a continuation
+                without a fragmented message, a new message inside one).
+        """
         if self.state is not State.OPEN:
             self._check_can_send()
         if opcode == Opcode.CONT:
@@ -528,18 +557,26 @@ class Protocol:
         elif self._send_fragmenting:
             raise RuntimeError("a fragmented message is in progress")
         self._send_fragmenting = not fin
-        if self.extensions:
-            frame = Frame(Opcode(opcode), data, fin=fin)
-            for extension in self.extensions:
-                frame = extension.encode(frame)
-            b0 = frame.opcode | (0x80 if frame.fin else 0)
-            b0 |= (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0)
-            b0 |= 0x10 if frame.rsv3 else 0
-            self._queue_data_frame(b0, frame.data)
-        else:
-            self._queue_data_frame(opcode | 0x80 if fin else opcode, data)
+        if not self.extensions:
+            return (opcode | 0x80 if fin else opcode), data
+        frame = Frame(Opcode(opcode), data, fin=fin)
+        for extension in self.extensions:
+            frame = extension.encode(frame)
+        b0 = frame.opcode | (0x80 if frame.fin else 0)
+        b0 |= (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0)
+        b0 |= 0x10 if frame.rsv3 else 0
+        return b0, frame.data
 
-    def _queue_data_frame(self, b0: int, data: bytes) -> None:
+    def queue_frame(self, b0: int, data: bytes) -> None:
+        """The second half of sending a data frame: queue what :meth:`prepare_frame`
+        returned for :meth:`data_to_send` (masking it on the client side).
+
+        Raises:
+            ConnectionClosed: The closing handshake has started since the frame was
+                prepared; the frame is dropped.
+        """
+        if self.state is not State.OPEN:
+            self._check_can_send()
         if len(data) >= _SPLIT_THRESHOLD:
             self._out += self._frame_parts(b0, data)
         else:

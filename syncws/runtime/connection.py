@@ -18,7 +18,9 @@ Threads and ownership (the rules every method here follows):
   the heartbeat thread only writes without blocking and keeps the token, with the
   unwritten tail, until the socket is writable again.
 * ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
-  piece even when other threads send meanwhile.
+  piece even when other threads send meanwhile. ``_encode_lock`` serialises compression,
+  which runs outside ``_lock``. Locks are taken in the order ``_send_mutex``,
+  ``_encode_lock``, ``_lock``.
 * A deadline that passes (pong, close, write) fails the connection: the socket is shut
   down, which wakes any thread blocked on it; it then raises
   :class:`~syncws.exceptions.ConnectionClosedError`.
@@ -27,7 +29,6 @@ Threads and ownership (the rules every method here follows):
 from __future__ import annotations
 
 import collections
-import functools
 import io
 import logging
 import os
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed
 from ..protocol.connection import Fragment, Message, Ping, Pong, Protocol, State
-from ..protocol.frames import Close, CloseCode
+from ..protocol.frames import Close, CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .writing import Writer
 
@@ -95,6 +96,7 @@ class Connection(Writer):
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._send_mutex = threading.Lock()
+        self._encode_lock = threading.Lock()  # compression, outside _lock (see writing.py)
         self._writing = False
         self._token_waiters = 0  # threads waiting for the writer token
         self._pending: memoryview | None = None  # the heartbeat's unwritten tail
@@ -110,6 +112,7 @@ class Connection(Writer):
         self._closed = False
         self._handler_done = False  # no thread will receive again: drop incoming messages
         self._dropped = 0  # messages dropped while closing (logged once, at close)
+        self._closing_before = False  # see _feed
         self._aborted = False  # shut down by us: read until EOF, whatever the queue holds
         self._finalized = False
         # Heartbeat bookkeeping, touched by the heartbeat thread only.
@@ -270,6 +273,9 @@ class Connection(Writer):
         """Feed bytes to the protocol; called with ``_lock`` held. ``False`` if finalized."""
         if self._finalized:
             return False
+        # Whether the closing handshake had started before these bytes: messages that come
+        # before the peer's close frame in the same read were sent while it was open.
+        self._closing_before = self.protocol.state is not State.OPEN
         events = self.protocol.receive_eof() if eof else self.protocol.receive_data(data)
         for event in events:
             self._handle_event(event)
@@ -300,7 +306,7 @@ class Connection(Writer):
         """Act on one protocol event; called with ``_lock`` held."""
         if type(event) is Message:
             if self._handler_done or (
-                self.protocol.state is not State.OPEN and len(self._messages) >= self.max_queue
+                self._closing_before and len(self._messages) >= self.max_queue
             ):
                 # The closing handshake has started and nobody will read these, or the
                 # queue is full: a peer that keeps sending must not grow our memory.
@@ -449,10 +455,7 @@ class Connection(Writer):
         else:
             raise TypeError("data must be str, bytes-like, or an iterable of them")
         with self._send_mutex:
-            if is_text:
-                self._write(self.protocol.send_text, payload)
-            else:
-                self._write(self.protocol.send_binary, payload)
+            self._write_data(Opcode.TEXT if is_text else Opcode.BINARY, payload)
 
     def _send_fragments(self, fragments: Iterable[Data], text: bool | None) -> None:
         with self._send_mutex:
@@ -472,13 +475,13 @@ class Connection(Writer):
                     elif (kind is str) != isinstance(fragment, str):
                         raise TypeError("all fragments must be str, or all bytes-like")
                     if not started:
-                        first = self.protocol.send_text if is_text else self.protocol.send_binary
-                        self._write(functools.partial(first, fin=False), payload)
+                        opcode = Opcode.TEXT if is_text else Opcode.BINARY
+                        self._write_data(opcode, payload, fin=False)
                         started = True
                     else:
-                        self._write(self._continue_fragments, payload)
+                        self._write_data(Opcode.CONT, payload, fin=False)
                 if started:
-                    self._write(self._end_fragments, b"")
+                    self._write_data(Opcode.CONT, b"", fin=True)
             except BaseException:
                 if started and self.state is State.OPEN:
                     # A message cut short cannot be finished or taken back.

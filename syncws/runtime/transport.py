@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 
 __all__ = ["TLSTransport", "Transport"]
 
@@ -95,7 +96,7 @@ class Transport:
         """Whether the transport itself has bytes to write (a TLS key update, ...)."""
         return False
 
-    def send(self, wire: bytes, deadline: float | None = None) -> None:
+    def send(self, wire: bytes | memoryview, deadline: float | None = None) -> None:
         """Write all of ``wire``, blocking until done or ``deadline`` (``time.monotonic``).
 
         Raises:
@@ -116,7 +117,9 @@ class Transport:
             if view and not _wait(sock, select.POLLOUT, deadline - time.monotonic()):
                 raise TimeoutError("write timed out: the peer is not reading")
 
-    def send_buffers(self, buffers: list[bytes], deadline: float | None = None) -> None:
+    def send_buffers(
+        self, buffers: Sequence[bytes | memoryview], deadline: float | None = None
+    ) -> None:
         """Write all of ``buffers`` in order, with as few system calls and copies as
         possible (``sendmsg``); otherwise as :meth:`send`."""
         if len(buffers) == 1:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import Protocol, State
-from ..protocol.frames import CloseCode
+from ..protocol.frames import CloseCode, Opcode
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 __all__ = ["BROADCAST_HIGH_WATER", "Writer"]
+
+Buffer = bytes | memoryview
 
 #: Bytes already queued for a connection above which :func:`~syncws.broadcast` skips it.
 BROADCAST_HIGH_WATER = 2**16
@@ -44,6 +46,7 @@ class Writer:
     _heartbeat: Heartbeat
     _lock: threading.Lock
     _cond: threading.Condition
+    _encode_lock: threading.Lock
     _tls: bool
     _writing: bool
     _token_waiters: int
@@ -60,48 +63,114 @@ class Writer:
     def _closed_exception(self) -> ConnectionClosed:
         raise NotImplementedError
 
-    def _continue_fragments(self, payload: bytes) -> None:
-        self.protocol.send_continuation(payload, fin=False)
+    def _wait_for_token(self, deadline: float | None) -> None:
+        """Wait, with ``_lock`` held, until nobody holds the writer token.
 
-    def _end_fragments(self, payload: bytes) -> None:
-        self.protocol.send_continuation(payload, fin=True)
-
-    def _write(self, op: Callable[[bytes], None] | None, payload: bytes) -> None:
-        """Run ``op(payload)`` on the protocol and write the result, holding the writer token.
-
-        Called by application threads, which may block (up to ``write_timeout``).
+        Raises:
+            ConnectionClosed: The connection closed meanwhile, or ``write_timeout`` expired
+                (which fails the connection).
         """
+        while self._writing and not self._finalized:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            self._token_waiters += 1
+            try:
+                self._cond.wait(remaining)
+            finally:
+                self._token_waiters -= 1
+        if self._finalized:
+            raise self.protocol.closed_exception()
+        if self._writing:
+            self._lock.release()
+            try:
+                self._write_timed_out()
+            finally:
+                self._lock.acquire()
+
+    def _write(self, op: Callable[[bytes], None], payload: bytes) -> None:
+        """Run ``op(payload)`` on the protocol (queue a control frame) and write what it
+        queued, holding the writer token. Called by application threads, which may block
+        (up to ``write_timeout``)."""
         deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
         with self._lock:
-            while self._writing and not self._finalized:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._token_waiters += 1
-                try:
-                    self._cond.wait(remaining)
-                finally:
-                    self._token_waiters -= 1
-            if self._finalized:
-                raise self.protocol.closed_exception()
-            if self._writing:
-                self._lock.release()
-                try:
-                    self._write_timed_out()
-                finally:
-                    self._lock.acquire()
-            if op is not None:
-                op(payload)  # raises ConnectionClosed once closing
-            wire = self._take_output()
-            if not wire:
-                return
-            self._writing = True
+            if self._writing or self._finalized:
+                self._wait_for_token(deadline)
+            op(payload)  # raises ConnectionClosed once closing
+            out = self._start_write()
+        if out is not None:
+            self._write_out(out, deadline)
+
+    def _write_data(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        """Send one data frame, holding the writer token; see :meth:`_write`.
+
+        Without extensions the frame is built under ``_lock``: it is cheap. Compression is
+        not, so it runs outside ``_lock`` (a large message would otherwise stall the
+        heartbeat thread, and every connection's pongs with it), serialised by
+        ``_encode_lock``, which also keeps frames in the order the compressor saw them.
+        """
+        deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
+        protocol = self.protocol
+        if not protocol.extensions:
+            with self._lock:
+                if self._writing or self._finalized:
+                    self._wait_for_token(deadline)
+                b0, data = protocol.prepare_frame(opcode, payload, fin)
+                protocol.queue_frame(b0, data)
+                out = self._start_write()
+        else:
+            with self._lock:
+                if self._writing or self._finalized:
+                    self._wait_for_token(deadline)
+            with self._encode_lock:
+                b0, data = protocol.prepare_frame(opcode, payload, fin)
+                with self._lock:
+                    protocol.queue_frame(b0, data)
+                    # If another thread took the token meanwhile, it writes this frame too.
+                    out = None if self._writing else self._start_write()
+        if out is not None:
+            self._write_out(out, deadline)
+
+    def _start_write(self) -> Sequence[Buffer] | None:
+        """Take what the protocol queued and the writer token; called with ``_lock`` held
+        and the token free.
+
+        A plain socket gets a first write without blocking, still under ``_lock`` (a system
+        call that never waits): when it takes everything, which is the common case, the
+        token is never taken. Returns what is left to write, or ``None`` if nothing is.
+        """
+        out = self.protocol.buffers_to_send()
+        if self._tls:
+            if not out and not self.transport.has_output():
+                return None
+        elif len(out) == 1:
+            wire = out[0]
+            try:
+                sent = self.transport.send_nowait(wire)
+            except OSError:
+                sent = 0  # the blocking write meets the error again and handles it
+            if sent == len(wire):
+                return None
+            if sent:
+                self._writing = True
+                return [memoryview(wire)[sent:]]
+        elif not out:
+            return None
+        self._writing = True
+        return out
+
+    def _write_out(self, out: Sequence[Buffer], deadline: float | None) -> None:
+        """Write ``out`` and whatever is queued meanwhile, blocking, then give the token back."""
+        transport = self.transport
         try:
             while True:
-                self.transport.send_buffers(wire, deadline)
+                if self._tls:
+                    # Encryption runs outside _lock too; only the token holder encrypts.
+                    out = [transport.encode(b"".join(out))]
+                transport.send_buffers(out, deadline)
                 with self._lock:
-                    wire = self._take_output()
-                    if not wire:
+                    out = self.protocol.buffers_to_send()
+                    if not out and not (self._tls and transport.has_output()):
                         self._writing = False
                         if self._token_waiters:
                             self._cond.notify_all()
@@ -117,15 +186,6 @@ class Writer:
                 self._abort()
                 raise self._closed_exception() from exc
             raise
-
-    def _take_output(self) -> list[bytes]:
-        """What the protocol (and TLS) has to write, as buffers; called with ``_lock``."""
-        if self._tls:
-            data = self.protocol.data_to_send()
-            if not data and not self.transport.has_output():
-                return []
-            return [self.transport.encode(data)]
-        return self.protocol.buffers_to_send()
 
     def _write_timed_out(self) -> None:
         self.logger.info(
@@ -150,11 +210,10 @@ class Writer:
             if self._writing:
                 return False
             data = self.protocol.data_to_send()
-            if not data and not self.transport.has_output():
+            if not data and not (self._tls and self.transport.has_output()):
                 return False
-            wire: bytes | memoryview = self.transport.encode(data)
             self._writing = True
-        return self._send_pending(wire)
+        return self._send_pending(self.transport.encode(data))
 
     def _send_pending(self, wire: bytes | memoryview) -> bool:
         """Write ``wire`` without blocking, holding the token; see :meth:`_flush_nowait`."""
@@ -175,13 +234,23 @@ class Writer:
                 return True
             with self._lock:
                 data = self.protocol.data_to_send()
-                if not data and not self.transport.has_output():
+                if not data and not (self._tls and self.transport.has_output()):
                     self._writing = False
                     self._pending = None
                     if self._token_waiters:
                         self._cond.notify_all()
                     return False
-                wire = self.transport.encode(data)
+            wire = self.transport.encode(data)
+
+    def _can_broadcast(self) -> bool:
+        """Whether a broadcast message may be queued now; called with ``_lock`` held."""
+        protocol = self.protocol
+        return not (
+            protocol.state is not State.OPEN
+            or protocol.sending_fragments
+            or self._pending is not None
+            or (self._writing and protocol.buffered_output() > BROADCAST_HIGH_WATER)
+        )
 
     def _send_nowait(self, payload: bytes, is_text: bool) -> bool:
         """Queue one message and flush it without blocking, for :func:`~syncws.broadcast`.
@@ -192,20 +261,30 @@ class Writer:
         the peer is not keeping up (a write is waiting for it to read, or more than
         :data:`BROADCAST_HIGH_WATER` bytes are already queued): a slow peer must not delay
         the others, nor make the sender's memory grow.
+
+        With compression, the message is compressed outside ``_lock``, under
+        ``_encode_lock``: this may wait for another message to this peer being compressed,
+        never for the peer itself. The checks come before compressing: once compressed, a
+        message must be sent, or the peer's decompressor would miss it.
         """
-        with self._lock:
-            protocol = self.protocol
-            if (
-                protocol.state is not State.OPEN
-                or protocol.sending_fragments
-                or self._pending is not None
-                or (self._writing and protocol.buffered_output() > BROADCAST_HIGH_WATER)
-            ):
-                return False
-            if is_text:
-                protocol.send_text(payload)
+        protocol = self.protocol
+        opcode = Opcode.TEXT if is_text else Opcode.BINARY
+        try:
+            if not protocol.extensions:
+                with self._lock:
+                    if not self._can_broadcast():
+                        return False
+                    protocol.queue_frame(*protocol.prepare_frame(opcode, payload))
             else:
-                protocol.send_binary(payload)
+                with self._encode_lock:
+                    with self._lock:
+                        if not self._can_broadcast():
+                            return False
+                    b0, data = protocol.prepare_frame(opcode, payload)
+                    with self._lock:
+                        protocol.queue_frame(b0, data)
+        except ConnectionClosed:
+            return False  # the closing handshake started meanwhile
         self._flush_nowait()
         return True
 
