@@ -448,7 +448,8 @@ def scenario_mask(settings: Settings, report: Report) -> None:
               "memcpy", "cffi / speedups"]  # fmt: skip
     notes = [
         f"IMPLEMENTATION={r['implementation']}; apply_mask uses Python integers up to "
-        f"{r['py_max']} bytes, the C routine above. Best of interleaved rounds, new bytes "
+        f"{r['py_max']} bytes, the C routine above (from {_size(r['into_min'])} up, writing "
+        "straight into the bytes object it returns). Best of interleaved rounds, new bytes "
         "out (memcpy: bytes(bytearray)). From 256 KiB up the figures depend on the C "
         "allocator's state (see benchmarks/mask_quick.py)."
     ]
@@ -489,7 +490,8 @@ def mask_worker(seconds: float) -> None:
         if ws_mask is not None:
             funcs["websockets.speedups"] = partial(ws_mask, data, key)
         rows.append((n, _best_ns(funcs, seconds * (0.5 if n >= 1 << 20 else 1.0))))
-    json.dump({"implementation": m.IMPLEMENTATION, "py_max": m._PY_MAX, "rows": rows}, sys.stdout)
+    info = {"implementation": m.IMPLEMENTATION, "py_max": m._PY_MAX, "into_min": m._INTO_MIN}
+    json.dump({**info, "rows": rows}, sys.stdout)
     print()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import io
 import os
 import random
 import subprocess
@@ -105,10 +106,9 @@ def test_fallback_in_subprocess_masks_correctly() -> None:
 def test_public_functions_without_c(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the C routine switched off, the public functions take the Python path at all sizes."""
     monkeypatch.setattr(m, "_USE_C", False)
-    monkeypatch.setattr(m, "_PY_MAX", 1 << 62)
     monkeypatch.setattr(m, "_c_mask", None, raising=False)  # any use of C would now fail
     mask = b"\x00\x7f\x80\xff"
-    for n in (0, 5, 200, 5000, m._SCRATCH_MIN + 3):
+    for n in (0, 5, m._PY_MAX, m._PY_MAX + 1, 200, 5000, m._INTO_MIN + 3):
         data = random.Random(n).randbytes(n)
         result = m.apply_mask(data, mask, 1)
         assert result == m._py_apply_mask(data, mask, 1)
@@ -165,7 +165,7 @@ def test_empty(apply: Masker) -> None:
 
 
 @masker
-@pytest.mark.parametrize("n", [1, 16, 125, 128, 129, 4096, 100_000])
+@pytest.mark.parametrize("n", [1, 16, 125, 128, 129, 4096, m._INTO_MIN, 100_000])
 def test_returns_new_bytes(apply: Masker, n: int) -> None:
     """The result is a new bytes object and the input is left untouched."""
     data = bytearray(os.urandom(n))
@@ -233,7 +233,7 @@ def test_memoryview_formats(apply: Masker) -> None:
 @masker
 def test_mask_argument(apply: Masker) -> None:
     """A bytes-like mask is accepted; a mask that is not 4 bytes long or not bytes-like is not."""
-    for data in (b"x" * 10, b"x" * 1000):
+    for data in (b"x" * 10, b"x" * 1000, b"x" * m._INTO_MIN):
         assert apply(data, bytearray(b"abcd"), 0) == apply(data, b"abcd", 0)  # type: ignore[arg-type]
         assert apply(data, memoryview(b"abcd"), 0) == apply(data, b"abcd", 0)  # type: ignore[arg-type]
         for bad in (b"", b"abc", b"abcde"):
@@ -303,19 +303,132 @@ def test_large_payload() -> None:
         assert buf == expected
 
 
-def test_scratch_buffer_reuse() -> None:
-    """Large payloads of changing sizes (recycled scratch buffers) give correct results."""
-    rng = random.Random(3)
-    sizes = [m._SCRATCH_MIN + 1, 300_000, 140_000, m._SCRATCH_MAX + 5, 200_001, 2**20]
-    for n in sizes:
+# Sizes around each switch between methods in apply_mask(): the integer method up to
+# _PY_MAX, then the C routine into a cffi buffer, then straight into the result from _INTO_MIN.
+BOUNDARY_SIZES = sorted(
+    {0, 1, 3, 4, 5, 15, 16, 17, 125, 126, 127, 128, 129}
+    | {m._PY_MAX + d for d in (-1, 0, 1)}
+    | {m._INTO_MIN + d for d in (-1, 0, 1)}
+    | {65536 + d for d in (-1, 0, 1)}
+)
+
+
+@pytest.mark.parametrize("n", BOUNDARY_SIZES)
+def test_boundaries(n: int) -> None:
+    """At each size around a switch of method, all implementations, offsets and buffer types
+    agree with the byte-by-byte definition, and the result is a new bytes object."""
+    rng = random.Random(n)
+    data = rng.randbytes(n)
+    mask = rng.randbytes(4)
+    for offset in range(8):
+        expected = reference(data, mask, offset)
+        for variant in (data, bytearray(data), memoryview(data), memoryview(bytearray(data))):
+            for name, apply in MASKERS.items():
+                result = apply(variant, mask, offset)
+                assert type(result) is bytes, (name, n, offset)
+                assert result == expected, (name, n, offset, type(variant))
+        buf = bytearray(data)
+        m.apply_mask_inplace(buf, mask, offset)
+        assert buf == expected
+
+
+@pytest.mark.parametrize("n", [m._INTO_MIN - 1, m._INTO_MIN, 65536])
+def test_non_contiguous_input(n: int) -> None:
+    """A strided memoryview is masked as its items (copied first), at every method's sizes."""
+    raw = random.Random(n).randbytes(2 * n)
+    view = memoryview(raw)[::2]
+    expected = reference(raw[::2], b"\x01\xfe\x7f\x80", 3)
+    for apply in MASKERS.values():
+        assert apply(view, b"\x01\xfe\x7f\x80", 3) == expected
+
+
+needs_c = pytest.mark.skipif(m._c_apply_mask is None, reason="syncws._mask_cffi not built")
+
+
+@needs_c
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="CPython's BufferedReader")
+def test_large_payload_masked_into_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From _INTO_MIN up, the C routine writes straight into the storage of the bytes object
+    that is returned (one pass, no copy), in a single call; below, into a separate buffer."""
+    ffi = m._ffi
+    calls: list[tuple[int, int]] = []
+    c_mask = m._c_mask
+
+    def spy(src: object, dst: object, n: int, mask: bytes, offset: int) -> None:
+        calls.append((int(ffi.cast("uintptr_t", dst)), n))
+        c_mask(src, dst, n, mask, offset)
+
+    monkeypatch.setattr(m, "_c_mask", spy)
+    appliers = [m._c_apply_mask] + ([m.apply_mask] if m._USE_C else [])
+    for n in (m._INTO_MIN, 65536, 1 << 20):
+        for data in (os.urandom(n), bytearray(os.urandom(n))):
+            for apply in appliers:
+                assert apply is not None
+                calls.clear()
+                result = apply(data, b"abcd", 1)
+                assert result == m._py_apply_mask(data, b"abcd", 1)
+                assert calls == [(int(ffi.cast("uintptr_t", ffi.from_buffer(result))), n)]
+    calls.clear()
+    result = appliers[-1](os.urandom(m._INTO_MIN - 1), b"abcd", 0)
+    assert len(calls) == 1
+    assert calls[0][0] != int(ffi.cast("uintptr_t", ffi.from_buffer(result)))
+
+
+@needs_c
+@pytest.mark.parametrize("buffer_size", [1, 2, 7, 4096])
+def test_masked_stream_any_reads(buffer_size: int) -> None:
+    """The stream behind the one-pass path gives the right bytes however it is read: in
+    pieces through a buffer (as another BufferedReader might), or with readinto() directly."""
+    rng = random.Random(buffer_size)
+    for n in (0, 1, 5, 4096, 10_001):
         data = rng.randbytes(n)
-        mask = rng.randbytes(4)
-        expected = m._py_apply_mask(data, mask, n)
-        for apply in MASKERS.values():
-            assert apply(data, mask, n) == expected
-            assert apply(memoryview(data), mask, n) == expected
-    assert len(m._scratch) <= m._SCRATCH_SLOTS
-    assert all(len(buf) <= m._SCRATCH_MAX for buf in m._scratch)
+        for source in (data, m._ffi.from_buffer(bytearray(data))):
+            for offset in range(4):
+                stream = m._MaskedStream()
+                stream.job = (source, b"\x11\x22\x33\x44", offset, n)
+                reader = io.BufferedReader(stream, buffer_size)
+                pieces = [reader.read(rng.randrange(1, 3000)) for _ in range(12)]
+                assert b"".join(pieces) == reference(data, b"\x11\x22\x33\x44", offset)
+    stream = m._MaskedStream()
+    stream.job = (b"0123456789", b"abcd", 2, 10)
+    buf = bytearray(4)
+    assert [stream.readinto(buf) for _ in range(3)] == [4, 4, 2]
+    assert stream.readinto(buf) == 0
+    assert bytes(buf[:2]) == reference(b"0123456789", b"abcd", 2)[8:]
+
+
+@needs_c
+def test_one_pass_path_releases_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After masking a large bytearray, nothing keeps its buffer exported (it can be resized)
+    or the payload alive, even if the C call fails; at most _STREAMS_MAX streams are kept."""
+    apply = m.apply_mask if m._USE_C else m._c_apply_mask
+    assert apply is not None
+    data = bytearray(os.urandom(m._INTO_MIN + 5))
+    expected = m._py_apply_mask(data, b"wxyz")
+    assert apply(data, b"wxyz", 0) == expected
+    data.extend(b"more")  # BufferError if an export were still alive
+    assert all(stream.job is None for _, stream in m._streams)
+
+    def failing(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(m, "_c_mask", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        apply(data, b"wxyz", 0)
+    data.extend(b"again")
+    assert all(stream.job is None for _, stream in m._streams)
+    monkeypatch.undo()
+
+    def work() -> None:
+        for _ in range(20):
+            assert apply(bytes(data[: m._INTO_MIN]), b"wxyz", 0) == expected[: m._INTO_MIN]
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(m._streams) <= m._STREAMS_MAX
 
 
 def test_threads() -> None:
@@ -325,7 +438,7 @@ def test_threads() -> None:
     def work(seed: int) -> None:
         rng = random.Random(seed)
         for _ in range(15):
-            data = rng.randbytes(rng.choice([16, 1000, m._SCRATCH_MIN + rng.randrange(99_999)]))
+            data = rng.randbytes(rng.choice([16, 1000, m._INTO_MIN + rng.randrange(99_999)]))
             mask = rng.randbytes(4)
             if m.apply_mask(data, mask) != m._py_apply_mask(data, mask):
                 errors.append(f"thread {seed}, {len(data)} bytes")
@@ -336,3 +449,6 @@ def test_threads() -> None:
     for thread in threads:
         thread.join()
     assert not errors
+    assert len(m._buffers) <= m._BUFFERS_MAX
+    assert all(len(buf) == m._INTO_MIN for buf in m._buffers)
+    assert len(m._streams) <= m._STREAMS_MAX

@@ -6,6 +6,9 @@ this is on the hot path of both sides. Two implementations exist:
 * ``"cffi"``: the C routine of ``syncws/_mask.c``, compiled at install time into
   ``syncws._mask_cffi``. Even then, :func:`apply_mask` masks payloads of at most 125 bytes
   with Python integers, which is cheaper than the overhead of a cffi call at that size.
+  From 32 KiB up, the C routine writes straight into the bytes object that
+  :func:`apply_mask` returns (one pass over the payload); in between, it writes into a
+  reused buffer that is then copied into a new bytes object.
 * ``"python"``: XOR of two Python integers over the whole payload (no per-byte loop), used
   when the C module could not be built, or when the environment variable
   ``SYNCWS_NO_SPEEDUPS`` is set to a non-empty value other than ``0`` when this module is
@@ -19,9 +22,13 @@ with ``mask[(offset + i) % 4]``.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["IMPLEMENTATION", "apply_mask", "apply_mask_inplace"]
 
@@ -47,32 +54,33 @@ _USE_C = _lib is not None and not _DISABLED
 IMPLEMENTATION = "cffi" if _USE_C else "python"
 
 # Largest payload that apply_mask() masks with Python integers even when the C routine is
-# available: a cffi call has a fixed cost (allocating the output, the call, which releases
-# the GIL, conversion to bytes) that the integer method only reaches at 120-130 bytes
-# (measured with CPython 3.11 on x86-64; see benchmarks/mask_quick.py). 125 also covers
-# every control frame. In place, the C routine is always the cheaper one.
-_PY_MAX = 125 if _USE_C else 1 << 62
+# available. A cffi call has a fixed cost that the integer method reaches at 90-125 bytes:
+# the call itself (about 160 ns with five arguments, of which about 30 ns release and take
+# back the GIL, 65 ns with one), an output buffer (40 ns reused, 130 ns new) and its copy
+# into a bytes object (ffi.unpack, about 80 ns); measured with CPython 3.11 on x86-64, see
+# benchmarks/mask_quick.py and benchmarks/mask_floor.py. The integer method also keeps the
+# GIL, where a cffi call lets waiting threads take it. 125 covers every control frame, and
+# is the most that the key cut from ``mask * 32`` allows. Without the C routine, larger
+# payloads use integers too. In place, the C routine is always the cheaper one.
+_PY_MAX = 125
+
+# From this size up, apply_mask() has the C routine write straight into the bytes object it
+# returns (see _MaskedStream). That costs about 0.6 µs more per call than masking into a
+# reused buffer and copying the result, and the copy it saves is worth more from 32 KiB up.
+# The result is then the only large block allocated, as with websockets.speedups: no second
+# one whose release makes glibc trim the heap, and the next call fault its pages back in.
+_INTO_MIN = 1 << 15
 
 _from_bytes = int.from_bytes
 
 if _lib is not None:  # pragma: no branch - depends on the build
     _c_mask = _lib.syncws_mask
     _from_buffer = _ffi.from_buffer
+    _release = _ffi.release
     _unpack = _ffi.unpack
     _CHAR_ARRAY = _ffi.typeof("char[]")
     # The output is entirely overwritten, so do not spend a memset on it.
     _new_uninitialized = _ffi.new_allocator(should_clear_after_alloc=False)
-
-# Above _SCRATCH_MIN bytes, apply_mask() writes into a recycled scratch buffer before copying
-# the result into a bytes object. A fresh scratch buffer per call means two large blocks
-# alive at once, freed together, which glibc's malloc gives back to the OS each time (heap
-# trimming): every call then pays page faults for both, measured 10-20x slower from 256 KiB
-# up. At most _SCRATCH_SLOTS buffers of at most _SCRATCH_MAX bytes are kept (8 MiB at worst,
-# and only once payloads that large were masked); larger payloads use a fresh buffer.
-_SCRATCH_MIN = 1 << 17
-_SCRATCH_MAX = 1 << 22
-_SCRATCH_SLOTS = 2
-_scratch: list[Any] = []  # list.pop()/append() are atomic: safe without a lock
 
 
 def _check_mask(mask: object) -> bytes:
@@ -128,20 +136,92 @@ def _py_apply_mask_inplace(buf: bytearray | memoryview, mask: bytes, offset: int
     buf[:] = _py_apply_mask(buf, mask, offset)
 
 
-def _c_mask_large(data: bytes | bytearray | memoryview, n: int, mask: bytes, r: int) -> bytes:
-    """Mask ``n`` > _SCRATCH_MIN bytes of ``data`` with C, through a recycled scratch buffer."""
+class _MaskedStream(io.RawIOBase):
+    """A raw stream that reads as a payload masked on the fly, for :func:`_c_mask_into_bytes`.
+
+    ``io.BufferedReader(stream, 1).read(n)`` creates an uninitialized bytes object of ``n``
+    bytes and passes a writable view of its storage to :meth:`readinto`, which the C routine
+    fills: the payload is masked straight into the bytes object that ``read()`` returns, in
+    one pass, as ``websockets.speedups`` does with the C API. No other code can see that
+    object before ``read()`` returns it, and no existing bytes object is ever written to.
+    Only the speed depends on this detail of CPython's ``BufferedReader``: called in any
+    other way (several calls, into its own buffer), :meth:`readinto` still gives the right
+    bytes.
+    """
+
+    # Slots: attributes of io objects are slower to reach through their instance dict.
+    __slots__ = ("job", "pos")
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: (payload, mask, offset % 4, length): the payload is a bytes object, or a cffi
+        #: ``char[]`` over its buffer. None between calls.
+        self.job: tuple[Any, bytes, int, int] | None = None
+        self.pos = 0  # bytes of the payload already read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        assert self.job is not None
+        src, mask, offset, size = self.job
+        pos = self.pos
+        dst = _from_buffer(_CHAR_ARRAY, buffer, True)
+        try:
+            k = len(dst)
+            if k > size - pos:
+                k = size - pos
+                if k <= 0:
+                    return 0
+            if pos:  # not with CPython's BufferedReader, which asks for everything at once
+                src = (_from_buffer(src) if src.__class__ is bytes else src) + pos
+            _c_mask(src, dst, k, mask, offset + pos)
+        finally:
+            _release(dst)
+        self.pos = pos + k
+        return k
+
+
+# Idle output buffers of _INTO_MIN bytes for smaller payloads, which are masked into one
+# and then copied into a bytes object: reusing one saves about 90 ns (ffi.new_allocator),
+# 15 % at 1 KiB. A buffer serves one call at a time; at most _BUFFERS_MAX are kept.
+_buffers: list[Any] = []
+_BUFFERS_MAX = 4
+
+# Idle (reader, stream) pairs: a pair serves one call at a time, and list.pop()/append() are
+# atomic, so threads need no lock. A new pair costs about 2 µs; at most _STREAMS_MAX are kept.
+_streams: list[tuple[io.BufferedReader, _MaskedStream]] = []
+_STREAMS_MAX = 4
+
+
+def _c_mask_into_bytes(data: bytes | bytearray | memoryview, n: int, mask: bytes, r: int) -> bytes:
+    """Mask the ``n`` bytes of ``data`` with C, straight into the returned bytes object."""
     try:
-        out = _scratch.pop()
+        reader, stream = _streams.pop()
     except IndexError:
-        out = None
-    if out is None or len(out) < n:
-        if out is not None and n > _SCRATCH_MAX:
-            _scratch.append(out)  # keep it for the next payload that fits
-        out = _new_uninitialized(_CHAR_ARRAY, n)
+        stream = _MaskedStream()
+        reader = io.BufferedReader(stream, 1)  # 1: read() asks the stream for all n bytes
+    stream.job = (data if data.__class__ is bytes else _from_buffer(data), mask, r, n)
+    stream.pos = 0
+    try:
+        result = reader.read(n)
+    finally:
+        stream.job = None  # do not keep the payload (or a lock on its buffer) alive
+    if len(_streams) < _STREAMS_MAX:
+        _streams.append((reader, stream))
+    return result
+
+
+def _c_mask_copy(data: _Data, n: int, mask: bytes, r: int) -> bytes:
+    """Mask ``n`` < _INTO_MIN bytes of ``data`` with C into a reused buffer; return a copy."""
+    try:
+        out = _buffers.pop()
+    except IndexError:
+        out = _new_uninitialized(_CHAR_ARRAY, _INTO_MIN)
     _c_mask(data if data.__class__ is bytes else _from_buffer(data), out, n, mask, r)
     result: bytes = _unpack(out, n)
-    if len(out) <= _SCRATCH_MAX and len(_scratch) < _SCRATCH_SLOTS:
-        _scratch.append(out)
+    if len(_buffers) < _BUFFERS_MAX:
+        _buffers.append(out)
     return result
 
 
@@ -153,11 +233,9 @@ def _c_apply_mask_impl(data: _Data, mask: bytes, offset: int = 0) -> bytes:
     if mask.__class__ is not bytes or len(mask) != 4:
         mask = _check_mask(mask)
     n = len(data)
-    if n > _SCRATCH_MIN:
-        return _c_mask_large(data, n, mask, offset & 3)
-    out = _new_uninitialized(_CHAR_ARRAY, n)
-    _c_mask(data if data.__class__ is bytes else _from_buffer(data), out, n, mask, offset & 3)
-    return _unpack(out, n)  # type: ignore[no-any-return]
+    if n >= _INTO_MIN:
+        return _c_mask_into_bytes(data, n, mask, offset & 3)
+    return _c_mask_copy(data, n, mask, offset & 3)
 
 
 def _c_apply_mask_inplace_impl(buf: bytearray | memoryview, mask: bytes, offset: int = 0) -> None:
@@ -204,13 +282,15 @@ def apply_mask(data: _Data, mask: bytes, offset: int = 0) -> bytes:
     n = len(data)
     if n <= _PY_MAX:
         r = offset & 3
+        key = (mask * 32)[r : r + n]  # n + r <= 128
+        return (_from_bytes(data, "little") ^ _from_bytes(key, "little")).to_bytes(n, "little")
+    if not _USE_C:
+        r = offset & 3
         key = (mask * ((n >> 2) + 2))[r : r + n]
         return (_from_bytes(data, "little") ^ _from_bytes(key, "little")).to_bytes(n, "little")
-    if n > _SCRATCH_MIN:
-        return _c_mask_large(data, n, mask, offset & 3)
-    out = _new_uninitialized(_CHAR_ARRAY, n)
-    _c_mask(data if data.__class__ is bytes else _from_buffer(data), out, n, mask, offset & 3)
-    return _unpack(out, n)  # type: ignore[no-any-return]
+    if n >= _INTO_MIN:
+        return _c_mask_into_bytes(data, n, mask, offset & 3)
+    return _c_mask_copy(data, n, mask, offset & 3)
 
 
 def apply_mask_inplace(buf: bytearray | memoryview, mask: bytes, offset: int = 0) -> None:
