@@ -6,6 +6,7 @@ Each test feeds bytes, then checks the exact events, the bytes to send and the c
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ from syncws.protocol.connection import (
     Protocol,
     State,
 )
+from syncws.protocol.deflate import PerMessageDeflate
 from syncws.protocol.frames import Close, Frame, Opcode, parse_frame, serialize_frame
 
 MASK = b"\x01\x02\x03\x04"
@@ -746,3 +748,124 @@ def test_large_frames_queued_as_header_and_payload(make):
     assert frames == [Frame(Opcode.BINARY, payload), Frame(Opcode.TEXT, b"small")]
     assert protocol.buffers_to_send() == []
     assert protocol.data_to_send() == b""
+
+
+# receive_message(): the shortcut for one whole message per read.
+
+
+def _frame_bytes(b0, payload, *, masked, length_form, mask=MASK):
+    """A frame with a chosen first byte and length encoding (7, 16 or 64 bits)."""
+    n = len(payload)
+    bit = 0x80 if masked else 0
+    if length_form == 7 and n < 126:
+        head = bytes((b0, bit | n))
+    elif length_form == 16 and n < 1 << 16:
+        head = bytes((b0, bit | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((b0, bit | 127)) + n.to_bytes(8, "big")
+    if masked:
+        masked_payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return head + mask + masked_payload
+    return head + payload
+
+
+def _same_outcome(make, data, *, fragmenting=False):
+    """receive_message() on ``data``, then receive_data() when it declined, gives what
+    receive_data() alone gives: the same events, state and bytes to send."""
+    fast, slow = make(), make()
+    if fragmenting:
+        for protocol in (fast, slow):
+            protocol.receive_data(
+                _frame_bytes(0x02, b"x", masked=not protocol.is_client, length_form=7)
+            )
+    message = fast.receive_message(data)
+    expected = slow.receive_data(data)
+    events = fast.receive_data(data) if message is None else [Message(message)]
+    assert events == expected
+    # (client frames are masked with random keys: compare them unmasked)
+    assert [f for f, _ in frames_out(fast)] == [f for f, _ in frames_out(slow)]
+    assert (fast.state, fast.exc.__class__, fast.should_close_transport()) == (
+        slow.state,
+        slow.exc.__class__,
+        slow.should_close_transport(),
+    )
+    return message
+
+
+@pytest.mark.parametrize(
+    ("make", "masked"),
+    [(server, True), (client, False)],
+)
+def test_receive_message_takes_one_whole_frame(make, masked):
+    text = "héllo wörld".encode()
+    assert _same_outcome(make, _frame_bytes(0x81, text, masked=masked, length_form=7)) == (
+        "héllo wörld"
+    )
+    assert _same_outcome(make, _frame_bytes(0x82, b"\x00" * 125, masked=masked, length_form=7))
+    big = bytes(range(256)) * 40  # 10 KiB: 16-bit length, unmasked through a view
+    assert _same_outcome(make, _frame_bytes(0x82, big, masked=masked, length_form=16)) == big
+    assert _same_outcome(make, _frame_bytes(0x82, b"", masked=masked, length_form=7)) == b""
+
+
+@pytest.mark.parametrize(
+    ("make", "masked"),
+    [(server, True), (client, False)],
+)
+@pytest.mark.parametrize(
+    "data_for",
+    [
+        lambda masked: _frame_bytes(0x81, b"\xff", masked=masked, length_form=7),  # UTF-8
+        lambda masked: _frame_bytes(0x82, b"x", masked=not masked, length_form=7),  # masking
+        lambda masked: _frame_bytes(0x82, b"x" * 10, masked=masked, length_form=64),
+        lambda masked: _frame_bytes(0x82, b"x" * 10, masked=masked, length_form=7)[:-1],
+        lambda masked: _frame_bytes(0x82, b"x", masked=masked, length_form=7) * 2,
+        lambda masked: _frame_bytes(0x02, b"x", masked=masked, length_form=7),  # not final
+        lambda masked: _frame_bytes(0xC2, b"x", masked=masked, length_form=7),  # RSV1
+        lambda masked: _frame_bytes(0x89, b"p", masked=masked, length_form=7),  # ping
+        lambda masked: _frame_bytes(0x88, b"\x03\xe8", masked=masked, length_form=7),
+        lambda masked: _frame_bytes(0x82, b"x" * 300, masked=masked, length_form=16),  # size
+        lambda masked: b"\x82",
+        lambda masked: b"",
+    ],
+)
+def test_receive_message_declines_everything_else(make, masked, data_for):
+    """Anything but one whole plain message is left to receive_data(), untouched."""
+    limited = functools.partial(make, max_size=200)
+    assert _same_outcome(limited, data_for(masked)) is None
+
+
+def test_receive_message_declines_inside_a_fragmented_message_and_after_failing():
+    data = _frame_bytes(0x82, b"x", masked=True, length_form=7)
+    assert _same_outcome(server, data, fragmenting=True) is None
+    protocol = server()
+    protocol.fail(1011)
+    assert protocol.receive_message(data) is None
+    closing = server()
+    closing.send_close()
+    assert closing.receive_message(data) is None  # the general path handles CLOSING
+
+
+def test_receive_message_skips_only_extensions_that_leave_plain_messages_alone():
+    data = _frame_bytes(0x82, b"abc", masked=True, length_form=7)
+    assert server(extensions=[Reverse()]).receive_message(data) is None
+    deflate = PerMessageDeflate()
+    assert server(extensions=[deflate]).receive_message(data) == b"abc"
+
+
+@settings(max_examples=300)
+@given(
+    b0=st.sampled_from([0x81, 0x82, 0x01, 0x02, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x92, 0x83]),
+    payload=st.binary(max_size=300) | st.text(max_size=100).map(str.encode),
+    masked=st.booleans(),
+    length_form=st.sampled_from([7, 16, 64]),
+    trim=st.integers(min_value=0, max_value=3),
+    extra=st.binary(max_size=3),
+    is_client=st.booleans(),
+)
+def test_receive_message_agrees_with_receive_data(
+    b0, payload, masked, length_form, trim, extra, is_client
+):
+    data = _frame_bytes(b0, payload, masked=masked, length_form=length_form)
+    data = data[: len(data) - trim] + extra
+    make = client if is_client else server
+    _same_outcome(functools.partial(make, max_size=200), data)

@@ -71,6 +71,11 @@ class State(enum.IntEnum):
     CLOSED = 3  #: the TCP connection is closed
 
 
+# Enum members are looked up through EnumType.__getattr__ (about 4x a plain attribute in
+# CPython 3.11): the message path uses this module-level alias.
+_OPEN = State.OPEN
+
+
 @dataclasses.dataclass(slots=True)
 class Message:
     """A whole message that arrived in a single frame.
@@ -228,6 +233,11 @@ class Protocol:
         for extension in self.extensions:
             for bit in extension.rsv_bits:
                 self._rsv_allowed |= 0x80 >> bit  # RSV1 is 0x40, RSV2 0x20, RSV3 0x10
+        # receive_message() may skip the extensions when none of them changes a whole
+        # message that has no RSV bit set (see Extension.plain_messages_unchanged).
+        self._plain_fast = all(
+            getattr(extension, "plain_messages_unchanged", False) for extension in self.extensions
+        )
 
     # Receiving.
 
@@ -315,6 +325,55 @@ class Protocol:
         else:
             self._buf = bytearray(buf[pos:])
         return events
+
+    def receive_message(self, data: bytes) -> str | bytes | None:
+        """A shortcut for :meth:`receive_data`, for the most common input: ``data`` is exactly
+        one whole, unfragmented text or binary frame with no RSV bit set, and nothing is
+        buffered. Returns that message (``str`` or ``bytes``, as :class:`Message` would hold
+        it) in one call, with no event objects.
+
+        For any other input, including every kind of invalid frame, it consumes nothing
+        and returns ``None``: call :meth:`receive_data` with the same bytes, which handles
+        them (and fails the connection when they are invalid).
+        """
+        if (
+            self._buf
+            or self._discard
+            or self._recv_opcode
+            or self.state is not _OPEN
+            or not self._plain_fast
+        ):
+            return None
+        b0 = data[0] if data else 0
+        if b0 != 0x82 and b0 != 0x81:
+            return None
+        end = len(data)
+        length = data[1] if end > 1 else 0x80
+        if self._masks is None:  # server: the frame must be masked
+            length ^= 0x80
+            start = 6
+        else:
+            start = 2
+        if length > 125:
+            if length != 126 or end < start + 2:
+                return None  # masking error, a 64-bit length, or a short header
+            length = int.from_bytes(data[2:4], "big")
+            start += 2
+        if start + length != end or (self.max_size is not None and length > self.max_size):
+            return None
+        if start == 2 or start == 4:
+            payload = data[start:]
+        elif length > _VIEW_THRESHOLD:
+            with memoryview(data) as view:
+                payload = apply_mask(view[start:], data[start - 4 : start])
+        else:
+            payload = apply_mask(data[start:], data[start - 4 : start])
+        if b0 == 0x82:
+            return payload
+        try:
+            return payload.decode()
+        except UnicodeDecodeError:
+            return None
 
     def _check_header(self, b0: int, length: int, mask: bytes | None) -> None:
         """Check a frame header before its payload arrives (RFC 6455 §5.2-§5.5)."""
@@ -514,7 +573,7 @@ class Protocol:
         return bytes((b0, 0xFF)) + n.to_bytes(8, "big") + mask, apply_mask(data, mask)
 
     def _check_can_send(self) -> None:
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             if self.state is State.CONNECTING:
                 raise RuntimeError("cannot send before the opening handshake completes")
             raise self.closed_exception()
@@ -549,7 +608,7 @@ class Protocol:
             RuntimeError: The frame doesn't fit the fragmentation sequence (a continuation
                 without a fragmented message, a new message inside one).
         """
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             self._check_can_send()
         if opcode == Opcode.CONT:
             if not self._send_fragmenting:
@@ -575,7 +634,7 @@ class Protocol:
             ConnectionClosed: The closing handshake has started since the frame was
                 prepared; the frame is dropped.
         """
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             self._check_can_send()
         if len(data) >= _SPLIT_THRESHOLD:
             self._out += self._frame_parts(b0, data)
@@ -621,7 +680,7 @@ class Protocol:
         Raises:
             ValueError: The code may not be sent, or the reason is longer than 123 bytes.
         """
-        if self.state is not State.OPEN:
+        if self.state is not _OPEN:
             return
         if self.fail_pending():
             return
@@ -642,7 +701,7 @@ class Protocol:
         """
         if self.exc is None:
             self.exc = exc
-        if self.state is State.OPEN:
+        if self.state is _OPEN:
             encoded = reason.encode("utf-8")[: MAX_CONTROL_PAYLOAD - 2]
             close = Close(code, encoded.decode("utf-8", "ignore"))
             self.close_sent = close

@@ -113,6 +113,8 @@ class PerMessageDeflate:
 
     name = NAME
     rsv_bits = frozenset({1})
+    #: A message without RSV1 is not compressed: decoding returns it as it is.
+    plain_messages_unchanged = True
 
     def __init__(
         self,

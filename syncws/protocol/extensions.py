@@ -36,6 +36,11 @@ class Extension(Protocol):
     #: RSV bits this extension may set: a subset of ``{1, 2, 3}`` (RSV1, RSV2, RSV3).
     rsv_bits: frozenset[int]
 
+    # Optional (read with getattr, default False): ``plain_messages_unchanged = True``
+    # declares that :meth:`decode` returns a whole unfragmented message with no RSV bit set
+    # as it is, so :meth:`~syncws.protocol.connection.Protocol.receive_message` may skip
+    # the extension for such messages. permessage-deflate declares it.
+
     def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
         """Transform an incoming frame (data frames and continuations only).
 

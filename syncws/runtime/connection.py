@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "Data"]
 
+_OPEN = State.OPEN  # a plain global: enum attribute lookups are slow (3.11)
+
 #: A message: ``str`` for text, ``bytes`` for binary.
 Data = str | bytes
 
@@ -207,7 +209,8 @@ class Connection(Writer):
         try:
             if failing:
                 self._after_feed(False)
-            return _decode(self._read_until_message(timeout, checked=not failing), decode)
+            message = self._read_until_message(timeout, checked=not failing)
+            return message if decode is None else _decode(message, decode)
         finally:
             self._left_recv = time.monotonic()
             self._reading = False
@@ -242,9 +245,15 @@ class Connection(Writer):
                 raise TimeoutError("no message received in time")
             eof = not data
             with self._lock:
-                if not self._feed(data, eof):
-                    continue
-                message = self._messages.popleft() if self._messages else None
+                # The common case first: the bytes are one whole message (nothing to queue,
+                # nothing to answer). Only this thread feeds the protocol now.
+                message = None if eof or self._finalized else self.protocol.receive_message(data)
+                if message is None:
+                    if not self._feed(data, eof):
+                        continue
+                    message = self._messages.popleft() if self._messages else None
+                elif not self._tls:
+                    return message
             self._after_feed(eof)
             if message is not None:
                 return message
@@ -275,7 +284,7 @@ class Connection(Writer):
             return False
         # Whether the closing handshake had started before these bytes: messages that come
         # before the peer's close frame in the same read were sent while it was open.
-        self._closing_before = self.protocol.state is not State.OPEN
+        self._closing_before = self.protocol.state is not _OPEN
         events = self.protocol.receive_eof() if eof else self.protocol.receive_data(data)
         for event in events:
             self._handle_event(event)
@@ -283,7 +292,7 @@ class Connection(Writer):
 
     def _after_feed(self, eof: bool) -> None:
         """Write what the protocol answered and close as needed; called without ``_lock``."""
-        if not eof and self.protocol.state is State.OPEN:
+        if not eof and self.protocol.state is _OPEN:
             # The common case, kept cheap: an open connection needs no closing; a flush is
             # needed only if the protocol answered something (a pong).
             if self.protocol.has_data_to_send() or self._tls:
@@ -483,7 +492,7 @@ class Connection(Writer):
                 if started:
                     self._write_data(Opcode.CONT, b"", fin=True)
             except BaseException:
-                if started and self.state is State.OPEN:
+                if started and self.state is _OPEN:
                     # A message cut short cannot be finished or taken back.
                     self._fail(CloseCode.INTERNAL_ERROR, "error while sending a fragmented message")
                 raise
@@ -528,7 +537,7 @@ class Connection(Writer):
     def hb_ping(self) -> bytes | None:
         """Send a keepalive ping from the heartbeat thread; return its payload."""
         with self._lock:
-            if self.protocol.state is not State.OPEN:
+            if self.protocol.state is not _OPEN:
                 return None
             payload = os.urandom(4)
             self._pings[payload] = (time.monotonic(), threading.Event())
@@ -539,7 +548,7 @@ class Connection(Writer):
     def hb_pong_overdue(self, payload: bytes) -> bool:
         """Whether the keepalive ping with ``payload`` is still unanswered."""
         with self._lock:
-            return payload in self._pings and self.protocol.state is State.OPEN
+            return payload in self._pings and self.protocol.state is _OPEN
 
     # Closing.
 
@@ -603,7 +612,7 @@ class Connection(Writer):
                 self._handler_done = True
             if self._finalized:
                 return
-            if self.protocol.state is State.OPEN:
+            if self.protocol.state is _OPEN:
                 self.protocol.send_close(code, reason)  # may fail_pending()
         self._flush_nowait()
         if self.protocol.should_close_transport():

@@ -64,23 +64,21 @@ class Transport:
         """
         if timeout is not None and not _wait(self.sock, select.POLLIN, timeout):
             return None
-        try:
-            return self._sized(self.sock.recv(self._read_size))
-        except (ConnectionResetError, ConnectionAbortedError):
-            return b""
+        return self._read(0)
 
     def recv_nowait(self) -> bytes | None:
         """Read what is available without blocking; ``None`` if nothing is."""
+        return self._read(_DONTWAIT)
+
+    def _read(self, flags: int) -> bytes | None:
+        """One ``recv()``, whose size adapts to the previous one (see ``_MIN_READ``)."""
+        size = self._read_size
         try:
-            return self._sized(self.sock.recv(self._read_size, _DONTWAIT))
+            data = self.sock.recv(size, flags)
         except BlockingIOError:
             return None
         except (ConnectionResetError, ConnectionAbortedError):
             return b""
-
-    def _sized(self, data: bytes) -> bytes:
-        """Adapt the next read's size to this one (see ``_MIN_READ``)."""
-        size = self._read_size
         if len(data) == size:
             if size < _MAX_READ:
                 self._read_size = size * 2

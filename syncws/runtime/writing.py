@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BROADCAST_HIGH_WATER", "Writer"]
 
+_OPEN = State.OPEN  # a plain global: enum attribute lookups are slow (3.11)
+
 Buffer = bytes | memoryview
 
 #: Bytes already queued for a connection above which :func:`~syncws.broadcast` skips it.
@@ -246,7 +248,7 @@ class Writer:
         """Whether a broadcast message may be queued now; called with ``_lock`` held."""
         protocol = self.protocol
         return not (
-            protocol.state is not State.OPEN
+            protocol.state is not _OPEN
             or protocol.sending_fragments
             or self._pending is not None
             or (self._writing and protocol.buffered_output() > BROADCAST_HIGH_WATER)
