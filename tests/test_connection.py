@@ -869,3 +869,34 @@ def test_receive_message_agrees_with_receive_data(
     data = data[: len(data) - trim] + extra
     make = client if is_client else server
     _same_outcome(functools.partial(make, max_size=200), data)
+
+
+# frame_message(): the shortcut for sending one whole message.
+
+
+@pytest.mark.parametrize("make", [server, client])
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535])
+def test_frame_message_is_what_send_queues(make, size):
+    fast, slow = make(), make()
+    wire = fast.frame_message(Opcode.BINARY, b"z" * size)
+    slow.send_binary(b"z" * size)
+    parsed, mask, used = parse_frame(wire)
+    assert used == len(wire)
+    assert (parsed, mask is None) == (frames_out(slow)[0][0], not fast.is_client)
+    assert fast.data_to_send() == b""  # nothing was queued
+
+
+def test_frame_message_declines_when_it_must_not_jump_the_queue():
+    protocol = server()
+    protocol.send_ping(b"p")  # queued: a frame written now would overtake it
+    assert protocol.frame_message(Opcode.TEXT, b"x") is None
+    protocol.data_to_send()
+    protocol.send_text(b"a", fin=False)  # a fragmented message in progress
+    protocol.data_to_send()
+    assert protocol.frame_message(Opcode.TEXT, b"x") is None
+    assert server(extensions=[Reverse()]).frame_message(Opcode.TEXT, b"x") is None
+    assert server().frame_message(Opcode.BINARY, b"x" * 65536) is None  # header + payload
+    closing = server()
+    closing.send_close()
+    closing.data_to_send()
+    assert closing.frame_message(Opcode.TEXT, b"x") is None

@@ -75,6 +75,8 @@ class State(enum.IntEnum):
 # CPython 3.11): the message path uses this module-level alias.
 _OPEN = State.OPEN
 
+_from_bytes = int.from_bytes
+
 
 @dataclasses.dataclass(slots=True)
 class Message:
@@ -363,6 +365,10 @@ class Protocol:
             return None
         if start == 2 or start == 4:
             payload = data[start:]
+        elif length < 126:
+            # apply_mask(), inline: XOR of two integers (this is the whole message path).
+            key = _from_bytes((data[start - 4 : start] * 32)[:length], "little")
+            payload = (_from_bytes(data[start:], "little") ^ key).to_bytes(length, "little")
         elif length > _VIEW_THRESHOLD:
             with memoryview(data) as view:
                 payload = apply_mask(view[start:], data[start - 4 : start])
@@ -640,6 +646,25 @@ class Protocol:
             self._out += self._frame_parts(b0, data)
         else:
             self._out.append(self._frame(b0, data))
+
+    def frame_message(self, opcode: int, data: bytes) -> bytes | None:
+        """A shortcut for sending a whole message: return its frame, for the caller to write
+        at once, instead of queueing it for :meth:`data_to_send`.
+
+        It applies when the connection is open, nothing is queued, no fragmented message is
+        being sent, no extension is active and the payload is under 64 KiB. Otherwise it
+        returns ``None`` and changes nothing: use :meth:`send_text` or :meth:`send_binary`.
+
+        Args:
+            opcode: :attr:`~syncws.protocol.frames.Opcode.TEXT` or ``BINARY``.
+            data: The payload; UTF-8 already for text.
+        """
+        if self._out or self.extensions or self._send_fragmenting or self.state is not _OPEN:
+            return None
+        n = len(data)
+        if n < 126 and self._masks is None:
+            return bytes((0x80 | opcode, n)) + data
+        return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)
 
     def send_text(self, data: bytes, fin: bool = True) -> None:
         """Send a text frame; ``data`` is already UTF-8 encoded.

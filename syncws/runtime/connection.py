@@ -51,7 +51,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "Data"]
 
-_OPEN = State.OPEN  # a plain global: enum attribute lookups are slow (3.11)
+# Plain globals: enum attribute lookups are slow (3.11).
+_OPEN = State.OPEN
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
 
 #: A message: ``str`` for text, ``bytes`` for binary.
 Data = str | bytes
@@ -206,57 +209,52 @@ class Connection(Writer):
             # The messages that came before an error of the peer are consumed: fail.
             failing = self.protocol.fail_pending()
             self._reading = True
+        # Read until a whole message is queued; this thread owns reading until it returns.
         try:
             if failing:
                 self._after_feed(False)
-            message = self._read_until_message(timeout, checked=not failing)
-            return message if decode is None else _decode(message, decode)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            checked = not failing  # the queue was found empty and the connection open
+            while True:
+                if checked:
+                    checked = False
+                else:
+                    with self._lock:
+                        if self._messages:
+                            return _decode(self._messages.popleft(), decode)
+                        if self._finalized:
+                            raise self.protocol.closed_exception()
+                        failing = self.protocol.fail_pending()
+                    if failing:
+                        self._after_feed(False)
+                        continue
+                try:
+                    data = self.transport.recv(
+                        None if deadline is None else deadline - time.monotonic()
+                    )
+                except OSError:
+                    data = b""
+                if data is None:
+                    raise TimeoutError("no message received in time")
+                eof = not data
+                with self._lock:
+                    # The common case first: the bytes are one whole message (nothing to
+                    # queue, nothing to answer). Only this thread feeds the protocol now.
+                    message = (
+                        None if eof or self._finalized else self.protocol.receive_message(data)
+                    )
+                    if message is None:
+                        if not self._feed(data, eof):
+                            continue
+                        message = self._messages.popleft() if self._messages else None
+                    elif not self._tls:
+                        return message if decode is None else _decode(message, decode)
+                self._after_feed(eof)
+                if message is not None:
+                    return message if decode is None else _decode(message, decode)
         finally:
             self._left_recv = time.monotonic()
             self._reading = False
-
-    def _read_until_message(self, timeout: float | None, checked: bool = False) -> Data:
-        """Read the socket until a whole message is queued; the caller owns reading.
-
-        ``checked``: the caller just found the queue empty and the connection open, under
-        ``_lock``, which saves taking it again before the first read.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if checked:
-                checked = False
-            else:
-                with self._lock:
-                    if self._messages:
-                        return self._messages.popleft()
-                    if self._finalized:
-                        raise self.protocol.closed_exception()
-                    failing = self.protocol.fail_pending()
-                if failing:
-                    self._after_feed(False)
-                    continue
-            try:
-                data = self.transport.recv(
-                    None if deadline is None else deadline - time.monotonic()
-                )
-            except OSError:
-                data = b""
-            if data is None:
-                raise TimeoutError("no message received in time")
-            eof = not data
-            with self._lock:
-                # The common case first: the bytes are one whole message (nothing to queue,
-                # nothing to answer). Only this thread feeds the protocol now.
-                message = None if eof or self._finalized else self.protocol.receive_message(data)
-                if message is None:
-                    if not self._feed(data, eof):
-                        continue
-                    message = self._messages.popleft() if self._messages else None
-                elif not self._tls:
-                    return message
-            self._after_feed(eof)
-            if message is not None:
-                return message
 
     def _read_once(self, timeout: float | None) -> None:
         """Read once from the socket, blocking, and process what arrived."""
@@ -464,7 +462,7 @@ class Connection(Writer):
         else:
             raise TypeError("data must be str, bytes-like, or an iterable of them")
         with self._send_mutex:
-            self._write_data(Opcode.TEXT if is_text else Opcode.BINARY, payload)
+            self._write_data(_TEXT if is_text else _BINARY, payload)
 
     def _send_fragments(self, fragments: Iterable[Data], text: bool | None) -> None:
         with self._send_mutex:

@@ -99,7 +99,7 @@ class Writer:
             if self._writing or self._finalized:
                 self._wait_for_token(deadline)
             op(payload)  # raises ConnectionClosed once closing
-            out = self._start_write()
+            out = self._start_write(self.protocol.buffers_to_send())
         if out is not None:
             self._write_out(out, deadline)
 
@@ -117,9 +117,14 @@ class Writer:
             with self._lock:
                 if self._writing or self._finalized:
                     self._wait_for_token(deadline)
-                b0, data = protocol.prepare_frame(opcode, payload, fin)
-                protocol.queue_frame(b0, data)
-                out = self._start_write()
+                # The common case in one call: a whole message, nothing queued before it.
+                wire = protocol.frame_message(opcode, payload) if fin else None
+                if wire is None:
+                    b0, data = protocol.prepare_frame(opcode, payload, fin)
+                    protocol.queue_frame(b0, data)
+                    out = self._start_write(protocol.buffers_to_send())
+                else:
+                    out = self._start_write([wire])
         else:
             with self._lock:
                 if self._writing or self._finalized:
@@ -129,19 +134,18 @@ class Writer:
                 with self._lock:
                     protocol.queue_frame(b0, data)
                     # If another thread took the token meanwhile, it writes this frame too.
-                    out = None if self._writing else self._start_write()
+                    out = None if self._writing else self._start_write(protocol.buffers_to_send())
         if out is not None:
             self._write_out(out, deadline)
 
-    def _start_write(self) -> Sequence[Buffer] | None:
-        """Take what the protocol queued and the writer token; called with ``_lock`` held
-        and the token free.
+    def _start_write(self, out: list[bytes]) -> Sequence[Buffer] | None:
+        """Start writing ``out`` (what the protocol queued, taken from it): take the writer
+        token; called with ``_lock`` held and the token free.
 
         A plain socket gets a first write without blocking, still under ``_lock`` (a system
         call that never waits): when it takes everything, which is the common case, the
         token is never taken. Returns what is left to write, or ``None`` if nothing is.
         """
-        out = self.protocol.buffers_to_send()
         if self._tls:
             if not out and not self.transport.has_output():
                 return None
