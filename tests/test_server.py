@@ -699,3 +699,23 @@ def test_concurrent_senders_never_interleave_frames(server: ServerFactory, uri: 
     assert text == "done"
     for t in range(threads_count):
         assert received[t] == list(range(per_thread)), f"thread {t}: lost or reordered"
+
+
+def test_handlers_can_attach_attributes_to_their_connection(
+    server: ServerFactory, uri: Uri
+) -> None:
+    """Connections use __slots__ for their own state, but keep an instance dict for the
+    application's attributes (a chat room's name, a user id...)."""
+    rooms: list[str] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.room = ws.recv()  # type: ignore[attr-defined]
+        rooms.append(ws.room)  # type: ignore[attr-defined]
+        ws.send("joined")
+
+    srv = server(handler)
+    with syncws.connect(uri(srv)) as ws:
+        ws.send("lobby")
+        assert ws.recv(timeout=TIMEOUT) == "joined"
+        ws.note = "client side too"  # type: ignore[attr-defined]
+    assert rooms == ["lobby"]

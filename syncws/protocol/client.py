@@ -49,6 +49,19 @@ class ClientProtocol(Protocol):
         handshake_exc: Why the handshake failed, if it did.
     """
 
+    # See Protocol.__slots__.
+    __slots__ = (
+        "_key",
+        "_parser",
+        "additional_headers",
+        "available_subprotocols",
+        "extension_factories",
+        "handshake_exc",
+        "origin",
+        "uri",
+        "user_agent_header",
+    )
+
     def __init__(
         self,
         uri: WebSocketURI,

@@ -188,6 +188,36 @@ class Protocol:
             for errors of the peer).
     """
 
+    # Slots: one Protocol per connection, on the message path. Subclasses that do not
+    # declare slots get an instance dict as usual.
+    __slots__ = (
+        "_buf",
+        "_close_transport",
+        "_decoder",
+        "_discard",
+        "_masks",
+        "_out",
+        "_partial_checked",
+        "_partial_decoder",
+        "_pending_failure",
+        "_plain_fast",
+        "_recv_opcode",
+        "_recv_size",
+        "_rsv_allowed",
+        "_send_fragmenting",
+        "close_rcvd",
+        "close_rcvd_then_sent",
+        "close_sent",
+        "exc",
+        "extensions",
+        "is_client",
+        "max_size",
+        "request",
+        "response",
+        "state",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         *,

@@ -46,6 +46,18 @@ class ServerProtocol(Protocol):
         handshake_exc: Why the handshake failed, if it did.
     """
 
+    # See Protocol.__slots__.
+    __slots__ = (
+        "_negotiated",
+        "_parser",
+        "available_subprotocols",
+        "extension_factories",
+        "handshake_exc",
+        "origins",
+        "select_subprotocol",
+        "server_header",
+    )
+
     def __init__(
         self,
         *,

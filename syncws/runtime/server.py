@@ -82,6 +82,12 @@ class ServerConnection(Connection):
         subprotocol: The negotiated subprotocol, or ``None``.
     """
 
+    # See Connection.__slots__.
+    __slots__ = (
+        "server",
+        "username",
+    )
+
     protocol: ServerProtocol
 
     def __init__(

@@ -28,7 +28,7 @@ _RECV_SIZE = 65536  # for TLS records, which the TLS layer reads whole anyway
 # A blocked recv(n) holds an n-byte buffer for as long as it waits, on every idle
 # connection: reads start small and grow while they come back full (bulk transfers),
 # then shrink again when they come back small.
-_MIN_READ = 4096
+_MIN_READ = 1024
 _MAX_READ = 262144
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 

@@ -41,13 +41,16 @@ BROADCAST_HIGH_WATER = 2**16
 class Writer:
     """The writer token and the three ways to write under it (see the module docstring)."""
 
+    # The state this class changes; Connection declares the rest (see its __slots__).
+    __slots__ = ("_cond", "_pending", "_token_waiters", "_writing")
+
     protocol: Protocol
     transport: Transport
     write_timeout: float | None
     logger: Any
     _heartbeat: Heartbeat
     _lock: threading.Lock
-    _cond: threading.Condition
+    _cond: threading.Condition | None
     _encode_lock: threading.Lock
     _tls: bool
     _writing: bool
@@ -65,6 +68,13 @@ class Writer:
     def _closed_exception(self) -> ConnectionClosed:
         raise NotImplementedError
 
+    def _condition(self) -> threading.Condition:
+        """The condition of ``_lock`` that waiting threads share; called with ``_lock`` held."""
+        cond = self._cond
+        if cond is None:
+            cond = self._cond = threading.Condition(self._lock)
+        return cond
+
     def _wait_for_token(self, deadline: float | None) -> None:
         """Wait, with ``_lock`` held, until nobody holds the writer token.
 
@@ -78,7 +88,7 @@ class Writer:
                 break
             self._token_waiters += 1
             try:
-                self._cond.wait(remaining)
+                self._condition().wait(remaining)
             finally:
                 self._token_waiters -= 1
         if self._finalized:
@@ -179,13 +189,13 @@ class Writer:
                     if not out and not (self._tls and transport.has_output()):
                         self._writing = False
                         if self._token_waiters:
-                            self._cond.notify_all()
+                            self._condition().notify_all()
                         return
         except BaseException as exc:
             with self._lock:
                 self._writing = False
                 if self._token_waiters:
-                    self._cond.notify_all()
+                    self._condition().notify_all()
             if isinstance(exc, TimeoutError):
                 self._write_timed_out()
             if isinstance(exc, OSError):
@@ -231,7 +241,7 @@ class Writer:
                     self._writing = False
                     self._pending = None
                     if self._token_waiters:
-                        self._cond.notify_all()
+                        self._condition().notify_all()
                 self._abort()
                 return False
             if sent < len(wire):
@@ -244,7 +254,7 @@ class Writer:
                     self._writing = False
                     self._pending = None
                     if self._token_waiters:
-                        self._cond.notify_all()
+                        self._condition().notify_all()
                     return False
             wire = self.transport.encode(data)
 
