@@ -76,6 +76,8 @@ class Connection(Writer):
     # access on the message path. __dict__ stays, lazily created, for attributes that
     # applications attach to their connections.
     __slots__ = (
+        "__dict__",
+        "__weakref__",
         "_aborted",
         "_closed",
         "_closing_before",
@@ -108,8 +110,6 @@ class Connection(Writer):
         "protocol",
         "transport",
         "write_timeout",
-        "__dict__",
-        "__weakref__",
     )
 
     def __init__(
