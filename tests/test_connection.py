@@ -29,6 +29,7 @@ from syncws.protocol.connection import (
 )
 from syncws.protocol.deflate import PerMessageDeflate
 from syncws.protocol.frames import Close, Frame, Opcode, parse_frame, serialize_frame
+from syncws.protocol.mask import apply_mask
 
 MASK = b"\x01\x02\x03\x04"
 
@@ -900,3 +901,60 @@ def test_frame_message_declines_when_it_must_not_jump_the_queue():
     closing.send_close()
     closing.data_to_send()
     assert closing.frame_message(Opcode.TEXT, b"x") is None
+
+
+# start_payload_read(): large binary messages read by the I/O layer itself.
+
+
+@pytest.mark.parametrize("make", [server, client])
+def test_large_binary_message_handed_over_and_completed(make):
+    protocol = make()
+    payload = bytes(range(256)) * 512  # 128 KiB
+    data = _frame_bytes(0x82, payload, masked=not protocol.is_client, length_form=64)
+    ping = _frame_bytes(0x89, b"p", masked=not protocol.is_client, length_form=7)
+    assert protocol.receive_data(ping + data[:1000]) == [Ping(b"p")]
+    read = protocol.start_payload_read()
+    assert read is not None and read.size == len(payload)
+    assert read.received == data[14 if not protocol.is_client else 10 : 1000]
+    assert protocol.start_payload_read() is None  # handed over: nothing left to offer
+    rest = data[1000:]
+    wire = read.received + rest
+    unmasked = wire if read.mask is None else apply_mask(wire, read.mask)
+    assert protocol.finish_payload_read(read, unmasked) == [Message(payload)]
+    assert [f.opcode for f, _ in frames_out(protocol)] == [Opcode.PONG]
+    # and the protocol goes on with the next frame
+    small = _frame_bytes(0x81, b"next", masked=not protocol.is_client, length_form=7)
+    assert protocol.receive_data(small) == [Message("next")]
+
+
+@pytest.mark.parametrize(
+    "b0",
+    [0x81, 0x02, 0xC2],  # text (validated as it arrives), not final, compressed
+)
+def test_start_payload_read_only_for_whole_plain_binary_messages(b0):
+    protocol = server(extensions=[Reverse()]) if b0 & 0x40 else server()
+    data = _frame_bytes(b0, b"a" * 70_000, masked=True, length_form=16)
+    protocol.receive_data(data[:100])
+    assert protocol.start_payload_read() is None
+
+
+def test_start_payload_read_declines_small_complete_and_failed_frames():
+    protocol = server()
+    small = _frame_bytes(0x82, b"a" * 1000, masked=True, length_form=16)
+    protocol.receive_data(small[:100])
+    assert protocol.start_payload_read() is None  # below BULK_THRESHOLD
+    assert server().start_payload_read() is None  # nothing buffered
+    too_big = server(max_size=100_000)
+    data = _frame_bytes(0x82, b"a" * 200_000, masked=True, length_form=64)
+    too_big.receive_data(data[:100])
+    assert too_big.start_payload_read() is None  # failed with 1009 at the header
+    assert_failed(too_big, 1009)
+
+
+def test_finish_payload_read_checks_the_size():
+    protocol = server()
+    protocol.receive_data(_frame_bytes(0x82, b"a" * 70_000, masked=True, length_form=16)[:50])
+    read = protocol.start_payload_read()
+    assert read is not None
+    with pytest.raises(ValueError):
+        protocol.finish_payload_read(read, b"short")

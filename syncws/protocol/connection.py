@@ -35,10 +35,12 @@ if TYPE_CHECKING:
     from .http11 import Request, Response
 
 __all__ = [
+    "BULK_THRESHOLD",
     "DEFAULT_MAX_SIZE",
     "Event",
     "Fragment",
     "Message",
+    "PayloadRead",
     "Ping",
     "Pong",
     "Protocol",
@@ -57,6 +59,10 @@ _VIEW_THRESHOLD = 4096
 # Data frames from this size on are queued as a header and a payload, so that the I/O layer
 # can write both without copying the payload behind the header (buffers_to_send).
 _SPLIT_THRESHOLD = 65536
+
+#: Payload size from which :meth:`Protocol.start_payload_read` offers a binary message to
+#: be read straight into its final buffer.
+BULK_THRESHOLD = 65536
 
 # Close codes that end a connection normally, for ConnectionClosedOK vs ConnectionClosedError.
 _OK_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
@@ -134,6 +140,23 @@ class ResponseReceived:
     """A client received the server's answer to its opening handshake."""
 
     response: Response
+
+
+@dataclasses.dataclass(slots=True)
+class PayloadRead:
+    """The rest of a large binary message, for the I/O layer to read itself: see
+    :meth:`Protocol.start_payload_read`.
+
+    Attributes:
+        size: The payload's size, in bytes.
+        received: The part of the payload received already, as it came on the wire (masked
+            on the server side).
+        mask: The masking key of the frame (``None`` on the client side).
+    """
+
+    size: int
+    received: bytes
+    mask: bytes | None
 
 
 #: What :meth:`Protocol.receive_data` returns a list of. A received close frame is reported as
@@ -410,6 +433,46 @@ class Protocol:
             return payload.decode()
         except UnicodeDecodeError:
             return None
+
+    def start_payload_read(self) -> PayloadRead | None:
+        """Hand the rest of a large binary message over to the I/O layer.
+
+        When what is buffered is the beginning of one whole, unfragmented, plain binary
+        message of at least :data:`BULK_THRESHOLD` bytes (its header was checked, e.g.
+        against ``max_size``, when it arrived), this takes it out of the buffer and returns
+        what the I/O layer needs to read the rest of the payload straight into the buffer of
+        the final message, with no intermediate copies: it reads ``size -
+        len(received)`` more bytes, unmasks the whole payload (``received`` first) and
+        passes it to :meth:`finish_payload_read`. Returns ``None`` otherwise.
+        """
+        buf = self._buf
+        if (
+            len(buf) < 4
+            or buf[0] != 0x82
+            or self._discard
+            or self._recv_opcode
+            or self.state is not _OPEN
+        ):
+            return None
+        header = parse_header(buf)
+        if header is None:
+            return None
+        _, length, mask, start = header
+        if length < BULK_THRESHOLD or start + length <= len(buf):
+            return None
+        read = PayloadRead(length, bytes(buf[start:]), mask)
+        self._buf = bytearray()
+        return read
+
+    def finish_payload_read(self, read: PayloadRead, payload: bytes) -> list[Event]:
+        """Complete the message of :meth:`start_payload_read` with its whole ``payload``,
+        unmasked; return the events, as :meth:`receive_data` would have."""
+        if len(payload) != read.size:
+            raise ValueError(f"expected {read.size} bytes of payload, got {len(payload)}")
+        if self._discard:
+            return []
+        events: list[Event] = [Message(payload)]
+        return events
 
     def _check_header(self, b0: int, length: int, mask: bytes | None) -> None:
         """Check a frame header before its payload arrives (RFC 6455 §5.2-§5.5)."""

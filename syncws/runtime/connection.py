@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed
-from ..protocol.connection import Fragment, Message, Ping, Pong, Protocol, State
+from ..protocol.connection import Fragment, Message, PayloadRead, Ping, Pong, Protocol, State
 from ..protocol.frames import Close, CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .writing import Writer
@@ -257,6 +257,7 @@ class Connection(Writer):
                 self._after_feed(False)
             deadline = None if timeout is None else time.monotonic() + timeout
             checked = not failing  # the queue was found empty and the connection open
+            bulk: PayloadRead | None = None
             while True:
                 if checked:
                     checked = False
@@ -289,14 +290,37 @@ class Connection(Writer):
                         if not self._feed(data, eof):
                             continue
                         message = self._messages.popleft() if self._messages else None
+                        if message is None and deadline is None and not self._tls:
+                            # A large binary message: read it straight into its buffer.
+                            bulk = self.protocol.start_payload_read()
                     elif not self._tls:
                         return message if decode is None else _decode(message, decode)
+                if bulk is not None:
+                    self._after_feed(False)  # answer what came before it (a ping), first
+                    message, bulk = self._read_payload(bulk), None
+                    if message is None:
+                        self._process(b"")  # the connection ended inside the payload
+                        continue
+                    return message if decode is None else _decode(message, decode)
                 self._after_feed(eof)
                 if message is not None:
                     return message if decode is None else _decode(message, decode)
         finally:
             self._left_recv = time.monotonic()
             self._reading = False
+
+    def _read_payload(self, bulk: PayloadRead) -> Data | None:
+        """Read the rest of a large binary message (see ``Protocol.start_payload_read``);
+        return it, or ``None`` if the connection ended first. The caller owns reading."""
+        payload = self.transport.read_payload(bulk)
+        if payload is None:
+            return None
+        with self._lock:
+            if self._finalized:
+                return None
+            for event in self.protocol.finish_payload_read(bulk, payload):
+                self._handle_event(event)
+            return self._messages.popleft() if self._messages else None
 
     def _read_once(self, timeout: float | None) -> None:
         """Read once from the socket, blocking, and process what arrived."""

@@ -14,12 +14,20 @@ one writer at a time (whoever holds the connection's writer token).
 
 from __future__ import annotations
 
+import io
 import select
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..protocol.connection import PayloadRead
+from ..protocol.mask import apply_mask_inplace
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["TLSTransport", "Transport"]
 
@@ -85,6 +93,21 @@ class Transport:
         elif size > _MIN_READ and len(data) < size // 4:
             self._read_size = size // 2
         return data
+
+    def read_payload(self, read: PayloadRead) -> bytes | None:
+        """Read the rest of a large payload straight into the ``bytes`` object that holds
+        the message, unmasking it there: no intermediate buffer, one pass of our own over
+        the data (see :meth:`~syncws.protocol.connection.Protocol.start_payload_read`).
+
+        Blocks until the whole payload is read. Returns the unmasked payload, or ``None``
+        if the connection ended first (the partial payload is dropped).
+        """
+        stream = _PayloadStream(self.sock, read)
+        # With a buffer size of 1, read(n) creates the result of n bytes and passes views of
+        # its storage to stream.readinto() until it is full or at EOF (CPython; any other
+        # way of calling readinto() gives the same bytes, with copies).
+        payload = io.BufferedReader(stream, 1).read(read.size)
+        return payload if len(payload) == read.size else None
 
     def encode(self, data: bytes) -> bytes:
         """Turn plaintext into the bytes to write on the socket."""
@@ -161,6 +184,40 @@ class Transport:
     def close(self) -> None:
         """Close the socket."""
         self.sock.close()
+
+
+class _PayloadStream(io.RawIOBase):
+    """The payload of a frame, as a raw stream: what was received already, then the socket;
+    unmasked as it is read (see :meth:`Transport.read_payload`)."""
+
+    def __init__(self, sock: socket.socket, read: PayloadRead) -> None:
+        super().__init__()
+        self._sock = sock
+        self._read = read
+        self._pos = 0  # payload bytes read so far
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer).cast("B")
+        pos = self._pos
+        received = self._read.received
+        if pos < len(received):
+            n = min(len(view), len(received) - pos)
+            view[:n] = received[pos : pos + n]
+        else:
+            try:
+                n = self._sock.recv_into(view)
+            except (ConnectionResetError, ConnectionAbortedError):
+                n = 0
+            if not n:
+                return 0
+        mask = self._read.mask
+        if mask is not None:
+            apply_mask_inplace(view[:n], mask, pos)
+        self._pos = pos + n
+        return n
 
 
 class TLSTransport(Transport):

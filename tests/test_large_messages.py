@@ -1,0 +1,90 @@
+"""Large binary messages, which the reading thread receives straight into the message's
+buffer (Protocol.start_payload_read and Transport.read_payload), on both sides."""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+import pytest
+from conftest import ServerFactory, uri
+from rawws import FrameReader, close_frame, frame, parse_close, raw_client, wait_for
+
+import syncws
+
+TIMEOUT = 5
+
+
+def _xor(payload: bytes, mask: bytes) -> bytes:
+    """Mask ``payload`` (RFC 6455 §5.3), independently of syncws.protocol.mask."""
+    n = len(payload)
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+@pytest.mark.parametrize("size", [65535, 65536, 65537, 1 << 20, 3 * (1 << 20) + 7])
+def test_large_binary_messages_echo_intact_after_a_ping(server: ServerFactory, size: int) -> None:
+    srv = server(compression=None, max_size=4 << 20, ping_interval=None)
+    payload = os.urandom(size)
+    sock, rest = raw_client(srv)
+    with sock:
+        mask = b"\x9a\x01\xfe\x42"
+        masked = _xor(payload, mask)
+        header = bytes((0x82, 0xFF)) + struct.pack("!Q", size) + mask
+        # The ping and the start of the message in one write, the rest in pieces.
+        sock.sendall(frame(0x9, b"hi", mask=True) + header + masked[:1000])
+        for i in range(1000, size, 300_000):
+            sock.sendall(masked[i : i + 300_000])
+        reader = FrameReader(sock, rest)
+        assert reader.read() == (0xA, b"hi")
+        assert reader.read() == (0x2, payload)
+        sock.sendall(close_frame(1000, mask=True))
+        opcode, body = reader.read()
+        assert opcode == 0x8 and parse_close(body)[0] == 1000
+
+
+def test_peer_vanishing_inside_a_large_payload_ends_recv(server: ServerFactory) -> None:
+    outcome: list[BaseException] = []
+    started = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        started.set()
+        try:
+            ws.recv()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    srv = server(handler, compression=None, ping_interval=None)
+    sock, _ = raw_client(srv)
+    with sock:
+        assert started.wait(TIMEOUT)
+        header = bytes((0x82, 0xFF)) + struct.pack("!Q", 500_000) + b"\0\0\0\0"
+        sock.sendall(header + b"x" * 200_000)  # then the peer is gone
+    assert wait_for(lambda: outcome, TIMEOUT), "recv() is still blocked"
+    assert isinstance(outcome[0], syncws.ConnectionClosedError)
+    assert outcome[0].rcvd is None  # 1006: no close frame
+
+
+def test_client_receives_large_binary_messages(server: ServerFactory) -> None:
+    payload = os.urandom(2 << 20)
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.send(payload)
+        ws.send(b"after")
+        ws.recv()
+
+    srv = server(handler, compression=None)
+    with syncws.connect(uri(srv), compression=None, max_size=4 << 20) as ws:
+        assert ws.recv() == payload
+        assert ws.recv(timeout=TIMEOUT) == b"after"
+
+
+def test_large_binary_message_over_max_size_fails_with_1009(server: ServerFactory) -> None:
+    srv = server(compression=None, max_size=100_000, ping_interval=None)
+    sock, rest = raw_client(srv)
+    with sock:
+        header = bytes((0x82, 0xFF)) + struct.pack("!Q", 200_000) + b"\0\0\0\0"
+        sock.sendall(header + b"x" * 1000)
+        opcode, body = FrameReader(sock, rest).read()
+        assert opcode == 0x8 and parse_close(body)[0] == 1009
