@@ -18,7 +18,7 @@ from .exceptions import (
     ProtocolError,
     WebSocketException,
 )
-from .protocol.connection import State
+from .protocol.events import State
 from .protocol.frames import Close, CloseCode
 from .protocol.http11 import Headers, Request, Response
 from .protocol.mask import IMPLEMENTATION as MASK_IMPLEMENTATION

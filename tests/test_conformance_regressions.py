@@ -23,7 +23,8 @@ from rawws import (
 
 import syncws
 from syncws.exceptions import ProtocolError
-from syncws.protocol.connection import Fragment, Message, Protocol, State
+from syncws.protocol.connection import Protocol
+from syncws.protocol.events import Fragment, Message, State
 from syncws.protocol.frames import Close, Opcode, parse_frame, serialize_frame
 
 MASK = b"\x11\x22\x33\x44"

@@ -19,15 +19,9 @@ from syncws.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from syncws.protocol.connection import (
-    Fragment,
-    Message,
-    Ping,
-    Pong,
-    Protocol,
-    State,
-)
+from syncws.protocol.connection import Protocol
 from syncws.protocol.deflate import PerMessageDeflate
+from syncws.protocol.events import Fragment, Message, Ping, Pong, State
 from syncws.protocol.frames import Close, Frame, Opcode, parse_frame, serialize_frame
 from syncws.protocol.mask import apply_mask
 

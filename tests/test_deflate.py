@@ -16,15 +16,7 @@ import pytest
 
 from syncws.exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from syncws.protocol.client import ClientProtocol
-from syncws.protocol.connection import (
-    Fragment,
-    Message,
-    Ping,
-    Protocol,
-    RequestReceived,
-    ResponseReceived,
-    State,
-)
+from syncws.protocol.connection import Protocol
 from syncws.protocol.deflate import (
     MIN_COMPRESS_SIZE,
     SERVER_MAX_WINDOW_BITS,
@@ -34,6 +26,7 @@ from syncws.protocol.deflate import (
     client_extensions,
     server_extensions,
 )
+from syncws.protocol.events import Fragment, Message, Ping, RequestReceived, ResponseReceived, State
 from syncws.protocol.frames import Frame, Opcode, parse_frame, serialize_frame
 from syncws.protocol.handshake import parse_uri
 from syncws.protocol.server import ServerProtocol

@@ -12,7 +12,7 @@ from syncws.exceptions import (
     InvalidStatus,
 )
 from syncws.protocol.client import ClientProtocol
-from syncws.protocol.connection import (
+from syncws.protocol.events import (
     Fragment,
     Message,
     Ping,

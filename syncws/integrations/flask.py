@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import flask
 
 from ..exceptions import ConnectionClosed
-from ..protocol.connection import State
+from ..protocol.events import State
 from ..protocol.frames import CloseCode
 from ..runtime.connection import Data
 from ..runtime.server import ServerConnection

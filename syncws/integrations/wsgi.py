@@ -41,8 +41,9 @@ from typing import Any
 from urllib.parse import quote
 
 from ..exceptions import ConnectionClosed
-from ..protocol.connection import DEFAULT_MAX_SIZE, State
+from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import server_extensions
+from ..protocol.events import State
 from ..protocol.frames import CloseCode
 from ..protocol.http11 import Headers, Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..exceptions import InvalidHandshake, InvalidMessage
-from .connection import DEFAULT_MAX_SIZE, Event, Protocol, ResponseReceived, State
+from .connection import DEFAULT_MAX_SIZE, Protocol
+from .events import Event, ResponseReceived, State
 from .extensions import ClientExtensionFactory
 from .handshake import (
     WebSocketURI,
@@ -27,7 +28,7 @@ class ClientProtocol(Protocol):
 
     :meth:`connect` builds the request (which the I/O layer may inspect), and
     :meth:`send_request` sends it. :meth:`receive_data` then parses the answer and returns
-    :class:`~syncws.protocol.connection.ResponseReceived`; frames that arrived in the same
+    :class:`~syncws.protocol.events.ResponseReceived`; frames that arrived in the same
     packet follow in the same call. A non-``101`` answer or an invalid one ends the
     connection with the reason in :attr:`handshake_exc`
     (:class:`~syncws.exceptions.InvalidStatus` carries the response).

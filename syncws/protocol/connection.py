@@ -14,8 +14,6 @@ close the TCP connection (:meth:`~Protocol.should_close_transport`).
 from __future__ import annotations
 
 import codecs
-import dataclasses
-import enum
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,141 +25,30 @@ from ..exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
+from .events import (
+    Event,
+    Fragment,
+    Message,
+    Ping,
+    Pong,
+    State,
+)
 from .frames import MAX_CONTROL_PAYLOAD, Close, CloseCode, Frame, Opcode, parse_header
 from .mask import apply_mask
+from .shortcuts import _OPEN, _SPLIT_THRESHOLD, _VIEW_THRESHOLD, BULK_THRESHOLD, Shortcuts
 
 if TYPE_CHECKING:
     from .extensions import Extension
     from .http11 import Request, Response
 
-__all__ = [
-    "BULK_THRESHOLD",
-    "DEFAULT_MAX_SIZE",
-    "Event",
-    "Fragment",
-    "Message",
-    "PayloadRead",
-    "Ping",
-    "Pong",
-    "Protocol",
-    "RequestReceived",
-    "ResponseReceived",
-    "State",
-]
+__all__ = ["BULK_THRESHOLD", "DEFAULT_MAX_SIZE", "Protocol"]
 
 #: Default limit on the size of a received message, in bytes (1 MiB).
 DEFAULT_MAX_SIZE = 2**20
 
-# Payloads above this size are unmasked through a memoryview of the receive buffer, which
-# saves one copy; below it, slicing is cheaper than creating the view.
-_VIEW_THRESHOLD = 4096
-
-# Data frames from this size on are queued as a header and a payload, so that the I/O layer
-# can write both without copying the payload behind the header (buffers_to_send).
-_SPLIT_THRESHOLD = 65536
-
-#: Payload size from which :meth:`Protocol.start_payload_read` offers a binary message to
-#: be read straight into its final buffer.
-BULK_THRESHOLD = 65536
 
 # Close codes that end a connection normally, for ConnectionClosedOK vs ConnectionClosedError.
 _OK_CODES = frozenset({CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD})
-
-
-class State(enum.IntEnum):
-    """Connection states (RFC 6455 §4 and §7)."""
-
-    CONNECTING = 0  #: the opening handshake is in progress
-    OPEN = 1  #: messages flow both ways
-    CLOSING = 2  #: a close frame was sent; waiting for the peer's and for the TCP close
-    CLOSED = 3  #: the TCP connection is closed
-
-
-# Enum members are looked up through EnumType.__getattr__ (about 4x a plain attribute in
-# CPython 3.11): the message path uses this module-level alias.
-_OPEN = State.OPEN
-
-_from_bytes = int.from_bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Message:
-    """A whole message that arrived in a single frame.
-
-    Attributes:
-        data: ``str`` for a text message (UTF-8 already validated and decoded), ``bytes``
-            for a binary one.
-    """
-
-    data: str | bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Fragment:
-    """One frame of a fragmented message (RFC 6455 §5.4).
-
-    Fragments of a text message are decoded incrementally: ``data`` is a ``str`` holding the
-    characters complete so far (a multi-byte character split across frames arrives with the
-    frame that completes it), and invalid UTF-8 fails the connection on the frame where it
-    appears. Fragments of a binary message are ``bytes``.
-
-    Attributes:
-        data: This fragment's payload.
-        final: ``True`` on the last fragment of the message.
-    """
-
-    data: str | bytes
-    final: bool
-
-
-@dataclasses.dataclass(slots=True)
-class Ping:
-    """A ping arrived; the protocol has already queued the pong that answers it."""
-
-    data: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class Pong:
-    """A pong arrived (the answer to one of our pings, or unsolicited)."""
-
-    data: bytes
-
-
-@dataclasses.dataclass(slots=True)
-class RequestReceived:
-    """A server received the client's opening handshake request."""
-
-    request: Request
-
-
-@dataclasses.dataclass(slots=True)
-class ResponseReceived:
-    """A client received the server's answer to its opening handshake."""
-
-    response: Response
-
-
-@dataclasses.dataclass(slots=True)
-class PayloadRead:
-    """The rest of a large binary message, for the I/O layer to read itself: see
-    :meth:`Protocol.start_payload_read`.
-
-    Attributes:
-        size: The payload's size, in bytes.
-        received: The part of the payload received already, as it came on the wire (masked
-            on the server side).
-        mask: The masking key of the frame (``None`` on the client side).
-    """
-
-    size: int
-    received: bytes
-    mask: bytes | None
-
-
-#: What :meth:`Protocol.receive_data` returns a list of. A received close frame is reported as
-#: the :class:`~syncws.protocol.frames.Close` itself.
-Event = Message | Fragment | Ping | Pong | Close | RequestReceived | ResponseReceived
 
 
 class _MaskSource:
@@ -186,7 +73,7 @@ class _MaskSource:
         return self._pool[pos : pos + 4]
 
 
-class Protocol:
+class Protocol(Shortcuts):
     """The state machine of one WebSocket connection, for either side.
 
     Args:
@@ -381,99 +268,6 @@ class Protocol:
             self._buf = bytearray(buf[pos:])
         return events
 
-    def receive_message(self, data: bytes) -> str | bytes | None:
-        """A shortcut for :meth:`receive_data`, for the most common input: ``data`` is exactly
-        one whole, unfragmented text or binary frame with no RSV bit set, and nothing is
-        buffered. Returns that message (``str`` or ``bytes``, as :class:`Message` would hold
-        it) in one call, with no event objects.
-
-        For any other input, including every kind of invalid frame, it consumes nothing
-        and returns ``None``: call :meth:`receive_data` with the same bytes, which handles
-        them (and fails the connection when they are invalid).
-        """
-        if (
-            self._buf
-            or self._discard
-            or self._recv_opcode
-            or self.state is not _OPEN
-            or not self._plain_fast
-        ):
-            return None
-        b0 = data[0] if data else 0
-        if b0 != 0x82 and b0 != 0x81:
-            return None
-        end = len(data)
-        length = data[1] if end > 1 else 0x80
-        if self._masks is None:  # server: the frame must be masked
-            length ^= 0x80
-            start = 6
-        else:
-            start = 2
-        if length > 125:
-            if length != 126 or end < start + 2:
-                return None  # masking error, a 64-bit length, or a short header
-            length = int.from_bytes(data[2:4], "big")
-            start += 2
-        if start + length != end or (self.max_size is not None and length > self.max_size):
-            return None
-        if start == 2 or start == 4:
-            payload = data[start:]
-        elif length < 126:
-            # apply_mask(), inline: XOR of two integers (this is the whole message path).
-            key = _from_bytes((data[start - 4 : start] * 32)[:length], "little")
-            payload = (_from_bytes(data[start:], "little") ^ key).to_bytes(length, "little")
-        elif length > _VIEW_THRESHOLD:
-            with memoryview(data) as view:
-                payload = apply_mask(view[start:], data[start - 4 : start])
-        else:
-            payload = apply_mask(data[start:], data[start - 4 : start])
-        if b0 == 0x82:
-            return payload
-        try:
-            return payload.decode()
-        except UnicodeDecodeError:
-            return None
-
-    def start_payload_read(self) -> PayloadRead | None:
-        """Hand the rest of a large binary message over to the I/O layer.
-
-        When what is buffered is the beginning of one whole, unfragmented, plain binary
-        message of at least :data:`BULK_THRESHOLD` bytes (its header was checked, e.g.
-        against ``max_size``, when it arrived), this takes it out of the buffer and returns
-        what the I/O layer needs to read the rest of the payload straight into the buffer of
-        the final message, with no intermediate copies: it reads ``size -
-        len(received)`` more bytes, unmasks the whole payload (``received`` first) and
-        passes it to :meth:`finish_payload_read`. Returns ``None`` otherwise.
-        """
-        buf = self._buf
-        if (
-            len(buf) < 4
-            or buf[0] != 0x82
-            or self._discard
-            or self._recv_opcode
-            or self.state is not _OPEN
-        ):
-            return None
-        header = parse_header(buf)
-        if header is None:
-            return None
-        _, length, mask, start = header
-        if length < BULK_THRESHOLD or start + length <= len(buf):
-            return None
-        read = PayloadRead(length, bytes(buf[start:]), mask)
-        self._buf = bytearray()
-        return read
-
-    def finish_payload_read(self, read: PayloadRead, payload: bytes) -> list[Event]:
-        """Complete the message of :meth:`start_payload_read` with its whole ``payload``,
-        unmasked; return the events, as :meth:`receive_data` would have."""
-        if len(payload) != read.size:
-            raise ValueError(f"expected {read.size} bytes of payload, got {len(payload)}")
-        if self._discard:
-            return []
-        events: list[Event] = [Message(payload)]
-        return events
-
     def _check_header(self, b0: int, length: int, mask: bytes | None) -> None:
         """Check a frame header before its payload arrives (RFC 6455 §5.2-§5.5)."""
         if (mask is None) is not self.is_client:
@@ -654,7 +448,7 @@ class Protocol:
             if n < 0x10000:
                 return bytes((b0, 126)) + n.to_bytes(2, "big") + data
             return bytes((b0, 127)) + n.to_bytes(8, "big") + data
-        mask = self._masks.next()
+        mask: bytes = self._masks.next()
         if n < 126:
             header = bytes((b0, 0x80 | n))
         elif n < 0x10000:
@@ -668,7 +462,7 @@ class Protocol:
         n = len(data)
         if self._masks is None:
             return bytes((b0, 127)) + n.to_bytes(8, "big"), data
-        mask = self._masks.next()
+        mask: bytes = self._masks.next()
         return bytes((b0, 0xFF)) + n.to_bytes(8, "big") + mask, apply_mask(data, mask)
 
     def _check_can_send(self) -> None:
@@ -739,25 +533,6 @@ class Protocol:
             self._out += self._frame_parts(b0, data)
         else:
             self._out.append(self._frame(b0, data))
-
-    def frame_message(self, opcode: int, data: bytes) -> bytes | None:
-        """A shortcut for sending a whole message: return its frame, for the caller to write
-        at once, instead of queueing it for :meth:`data_to_send`.
-
-        It applies when the connection is open, nothing is queued, no fragmented message is
-        being sent, no extension is active and the payload is under 64 KiB. Otherwise it
-        returns ``None`` and changes nothing: use :meth:`send_text` or :meth:`send_binary`.
-
-        Args:
-            opcode: :attr:`~syncws.protocol.frames.Opcode.TEXT` or ``BINARY``.
-            data: The payload; UTF-8 already for text.
-        """
-        if self._out or self.extensions or self._send_fragmenting or self.state is not _OPEN:
-            return None
-        n = len(data)
-        if n < 126 and self._masks is None:
-            return bytes((0x80 | opcode, n)) + data
-        return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)
 
     def send_text(self, data: bytes, fin: bool = True) -> None:
         """Send a text frame; ``data`` is already UTF-8 encoded.

@@ -38,7 +38,7 @@ class Extension(Protocol):
 
     # Optional (read with getattr, default False): ``plain_messages_unchanged = True``
     # declares that :meth:`decode` returns a whole unfragmented message with no RSV bit set
-    # as it is, so :meth:`~syncws.protocol.connection.Protocol.receive_message` may skip
+    # as it is, so :meth:`~syncws.protocol.shortcuts.Shortcuts.receive_message` may skip
     # the extension for such messages. permessage-deflate declares it.
 
     def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:

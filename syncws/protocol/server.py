@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..exceptions import InvalidHandshake, InvalidMessage
-from .connection import DEFAULT_MAX_SIZE, Event, Protocol, RequestReceived, State
+from .connection import DEFAULT_MAX_SIZE, Protocol
+from .events import Event, RequestReceived, State
 from .extensions import Extension, ServerExtensionFactory
 from .handshake import process_request, reject, reject_handshake
 from .http11 import Request, RequestParser, Response
@@ -20,7 +21,7 @@ class ServerProtocol(Protocol):
     """A server connection, from the client's first byte to the TCP close.
 
     The handshake goes in three steps, so that the I/O layer can run hooks in between:
-    :meth:`receive_data` returns :class:`~syncws.protocol.connection.RequestReceived`;
+    :meth:`receive_data` returns :class:`~syncws.protocol.events.RequestReceived`;
     the I/O layer builds a response with :meth:`accept` (or :meth:`reject`, or any
     :class:`~syncws.protocol.http11.Response` of its own); :meth:`send_response` sends it
     and, for a ``101``, opens the connection. Frames that arrived with the request are

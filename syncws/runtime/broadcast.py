@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from ..protocol.connection import State
+from ..protocol.events import State
 from .connection import Connection, Data
 
 __all__ = ["broadcast"]

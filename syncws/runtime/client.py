@@ -12,8 +12,9 @@ from typing import Any
 
 from ..exceptions import InvalidMessage
 from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
-from ..protocol.connection import DEFAULT_MAX_SIZE, ResponseReceived, State
+from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import client_extensions
+from ..protocol.events import ResponseReceived, State
 from ..protocol.handshake import parse_uri
 from ..protocol.http11 import HeadersLike
 from .connection import Connection

@@ -40,7 +40,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed
-from ..protocol.connection import Fragment, Message, PayloadRead, Ping, Pong, Protocol, State
+from ..protocol.connection import Protocol
+from ..protocol.events import Fragment, Message, PayloadRead, Ping, Pong, State
 from ..protocol.frames import Close, CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .writing import Writer
@@ -170,7 +171,7 @@ class Connection(Writer):
 
     @property
     def state(self) -> State:
-        """The connection's :class:`~syncws.protocol.connection.State`."""
+        """The connection's :class:`~syncws.protocol.events.State`."""
         return self.protocol.state
 
     @property

@@ -22,8 +22,9 @@ from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 from ..exceptions import ConnectionClosed
-from ..protocol.connection import DEFAULT_MAX_SIZE, ResponseReceived, State
+from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import server_extensions
+from ..protocol.events import ResponseReceived, State
 from ..protocol.frames import CloseCode
 from ..protocol.http11 import Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol

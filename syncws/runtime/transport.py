@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..protocol.connection import PayloadRead
+from ..protocol.events import PayloadRead
 from ..protocol.mask import apply_mask_inplace
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class Transport:
     def read_payload(self, read: PayloadRead) -> bytes | None:
         """Read the rest of a large payload straight into the ``bytes`` object that holds
         the message, unmasking it there: no intermediate buffer, one pass of our own over
-        the data (see :meth:`~syncws.protocol.connection.Protocol.start_payload_read`).
+        the data (see :meth:`~syncws.protocol.shortcuts.Shortcuts.start_payload_read`).
 
         Blocks until the whole payload is read. Returns the unmasked payload, or ``None``
         if the connection ended first (the partial payload is dropped).

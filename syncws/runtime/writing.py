@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..exceptions import ConnectionClosed
-from ..protocol.connection import Protocol, State
+from ..protocol.connection import Protocol
+from ..protocol.events import State
 from ..protocol.frames import CloseCode, Opcode
 
 if TYPE_CHECKING:

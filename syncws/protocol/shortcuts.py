@@ -1,0 +1,176 @@
+"""Single-call paths for the most common cases of receiving and sending a message.
+
+The :class:`~syncws.protocol.connection.Protocol` state machine handles every frame in
+general; the I/O layer's message path mostly sees one whole small message per read, one
+whole message per send, and sometimes a large binary message. These methods do exactly
+that in one call each, and decline (return ``None``, changing nothing) whenever the
+general path is needed; the tests check that both paths agree on the same bytes.
+:class:`~syncws.protocol.connection.Protocol` inherits them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .events import Event, Message, PayloadRead, State
+from .frames import parse_header
+from .mask import apply_mask
+
+if TYPE_CHECKING:
+    import codecs
+
+    from .extensions import Extension
+
+__all__ = ["BULK_THRESHOLD", "Shortcuts"]
+
+#: Payload size from which :meth:`Shortcuts.start_payload_read` offers a binary message to
+#: be read straight into its final buffer.
+BULK_THRESHOLD = 65536
+
+# Payloads above this size are unmasked through a memoryview of the receive buffer, which
+# saves one copy; below it, slicing is cheaper than creating the view.
+_VIEW_THRESHOLD = 4096
+
+# Data frames from this size on are queued as a header and a payload (see
+# Protocol.buffers_to_send): frame_message() leaves them to the general path.
+_SPLIT_THRESHOLD = 65536
+
+# Enum members are looked up through EnumType.__getattr__ (about 4x a plain attribute in
+# CPython 3.11): the message path uses this module-level alias.
+_OPEN = State.OPEN
+
+_from_bytes = int.from_bytes
+
+
+class Shortcuts:
+    """The shortcuts, as methods of :class:`~syncws.protocol.connection.Protocol`."""
+
+    __slots__ = ()
+
+    # Protocol's state, which these methods read (and, when they apply, update).
+    state: State
+    max_size: int | None
+    extensions: list[Extension]
+    _buf: bytearray
+    _out: list[bytes]
+    _discard: bool
+    _recv_opcode: int
+    _plain_fast: bool
+    _send_fragmenting: bool
+    _masks: Any  # a _MaskSource on the client side, None on the server side
+    _decoder: codecs.IncrementalDecoder | None
+
+    def _frame(self, b0: int, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def receive_message(self, data: bytes) -> str | bytes | None:
+        """A shortcut for :meth:`receive_data`, for the most common input: ``data`` is exactly
+        one whole, unfragmented text or binary frame with no RSV bit set, and nothing is
+        buffered. Returns that message (``str`` or ``bytes``, as :class:`Message` would hold
+        it) in one call, with no event objects.
+
+        For any other input, including every kind of invalid frame, it consumes nothing
+        and returns ``None``: call :meth:`receive_data` with the same bytes, which handles
+        them (and fails the connection when they are invalid).
+        """
+        if (
+            self._buf
+            or self._discard
+            or self._recv_opcode
+            or self.state is not _OPEN
+            or not self._plain_fast
+        ):
+            return None
+        b0 = data[0] if data else 0
+        if b0 != 0x82 and b0 != 0x81:
+            return None
+        end = len(data)
+        length = data[1] if end > 1 else 0x80
+        if self._masks is None:  # server: the frame must be masked
+            length ^= 0x80
+            start = 6
+        else:
+            start = 2
+        if length > 125:
+            if length != 126 or end < start + 2:
+                return None  # masking error, a 64-bit length, or a short header
+            length = int.from_bytes(data[2:4], "big")
+            start += 2
+        if start + length != end or (self.max_size is not None and length > self.max_size):
+            return None
+        if start == 2 or start == 4:
+            payload = data[start:]
+        elif length < 126:
+            # apply_mask(), inline: XOR of two integers (this is the whole message path).
+            key = _from_bytes((data[start - 4 : start] * 32)[:length], "little")
+            payload = (_from_bytes(data[start:], "little") ^ key).to_bytes(length, "little")
+        elif length > _VIEW_THRESHOLD:
+            with memoryview(data) as view:
+                payload = apply_mask(view[start:], data[start - 4 : start])
+        else:
+            payload = apply_mask(data[start:], data[start - 4 : start])
+        if b0 == 0x82:
+            return payload
+        try:
+            return payload.decode()
+        except UnicodeDecodeError:
+            return None
+
+    def start_payload_read(self) -> PayloadRead | None:
+        """Hand the rest of a large binary message over to the I/O layer.
+
+        When what is buffered is the beginning of one whole, unfragmented, plain binary
+        message of at least :data:`BULK_THRESHOLD` bytes (its header was checked, e.g.
+        against ``max_size``, when it arrived), this takes it out of the buffer and returns
+        what the I/O layer needs to read the rest of the payload straight into the buffer of
+        the final message, with no intermediate copies: it reads ``size -
+        len(received)`` more bytes, unmasks the whole payload (``received`` first) and
+        passes it to :meth:`finish_payload_read`. Returns ``None`` otherwise.
+        """
+        buf = self._buf
+        if (
+            len(buf) < 4
+            or buf[0] != 0x82
+            or self._discard
+            or self._recv_opcode
+            or self.state is not _OPEN
+        ):
+            return None
+        header = parse_header(buf)
+        if header is None:
+            return None
+        _, length, mask, start = header
+        if length < BULK_THRESHOLD or start + length <= len(buf):
+            return None
+        read = PayloadRead(length, bytes(buf[start:]), mask)
+        buf.clear()
+        return read
+
+    def finish_payload_read(self, read: PayloadRead, payload: bytes) -> list[Event]:
+        """Complete the message of :meth:`start_payload_read` with its whole ``payload``,
+        unmasked; return the events, as :meth:`receive_data` would have."""
+        if len(payload) != read.size:
+            raise ValueError(f"expected {read.size} bytes of payload, got {len(payload)}")
+        if self._discard:
+            return []
+        events: list[Event] = [Message(payload)]
+        return events
+
+    def frame_message(self, opcode: int, data: bytes) -> bytes | None:
+        """A shortcut for sending a whole message: return its frame, for the caller to write
+        at once, instead of queueing it for :meth:`data_to_send`.
+
+        It applies when the connection is open, nothing is queued, no fragmented message is
+        being sent, no extension is active and the payload is under 64 KiB. Otherwise it
+        returns ``None`` and changes nothing: use :meth:`send_text` or :meth:`send_binary`.
+
+        Args:
+            opcode: :attr:`~syncws.protocol.frames.Opcode.TEXT` or ``BINARY``.
+            data: The payload; UTF-8 already for text.
+        """
+        if self._out or self.extensions or self._send_fragmenting or self.state is not _OPEN:
+            return None
+        n = len(data)
+        if n < 126 and self._masks is None:
+            return bytes((0x80 | opcode, n)) + data
+        return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)
