@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed
 from ..protocol.connection import Protocol
-from ..protocol.events import Fragment, Message, PayloadRead, Ping, Pong, State
-from ..protocol.frames import Close, CloseCode, Opcode
+from ..protocol.events import Fragment, PayloadRead, State
+from ..protocol.frames import CloseCode, Opcode
 from ..protocol.http11 import Request, Response
+from .reading import Data, Reader, _assembled
 from .writing import Writer
 
 if TYPE_CHECKING:
@@ -57,11 +58,8 @@ _OPEN = State.OPEN
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 
-#: A message: ``str`` for text, ``bytes`` for binary.
-Data = str | bytes
 
-
-class Connection(Writer):
+class Connection(Reader, Writer):
     """Base class of :class:`~syncws.ServerConnection` and :class:`~syncws.ClientConnection`.
 
     Not created directly: the server makes one per accepted connection, and
@@ -74,11 +72,9 @@ class Connection(Writer):
     """
 
     # Slots: about 1.2 KiB less per connection than an instance dict, and faster attribute
-    # access on the message path. __dict__ stays, lazily created, for attributes that
-    # applications attach to their connections.
+    # access on the message path. The instance __dict__ (from Reader, made lazily) stays
+    # for attributes that applications attach to their connections.
     __slots__ = (
-        "__dict__",
-        "__weakref__",
         "_aborted",
         "_closed",
         "_closing_before",
@@ -309,123 +305,6 @@ class Connection(Writer):
         finally:
             self._left_recv = time.monotonic()
             self._reading = False
-
-    def _read_payload(self, bulk: PayloadRead) -> Data | None:
-        """Read the rest of a large binary message (see ``Protocol.start_payload_read``);
-        return it, or ``None`` if the connection ended first. The caller owns reading."""
-        payload = self.transport.read_payload(bulk)
-        if payload is None:
-            return None
-        with self._lock:
-            if self._finalized:
-                return None
-            for event in self.protocol.finish_payload_read(bulk, payload):
-                self._handle_event(event)
-            return self._messages.popleft() if self._messages else None
-
-    def _read_once(self, timeout: float | None) -> None:
-        """Read once from the socket, blocking, and process what arrived."""
-        try:
-            data = self.transport.recv(timeout)
-        except OSError:
-            data = b""
-        if data is None:
-            raise TimeoutError("no message received in time")
-        self._process(data)
-
-    def _process(self, data: bytes, eof: bool | None = None) -> None:
-        """Feed bytes to the protocol (``b""`` is EOF unless ``eof=False``), then write and
-        close as needed. Called by whichever thread owns reading."""
-        if eof is None:
-            eof = not data
-        with self._lock:
-            if not self._feed(data, eof):
-                return
-        self._after_feed(eof)
-
-    def _feed(self, data: bytes, eof: bool) -> bool:
-        """Feed bytes to the protocol; called with ``_lock`` held. ``False`` if finalized."""
-        if self._finalized:
-            return False
-        # Whether the closing handshake had started before these bytes: messages that come
-        # before the peer's close frame in the same read were sent while it was open.
-        self._closing_before = self.protocol.state is not _OPEN
-        events = self.protocol.receive_eof() if eof else self.protocol.receive_data(data)
-        for event in events:
-            self._handle_event(event)
-        return True
-
-    def _after_feed(self, eof: bool) -> None:
-        """Write what the protocol answered and close as needed; called without ``_lock``."""
-        if not eof and self.protocol.state is _OPEN:
-            # The common case, kept cheap: an open connection needs no closing; a flush is
-            # needed only if the protocol answered something (a pong).
-            if self.protocol.has_data_to_send() or self._tls:
-                self._flush_nowait()
-            return
-        if not eof:
-            self._flush_nowait()
-            if self.protocol.should_close_transport():
-                eof = True
-        if eof:
-            self._finalize()
-        elif self.protocol.close_expected():
-            self._heartbeat.expect_close(self)
-
-    def _process_buffered(self) -> None:
-        """Process frames that arrived together with the handshake."""
-        self._process(b"", eof=False)
-
-    def _handle_event(self, event: object) -> None:
-        """Act on one protocol event; called with ``_lock`` held."""
-        if type(event) is Message:
-            if self._handler_done or (
-                self._closing_before and len(self._messages) >= self.max_queue
-            ):
-                # The closing handshake has started and nobody will read these, or the
-                # queue is full: a peer that keeps sending must not grow our memory.
-                self._dropped += 1
-                return
-            self._messages.append(event.data)
-        elif type(event) is Fragment:
-            if self._streaming and self._stream is not None:
-                self._stream.append(event)
-                if event.final:
-                    # The streamed message is complete: fragments of the next one, read in
-                    # the same chunk, must be assembled, not left in the stream.
-                    self._streaming = False
-                return
-            partial = self._partial
-            if partial is None:
-                partial = self._partial = (
-                    io.StringIO() if isinstance(event.data, str) else bytearray()
-                )
-            if isinstance(partial, bytearray):
-                assert isinstance(event.data, bytes)
-                partial += event.data
-            else:
-                assert isinstance(event.data, str)
-                partial.write(event.data)
-            if event.final:
-                self._partial = None
-                self._messages.append(_assembled(partial))
-        elif type(event) is Pong:
-            self._acknowledge_pings(event.data)
-        elif type(event) is Ping or type(event) is Close:
-            pass  # the protocol answered it
-
-    def _acknowledge_pings(self, data: bytes) -> None:
-        if data not in self._pings:
-            return  # unsolicited pong
-        now = time.monotonic()
-        # A pong acknowledges its ping and every earlier one (RFC 6455 §5.5.3).
-        for key in list(self._pings):
-            sent, event = self._pings.pop(key)
-            if key == data:
-                self.latency = now - sent  # before set(): a waiter reads the new value
-                event.set()
-                break
-            event.set()
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
         """Receive the next message fragment by fragment, as its frames arrive.
@@ -730,56 +609,6 @@ class Connection(Writer):
     def _connection_lost(self) -> None:
         """Hook for subclasses, called once the connection is closed."""
 
-    # Heartbeat side of reading.
-
-    def hb_readable(self) -> bool:
-        """The heartbeat saw the socket readable; read without blocking.
-
-        Returns:
-            Whether the heartbeat should keep watching the socket for reading.
-        """
-        with self._lock:
-            if self._finalized:
-                return False
-            if self._reading:
-                return False  # the handler reads again: hand reading back
-            if (
-                len(self._messages) >= self.max_queue
-                and not self.protocol.close_expected()
-                and not self._aborted
-            ):
-                return False  # backpressure: stop reading until the handler catches up
-            try:
-                data = self.transport.recv_nowait()
-            except OSError:
-                data = b""
-            if data is None:
-                return True
-            # Feed under the same lock hold as the read: once the lock is released, a
-            # handler may enter recv() and read (and feed) later bytes first.
-            eof = not data
-            if not self._feed(data, eof):
-                return False
-        self._after_feed(eof)
-        return not self._finalized
-
-    def hb_wants_read(self) -> bool:
-        """Whether the heartbeat should read this connection now (the handler is elsewhere)."""
-        return (
-            not self._reading
-            and not self._finalized
-            and (
-                len(self._messages) < self.max_queue
-                or self.protocol.close_expected()
-                or self._aborted
-            )
-        )
-
-    @property
-    def hb_idle_since(self) -> float | None:
-        """When the handler left ``recv()``, or ``None`` while it is inside."""
-        return None if self._reading else self._left_recv
-
     # Context manager.
 
     def __enter__(self) -> Connection:
@@ -795,10 +624,6 @@ class Connection(Writer):
             self.close()
         else:
             self.close(CloseCode.INTERNAL_ERROR)
-
-
-def _assembled(partial: io.StringIO | bytearray) -> Data:
-    return partial.getvalue() if isinstance(partial, io.StringIO) else bytes(partial)
 
 
 def _decode(data: Data, decode: bool | None) -> Data:
