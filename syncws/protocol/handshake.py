@@ -12,6 +12,7 @@ and ``headers`` say how a server answers (:func:`reject_handshake` builds that a
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import http
 import os
@@ -83,7 +84,7 @@ def accept_key(key: str) -> str:
         base64(SHA-1(key + :data:`GUID`)).
     """
     digest = hashlib.sha1((key + GUID).encode(), usedforsecurity=False).digest()
-    return base64.b64encode(digest).decode()
+    return binascii.b2a_base64(digest, newline=False).decode()
 
 
 def generate_key() -> str:
@@ -244,11 +245,16 @@ def process_request(
             describe the answer (see :func:`reject_handshake`).
     """
     headers = request.headers
-    for name, expected, items in (
-        ("Connection", "upgrade", _upgrade_items(headers, "Connection")),
-        ("Upgrade", "websocket", _upgrade_items(headers, "Upgrade")),
+    index = headers._index  # read directly: get_all() copies
+    for name, key, expected in (
+        ("Connection", "connection", "upgrade"),
+        ("Upgrade", "upgrade", "websocket"),
     ):
-        if expected not in items:
+        # The usual request has exactly the expected value, which needs no parsing.
+        values = index.get(key, ())
+        if not (
+            len(values) == 1 and values[0].lower() == expected and values[0].isascii()
+        ) and expected not in _upgrade_items(headers, name):
             raise InvalidHeader(
                 name,
                 _joined(headers, name),
@@ -257,20 +263,23 @@ def process_request(
                 status_code=426,
                 headers=list(_UPGRADE_HEADERS),
             )
-    if len(headers.get_all("Host")) != 1:
+    if len(index.get("host", ())) != 1:
         raise InvalidHeader("Host", _joined(headers, "Host"))
-    if headers.get_all("Sec-WebSocket-Version") != ["13"]:
+    if index.get("sec-websocket-version") != ["13"]:
         raise InvalidHeader(
             "Sec-WebSocket-Version",
             _joined(headers, "Sec-WebSocket-Version"),
             status_code=426,
             headers=[("Sec-WebSocket-Version", "13")],
         )
-    keys = headers.get_all("Sec-WebSocket-Key")
-    try:
-        key_bytes = base64.b64decode(keys[0], validate=True) if len(keys) == 1 else b""
-    except ValueError:
-        key_bytes = b""
+    keys = index.get("sec-websocket-key", [])
+    key_bytes = b""
+    if len(keys) == 1:
+        try:
+            # base64.b64decode(key, validate=True), without its wrapper.
+            key_bytes = binascii.a2b_base64(keys[0].encode("ascii"), strict_mode=True)
+        except ValueError:  # not ASCII (UnicodeEncodeError) or not base64
+            pass
     if len(key_bytes) != 16:
         raise InvalidHeader("Sec-WebSocket-Key", _joined(headers, "Sec-WebSocket-Key"))
     if origins is not None:
@@ -280,10 +289,12 @@ def process_request(
             raise InvalidOrigin(origin)
     offers = [
         offer
-        for value in headers.get_all("Sec-WebSocket-Extensions")
+        for value in index.get("sec-websocket-extensions", ())
         for offer in parse_extension_header(value)
     ]
-    offered = _header_list(headers, "Sec-WebSocket-Protocol")
+    offered = (
+        _header_list(headers, "Sec-WebSocket-Protocol") if "sec-websocket-protocol" in index else []
+    )
 
     accepted: list[Extension] = []
     answers: list[tuple[str, Sequence[ExtensionParameter]]] = []
@@ -313,8 +324,10 @@ def process_request(
         subprotocol = next((p for p in offered if p in available_subprotocols), None)
 
     response_headers = Headers()
-    response_headers.update(_UPGRADE_HEADERS)
-    response_headers["Sec-WebSocket-Accept"] = accept_key(keys[0])
+    # Valid by construction: no need for the checks of __setitem__.
+    response_headers._append("Upgrade", "websocket")
+    response_headers._append("Connection", "Upgrade")
+    response_headers._append("Sec-WebSocket-Accept", accept_key(keys[0]))
     if answers:
         response_headers["Sec-WebSocket-Extensions"] = serialize_extension_header(answers)
     if subprotocol is not None:

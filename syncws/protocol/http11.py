@@ -63,6 +63,29 @@ _STATUS_RE = re.compile(r"[1-5][0-9][0-9]")
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 _EOF_MESSAGE = "connection closed before the end of the HTTP message"
+# Printable ASCII, SP included: the bytes a request line or header line usually holds.
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
+def _is_token(name: str) -> bool:
+    """Whether ``name`` is a token (RFC 9110 §5.6.2), as ``_TOKEN_RE`` decides.
+
+    Letters, digits and dashes (every usual header name) are told apart without a regex.
+    """
+    return (name.isascii() and name.replace("-", "").isalnum()) or (
+        _TOKEN_RE.fullmatch(name) is not None
+    )
+
+
+def _is_field_value(value: str) -> bool:
+    """Whether ``value`` is a valid field value (RFC 9110 §5.5), as ``_BAD_VALUE_RE`` decides.
+
+    Printable ASCII not starting or ending with SP (every usual value) is told apart
+    without a regex; anything else (HTAB, obs-text, ...) goes to the regex.
+    """
+    if value.isascii() and value.isprintable():
+        return value[:1] != " " and value[-1:] != " "
+    return _BAD_VALUE_RE.search(value) is None
 
 
 class MultipleValuesError(KeyError):
@@ -107,9 +130,9 @@ class Headers:
         Raises:
             ValueError: ``name`` is not a token or ``value`` is not a valid field value.
         """
-        if not _TOKEN_RE.fullmatch(name):
+        if not _is_token(name):
             raise ValueError(f"invalid header name: {name!r}")
-        if _BAD_VALUE_RE.search(value):
+        if not _is_field_value(value):
             raise ValueError(f"invalid value for header {name}: {value!r}")
         self._append(name, value)
 
@@ -255,7 +278,7 @@ class Response:
         """
         if not 100 <= self.status_code <= 599:
             raise ValueError(f"invalid status code: {self.status_code}")
-        if _CTL_RE.search(self.reason_phrase):
+        if not self.reason_phrase.isprintable() and _CTL_RE.search(self.reason_phrase):
             raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
         status_line = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n"
         return status_line.encode("latin-1") + self.headers.serialize() + self.body
@@ -276,7 +299,8 @@ class _Parser(Generic[_T]):
         self._pos = 0
         self._eof = False
         self._done = False
-        self._gen = self._parse()
+        # Made on first use: a request that arrives whole may never need it.
+        self._gen: Generator[None, None, _T] | None = None
         self.remainder = b""
         """Bytes received after the end of the message, once it is complete (e.g. the first
         WebSocket frames, when they arrive in the same packet as the handshake)."""
@@ -310,8 +334,11 @@ class _Parser(Generic[_T]):
     def _step(self) -> _T | None:
         if self._done:
             raise RuntimeError("the parser is done")
+        gen = self._gen
+        if gen is None:
+            gen = self._gen = self._parse()
         try:
-            next(self._gen)
+            next(gen)
         except StopIteration as done:
             self._done = True
             self.remainder = bytes(self._buf[self._pos :])
@@ -353,10 +380,10 @@ class _Parser(Generic[_T]):
             if text[0] in " \t":
                 raise InvalidMessage("obsolete line folding is not supported")
             name, colon, value = text.partition(":")
-            if not colon or not _TOKEN_RE.fullmatch(name):
+            if not colon or not _is_token(name):
                 raise InvalidMessage(f"invalid header line: {text!r}")
             value = value.strip(" \t")
-            if _BAD_VALUE_RE.search(value):
+            if not _is_field_value(value):
                 raise InvalidMessage(f"invalid value for header {name}: {value!r}")
             headers._append(name, value)
         return headers
@@ -385,6 +412,66 @@ class RequestParser(_Parser[Request]):
 
     def __init__(self, *, max_line: int = MAX_LINE, max_num_headers: int = MAX_NUM_HEADERS):
         super().__init__(max_line, max_num_headers)
+
+    def feed(self, data: bytes) -> Request | None:
+        if self._gen is None and not self._buf and not self._done and type(data) is bytes:
+            # Nothing parsed yet: the request usually arrives whole, in one read.
+            request = self._parse_whole(data)
+            if request is not None:
+                self._done = True
+                return request
+        return super().feed(data)
+
+    def _parse_whole(self, data: bytes) -> Request | None:
+        """Parse a request that ``data`` holds whole, in one pass, if it is a plain one.
+
+        Plain: every line is printable ASCII (no HTAB, no obs-text, no stray CR or LF) and
+        within the limits, the request line is ``GET /... HTTP/1.1``, names are tokens and
+        there is no body. Then the result is the one :meth:`_parse` would return. Anything
+        else returns ``None``, and :meth:`_parse` runs on the same bytes: it alone decides
+        what is malformed and how to answer, so errors do not depend on this shortcut.
+        """
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = data[:end]
+        # Bytes other than printable ASCII must all be the CRLFs between lines.
+        if len(head.translate(None, _PRINTABLE)) != 2 * head.count(b"\r\n"):
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        max_line = self._max_line
+        if len(lines) > self._max_num_headers + 1:
+            return None
+        request_line = lines[0]
+        parts = request_line.split(" ")
+        if (
+            len(parts) != 3
+            or parts[0] != "GET"
+            or parts[2] != "HTTP/1.1"
+            or parts[1][:1] != "/"  # then it matches _TARGET_RE: printable ASCII, no SP
+            or len(request_line) > max_line
+        ):
+            return None
+        headers = Headers()
+        pairs = headers._pairs
+        index = headers._index
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            # A line starting with SP (obs-fold) has no token before its colon. The name is
+            # ASCII: see _is_token.
+            if (
+                not colon
+                or len(line) > max_line
+                or not (name.replace("-", "").isalnum() or _TOKEN_RE.fullmatch(name))
+            ):
+                return None
+            value = value.strip(" ")  # printable ASCII: no HTAB, nothing else to check
+            pairs.append((name, value))
+            index.setdefault(name.lower(), []).append(value)
+        if "transfer-encoding" in index or index.get("content-length", ["0"]) != ["0"]:
+            return None
+        self.remainder = data[end + 4 :]
+        return Request(parts[1], headers)
 
     def _parse(self) -> Generator[None, None, Request]:
         line = yield from self._read_line("request line", 414)

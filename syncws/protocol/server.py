@@ -100,6 +100,10 @@ class ServerProtocol(Protocol):
         if self.request is None and self.handshake_exc is None:
             self.handshake_exc = InvalidMessage("connection closed before the handshake request")
 
+    def has_buffered_data(self) -> bool:
+        """Whether bytes that came with or after the request wait for :meth:`receive_data`."""
+        return bool(self._buf)
+
     def accept(self, request: Request) -> Response:
         """Validate the request and build the answer: ``101`` or an error response.
 
@@ -134,7 +138,8 @@ class ServerProtocol(Protocol):
         self._out.append(response.serialize())
         if response.status_code == 101:
             self.subprotocol, extensions = self._negotiated
-            self._set_extensions(extensions)
+            if extensions:  # none yet: Protocol.__init__ set none
+                self._set_extensions(extensions)
             self.state = State.OPEN
         else:
             self.state = State.CLOSED

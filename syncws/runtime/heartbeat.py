@@ -12,8 +12,8 @@ per process for the connections upgraded inside a WSGI app. It
   calls ``recv()`` again;
 * finishes writes that a non-blocking flush left half done (a pong or a close frame to a
   peer that is slow to read);
-* closes sockets, after unregistering them, so that a socket number is never reused while
-  the selector still maps it.
+* closes the sockets it watched, after unregistering them, so that a socket number is never
+  reused while the selector still maps it.
 
 Why parking is lazy: a handler inside ``recv()`` reads its own socket, so watching every
 socket all the time would wake this thread for every message. Instead, a periodic check,
@@ -22,6 +22,14 @@ elsewhere for :data:`PARK_DELAY` seconds. The cost on the message path is one cl
 
 Selector registrations change only on this thread; other threads post commands and wake it
 through a socket pair.
+
+Most connections never need this thread: a short one (a handshake, a few messages, a close)
+ends before its first ping is due and its handler reads it all the time. So adding and
+removing a connection cost no wake-up: :meth:`Heartbeat.add` queues the first ping, which
+the thread schedules at its next periodic check, and :meth:`Heartbeat.remove` closes the
+socket itself unless the thread ever *claimed* the connection (to watch, read, write or
+ping it). A claim and a removal exclude each other under the heartbeat's lock, so the
+thread never touches a socket that another thread may have closed.
 """
 
 from __future__ import annotations
@@ -93,15 +101,25 @@ class Heartbeat:
         self._seq = itertools.count()
         self._conns: set[Connection] = set()
         self._closing: set[Connection] = set()
+        # Connections this thread may touch (see _claim), and first pings not scheduled yet.
+        self._claimed: set[Connection] = set()
+        self._new: list[tuple[float, Connection]] = []
         self._sleep_until = math.inf
         self._next_check = math.inf
         self._thread: threading.Thread | None = None
+        self._ident: int | None = None  # the thread's, once it runs
         self._stopped = False
 
     # Called from any thread.
 
     def add(self, conn: Connection) -> None:
-        """Start serving a connection: keepalive pings from now on."""
+        """Start serving a connection: keepalive pings from now on.
+
+        The thread is woken only if it sleeps past the first check or ping now due: the
+        first ping is handed over in a list, which the thread moves to its heap on its
+        next iteration (at the latest the periodic check, :data:`PARK_DELAY` away) if
+        the connection still exists then.
+        """
         now = time.monotonic()
         with self._lock:
             if self._stopped:
@@ -112,13 +130,33 @@ class Heartbeat:
                 self._thread.start()
             if self._next_check == math.inf:
                 self._next_check = now + PARK_DELAY
-        if conn.ping_interval is not None:
-            self._schedule(now + conn.ping_interval, _PING, conn)
-        self._post(lambda: None)
+            wake = self._next_check < self._sleep_until
+            if conn.ping_interval is not None:
+                due = now + conn.ping_interval
+                self._new.append((due, conn))
+                wake = wake or due < self._sleep_until
+        if wake:
+            self._wake()
 
     def remove(self, conn: Connection) -> None:
-        """Stop serving a connection and close its socket (after unregistering it)."""
-        self._post(lambda: self._forget(conn))
+        """Stop serving a connection and close its socket (after unregistering it).
+
+        A connection this thread never claimed is not registered and never will be: its
+        socket is closed here and now, without waking the thread.
+        """
+        wake = False
+        with self._lock:
+            claimed = conn in self._claimed
+            if not claimed:
+                self._conns.discard(conn)
+                self._closing.discard(conn)
+                wake = self._stopped and not self._conns  # the thread may exit now
+        if claimed:
+            self._post(lambda: self._forget(conn))
+            return
+        conn.transport.close()
+        if wake:
+            self._wake()
 
     def take_over(self, conn: Connection) -> None:
         """Read this connection now, e.g. after its handler returned or it was aborted."""
@@ -192,7 +230,23 @@ class Heartbeat:
 
     def _post(self, command: Callable[[], None]) -> None:
         self._commands.append(command)
-        self._wake()
+        if threading.get_ident() != self._ident:
+            self._wake()  # the thread itself runs commands before it sleeps again
+
+    def _claim(self, conn: Connection) -> bool:
+        """Before this thread touches a connection's socket: whether it still may.
+
+        Once claimed, a connection is closed by this thread (:meth:`_forget`); before, by
+        whoever removes it. Called on the heartbeat thread only, which alone adds to
+        ``_claimed``.
+        """
+        if conn in self._claimed:
+            return True
+        with self._lock:
+            if conn not in self._conns:
+                return False
+            self._claimed.add(conn)
+        return True
 
     def _wake(self) -> None:
         try:
@@ -203,9 +257,12 @@ class Heartbeat:
     # The thread.
 
     def _run(self) -> None:
+        self._ident = threading.get_ident()
         selector = self._selector
         while True:
             with self._lock:
+                if self._new:
+                    self._schedule_new()
                 now = time.monotonic()
                 until = min(self._heap[0][0] if self._heap else math.inf, self._next_check)
                 if (
@@ -215,6 +272,8 @@ class Heartbeat:
                     and not any(kind == _LINGER for _, _, kind, _, _ in self._heap)
                 ):
                     break
+                if self._commands:
+                    until = now  # posted by this thread (it doesn't wake itself): run them
                 self._sleep_until = until
             timeout = None if until == math.inf else max(0.0, until - now)
             ready = selector.select(timeout)
@@ -252,6 +311,13 @@ class Heartbeat:
         self._wake_r.close()
         self._wake_w.close()
 
+    def _schedule_new(self) -> None:
+        """Move the first pings of connections that still exist to the heap; under _lock."""
+        for due, conn in self._new:
+            if conn in self._conns:
+                heapq.heappush(self._heap, (due, next(self._seq), _PING, conn, b""))
+        self._new.clear()
+
     def _drain_wake(self) -> None:
         try:
             while self._wake_r.recv(4096):
@@ -276,6 +342,8 @@ class Heartbeat:
         old = conn.hb_events
         if events == old:
             return
+        if not old and not self._claim(conn):
+            return
         try:
             if not old:
                 self._selector.register(sock, events, conn)
@@ -288,7 +356,7 @@ class Heartbeat:
         conn.hb_events = events
 
     def _park(self, conn: Connection) -> None:
-        if conn not in self._conns:
+        if not self._claim(conn):
             return
         conn.hb_parked = True
         self._set_interest(conn, conn.hb_events | selectors.EVENT_READ)
@@ -297,11 +365,12 @@ class Heartbeat:
 
     def _forget(self, conn: Connection) -> None:
         self._set_interest(conn, 0)
-        self._conns.discard(conn)
         with self._lock:
+            self._conns.discard(conn)
             self._closing.discard(conn)
-            if not self._conns:
-                self._next_check = math.inf
+            self._claimed.discard(conn)
+        # _check_idle stops the periodic checks once no connection is left: stopping them
+        # here would cost a wake-up in add() whenever connections come one at a time.
         conn.transport.close()
 
     def _check_idle(self, now: float) -> None:
@@ -324,7 +393,7 @@ class Heartbeat:
             if kind == _LINGER:
                 self._end_linger(conn)
                 continue
-            if conn not in self._conns:
+            if not self._claim(conn):
                 continue
             try:
                 if kind == _PING:

@@ -37,6 +37,7 @@ class Pool:
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
         self._busy = 0
+        self._joiners = 0  # threads in join(): only they need _done notified
         self._idle: list[queue.SimpleQueue[Callable[[], None] | None]] = []
         self._threads: set[threading.Thread] = set()
         self._count = 0
@@ -82,7 +83,8 @@ class Pool:
             task = None
             with self._lock:
                 self._busy -= 1
-                self._done.notify_all()
+                if self._joiners:
+                    self._done.notify_all()
                 self._idle.append(inbox)
             try:
                 task = inbox.get(timeout=IDLE_TIMEOUT)
@@ -100,11 +102,15 @@ class Pool:
         """Wait until no task runs; return ``False`` if ``timeout`` expired first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while self._busy:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._done.wait(remaining)
+            self._joiners += 1
+            try:
+                while self._busy:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._done.wait(remaining)
+            finally:
+                self._joiners -= 1
         return True
 
     def stop(self) -> None:

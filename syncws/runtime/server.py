@@ -1,6 +1,6 @@
 """The threaded server: ``Server``, ``serve()`` and ``ServerConnection``.
 
-The acceptor thread (the one in :meth:`Server.serve_forever`) waits with ``selectors`` on
+The acceptor thread (the one in :meth:`Server.serve_forever`) waits with ``poll`` on
 the listening socket and a wake-up socket pair. Each accepted connection goes to a pool
 thread, which runs the TLS and HTTP handshake (bounded by ``open_timeout``), then the
 handler, then hands the closing handshake to the heartbeat thread and returns to the pool.
@@ -9,9 +9,10 @@ When every pool thread is busy, the acceptor answers HTTP 503 itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import selectors
+import select
 import signal
 import socket
 import ssl as ssl_module
@@ -92,8 +93,15 @@ class ServerConnection(Connection):
     protocol: ServerProtocol
 
     def __init__(
-        self, server: ConnectionOwner, transport: Transport, protocol: ServerProtocol
+        self,
+        server: ConnectionOwner,
+        transport: Transport,
+        protocol: ServerProtocol,
+        *,
+        addresses: tuple[Any, Any] = (None, None),
     ) -> None:
+        """``addresses``: the local and remote addresses where known (``None`` where not),
+        which saves asking the socket for them."""
         super().__init__(
             transport,
             protocol,
@@ -108,7 +116,16 @@ class ServerConnection(Connection):
         self.server = server
         self.username: str | None = None
         """The authenticated user, set by :func:`~syncws.basic_auth`."""
-        self._remember_addresses()
+        local, remote = addresses
+        if remote is None:
+            self._remember_addresses()
+        else:
+            if local is None:
+                try:
+                    local = transport.sock.getsockname()
+                except OSError:  # as _remember_addresses() does
+                    local = remote = None
+            self._sockname, self._peername = local, remote
 
     def respond(self, status_code: int, text: str) -> Response:
         """Build a plain-text response, to return from ``process_request``.
@@ -235,13 +252,30 @@ class Server:
                 pass  # already listening
         sock.setblocking(False)
         self.socket = sock
+        self._family, self._type = int(sock.family), int(sock.type)
+        # What each accepted socket needs and can be known once, to save system calls:
+        # TCP_NODELAY, which accepted sockets inherit from the listening one on Linux (and
+        # is set on each until one is seen to have it), and the local address, which is the
+        # listening one for IPv4 unless bound to all interfaces.
+        self._set_nodelay = self._family != socket.AF_UNIX
+        self._nodelay_checked = False
+        self._local_address: Any = None
+        if self._set_nodelay:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        if self._family == socket.AF_INET:
+            address = sock.getsockname()
+            if address[0] != "0.0.0.0":
+                self._local_address = address
         self._pool = Pool(max_connections, "syncws-server", self.logger)
         self._heartbeat = Heartbeat("syncws-server-heartbeat", self.logger)
         self._connections: set[ServerConnection] = set()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
-        self._stopping = threading.Event()
+        self._stopping = False  # a flag, not an Event: nobody waits for it
         self._shutdown_close: tuple[int, str] = (CloseCode.GOING_AWAY, "")
         self._stopped = threading.Event()
         self._shutdown_lock = threading.Lock()
@@ -312,38 +346,56 @@ class Server:
             if self._serving:
                 raise RuntimeError("serve_forever is already running")
             self._serving = True
-        selector = selectors.DefaultSelector()
-        selector.register(self.socket, selectors.EVENT_READ)
-        selector.register(self._wake_r, selectors.EVENT_READ)
+        poller = select.poll()
+        poller.register(self.socket, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        listening = self.socket.fileno()
         try:
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_r:
-                        self._wake_r.recv(4096)
-                    else:
+            while not self._stopping:
+                for fd, _ in poller.poll():
+                    if fd == listening:
                         self._accept()
+                    else:
+                        self._wake_r.recv(4096)
         finally:
-            selector.close()
             self._stopped.set()
         if self._signal_stop:
             self.shutdown()
 
     def _accept(self) -> None:
-        for _ in range(64):  # a bounded batch, so the stop flag is checked regularly
+        """Accept one connection, the listening socket being readable.
+
+        One per wake-up: with more waiting, ``poll`` returns at once, which costs less than
+        the ``accept`` failing with EAGAIN (an exception) that ends a batch.
+        """
+        listening = self.socket
+        try:
+            # socket.accept() without its wrapper, which makes enums of the family and
+            # the type each time. Blocking, as accept() leaves it.
+            fd, address = listening._accept()  # type: ignore[attr-defined]
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.logger.warning("accept failed: %s", exc)
+            return
+        sock = socket.socket(self._family, self._type, listening.proto, fd)
+        if self._set_nodelay:
+            self._nodelay(sock)
+        if self._stopping or not self._pool.try_submit(
+            functools.partial(self._handle, sock, address)
+        ):
+            self._reject_at_capacity(sock, address)
+
+    def _nodelay(self, sock: socket.socket) -> None:
+        if not self._nodelay_checked:
+            self._nodelay_checked = True
             try:
-                sock, address = self.socket.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.logger.warning("accept failed: %s", exc)
-                return
-            sock.setblocking(True)
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._stopping.is_set() or not self._pool.try_submit(
-                lambda sock=sock, address=address: self._handle(sock, address)  # type: ignore[misc]
-            ):
-                self._reject_at_capacity(sock, address)
+                if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY):
+                    self._set_nodelay = False  # inherited from the listening socket
+                    return
+            except OSError:
+                pass
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _reject_at_capacity(self, sock: socket.socket, address: Any) -> None:
         self.logger.warning("rejected connection from %s: server at capacity (HTTP 503)", address)
@@ -392,7 +444,7 @@ class Server:
             max_size=self.max_size,
             extensions=self._extensions,
         )
-        conn = ServerConnection(self, transport, protocol)
+        conn = ServerConnection(self, transport, protocol, addresses=(self._local_address, address))
         try:
             request = self._read_request(conn, deadline)
             if request is None:
@@ -422,8 +474,9 @@ class Server:
         with self._lock:
             self._connections.add(conn)
         self._heartbeat.add(conn)
-        conn._process_buffered()
-        if self._stopping.is_set():
+        if protocol.has_buffered_data() or transport.tls:
+            conn._process_buffered()
+        if self._stopping:
             # shutdown() may have listed the connections just before this one was added
             # (it passed the "shutting down? 503" check before shutdown began).
             conn._close_nowait(*self._shutdown_close)
@@ -431,9 +484,12 @@ class Server:
 
     def _read_request(self, conn: ServerConnection, deadline: float | None) -> Request | None:
         protocol, transport = conn.protocol, conn.transport
+        # The request has usually arrived by now: then one system call reads it.
+        data = transport.recv_nowait()
         while True:
-            timeout = None if deadline is None else deadline - time.monotonic()
-            data = transport.recv(timeout) if timeout is None or timeout > 0 else None
+            if data is None:
+                timeout = None if deadline is None else deadline - time.monotonic()
+                data = transport.recv(timeout) if timeout is None or timeout > 0 else None
             if data is None:
                 self.logger.info(
                     "opening handshake from %s timed out; dropped", conn.remote_address
@@ -447,6 +503,7 @@ class Server:
                     if not isinstance(event, ResponseReceived):
                         return event.request  # type: ignore[union-attr]
                 if protocol.handshake_exc is None:
+                    data = None
                     continue
                 # A malformed request: the protocol already built the error response.
                 self.logger.info(
@@ -469,7 +526,7 @@ class Server:
                 self.logger.error("process_request failed", exc_info=True)
                 return conn.respond(500, "Failed to open a WebSocket connection.\n")
         if response is None:
-            if self._stopping.is_set():
+            if self._stopping:
                 return conn.respond(503, "The server is shutting down.\n")
             response = conn.protocol.accept(request)
             if self.process_response is not None:
@@ -517,7 +574,7 @@ class Server:
                 return
             self._shutdown_done = True
             self._shutdown_close = (code, reason)
-            self._stopping.set()
+            self._stopping = True
             try:
                 self._wake_w.send(b"\0")
             except OSError:
@@ -554,7 +611,7 @@ class Server:
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Signal handler: stop accepting; serve_forever then shuts down gracefully."""
         self._signal_stop = True
-        self._stopping.set()
+        self._stopping = True
         try:
             self._wake_w.send(b"\0")
         except OSError:

@@ -1,0 +1,150 @@
+"""Accepting connections: addresses, TCP_NODELAY, bursts, and frames that come with the
+request (what the acceptor and the handshake learn once instead of asking each socket)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Callable
+
+import pytest
+from rawws import REQUEST, FrameReader, frame, raw_client, wait_for
+
+import syncws
+
+ServerFactory = Callable[..., syncws.Server]
+UriFactory = Callable[..., str]
+
+
+def recorder() -> tuple[list[syncws.ServerConnection], Callable[[syncws.ServerConnection], None]]:
+    """A handler that records its connection, then echoes until the client closes."""
+    conns: list[syncws.ServerConnection] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        conns.append(ws)
+        for message in ws:
+            ws.send(message)
+
+    return conns, handler
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_addresses_of_tcp_connections(server: ServerFactory, host: str) -> None:
+    """local_address and remote_address are the two ends of the TCP connection, for a
+    server bound to one interface and for one bound to all of them."""
+    conns, handler = recorder()
+    srv = server(handler, host=host)
+    for _ in range(2):
+        with syncws.connect(f"ws://127.0.0.1:{srv.port}/") as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
+            assert conns[-1].local_address == ("127.0.0.1", srv.port)
+            assert conns[-1].remote_address == ws.local_address
+            assert conns[-1].local_address == ws.remote_address
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_addresses_of_ipv6_connections(server: ServerFactory) -> None:
+    """Over IPv6, the addresses are the socket's own 4-tuples."""
+    conns, handler = recorder()
+    try:
+        srv = server(handler, host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    with syncws.connect(f"ws://[::1]:{srv.port}/") as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=5) == "ping"
+        assert conns[0].local_address == ws.remote_address
+        assert conns[0].remote_address == ws.local_address
+        assert conns[0].local_address[:2] == ("::1", srv.port)
+
+
+def test_addresses_of_unix_connections(server: ServerFactory) -> None:
+    """Over a Unix socket, the local address is the path and the client has none."""
+    conns, handler = recorder()
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "ws.sock")
+        server(handler, unix_path=path)
+        with syncws.connect("ws://localhost/", unix_path=path) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
+            assert conns[0].local_address == path
+            assert conns[0].remote_address in ("", None)
+
+
+def test_accepted_sockets_have_tcp_nodelay(server: ServerFactory, uri: UriFactory) -> None:
+    """Every accepted TCP socket has TCP_NODELAY, set on it or inherited from the listening
+    socket."""
+    conns, handler = recorder()
+    srv = server(handler)
+    for _ in range(3):
+        with syncws.connect(uri(srv)) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
+            sock = conns[-1].transport.sock
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_burst_of_connections_is_accepted(server: ServerFactory, uri: UriFactory) -> None:
+    """Connections that arrive together (accepted one per wake-up) are all served."""
+    srv = server()
+    n = 40
+    barrier = threading.Barrier(n)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        try:
+            barrier.wait(10)
+            with syncws.connect(uri(srv), open_timeout=10) as ws:
+                ws.send(f"hello {i}")
+                result: object = ws.recv(timeout=10)
+        except Exception as exc:
+            result = exc
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(map(str, results)) == sorted(f"hello {i}" for i in range(n))
+
+
+@pytest.mark.parametrize("with_frames", [False, True])
+def test_frames_sent_with_the_request_are_processed(
+    server: ServerFactory, with_frames: bool
+) -> None:
+    """Frames in the same packet as the request are answered at once; without any, the
+    connection just waits for them."""
+    srv = server()
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    with sock:
+        first = frame(0x1, b"early", mask=True)
+        sock.sendall(REQUEST % b"/" + (first if with_frames else b""))
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            data = sock.recv(4096)
+            assert data
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        if not with_frames:
+            sock.sendall(first)
+        reader = FrameReader(sock, rest)
+        assert reader.read() == (0x1, b"early")
+
+
+def test_connection_closed_before_the_request(server: ServerFactory) -> None:
+    """A client that connects and leaves without a request costs the server nothing lasting:
+    the pool thread is free again."""
+    srv = server()
+    for _ in range(3):
+        sock, _ = raw_client(srv, handshake=False)
+        sock.close()
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    sock.close()
+    assert wait_for(lambda: srv._pool.busy == 0, 5)

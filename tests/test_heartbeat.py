@@ -1,0 +1,223 @@
+"""The heartbeat thread's bookkeeping: short connections cost it nothing, sockets are closed
+once, by the right thread, and nothing is kept for connections that are gone."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from rawws import wait_for
+
+import syncws
+from syncws.runtime.heartbeat import _PING, PARK_DELAY, Heartbeat
+
+ServerFactory = Callable[..., syncws.Server]
+UriFactory = Callable[..., str]
+
+
+def count_wakes(heartbeat: Heartbeat) -> list[int]:
+    """Count the heartbeat's wake-ups from now on (in the returned one-item list)."""
+    count = [0]
+    wake = heartbeat._wake
+
+    def counting() -> None:
+        count[0] += 1
+        wake()
+
+    heartbeat._wake = counting  # type: ignore[method-assign]
+    return count
+
+
+def test_short_connections_do_not_wake_the_heartbeat(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """Connections that open, echo and are closed by the client, in turn, don't wake the
+    heartbeat thread each time; their sockets are closed all the same, and none is left to
+    the thread."""
+    conns: list[syncws.ServerConnection] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        conns.append(ws)
+        for message in ws:  # until the client closes
+            ws.send(message)
+
+    srv = server(handler)
+
+    def connect() -> None:
+        with syncws.connect(uri(srv)) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=5) == "hello"
+
+    connect()  # starts the heartbeat thread
+    heartbeat = srv._heartbeat
+    wakes = count_wakes(heartbeat)
+    n = 30
+    for _ in range(n):
+        connect()
+    assert wait_for(lambda: len(conns) == n + 1 and all(c.wait_closed(0) for c in conns), 5)
+    # A wake-up at most when the periodic check had stopped, every PARK_DELAY.
+    assert wakes[0] < n // 3
+    assert all(conn.transport.sock.fileno() == -1 for conn in conns)
+    assert not heartbeat._claimed
+    assert wait_for(lambda: not heartbeat._conns and not heartbeat._new, 2 * PARK_DELAY + 1)
+    # Pings are scheduled (and kept until due) only for the connections that were alive
+    # when the thread woke up, not for each.
+    pings = [entry for entry in heartbeat._heap if entry[2] == _PING]
+    assert len(pings) <= wakes[0] + 1
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sock = None  # never registered: hb_events stays 0
+        self.closed_by: list[str] = []
+
+    def close(self) -> None:
+        self.closed_by.append(threading.current_thread().name)
+
+
+class FakeConnection:
+    """What the heartbeat uses of a connection that is never parked and never pings."""
+
+    def __init__(self, ping_interval: float | None) -> None:
+        self.ping_interval = ping_interval
+        self.ping_timeout = None
+        self.close_timeout = None
+        self.hb_parked = True  # skipped by the periodic check
+        self.hb_events = 0
+        self.transport = FakeTransport()
+        self.pings = 0
+
+    def hb_ping(self) -> None:
+        self.pings += 1  # then nothing to send: the heartbeat schedules no more
+
+
+def fake(ping_interval: float | None) -> syncws.Connection:
+    return FakeConnection(ping_interval)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def heartbeat() -> Iterator[Heartbeat]:
+    instance = Heartbeat("test-heartbeat", logging.getLogger("test"))
+    yield instance
+    instance.stop()
+    if instance._thread is not None:
+        instance._thread.join(5)
+        assert not instance._thread.is_alive()
+
+
+def test_add_and_remove_wake_the_heartbeat_only_when_needed(heartbeat: Heartbeat) -> None:
+    """Adding a connection wakes the thread only if it must wake earlier than planned (the
+    periodic check had stopped, or the first ping is due sooner); removing one it never
+    touched closes its socket at once, from the calling thread."""
+    first = fake(20)
+    heartbeat.add(first)  # starts the thread and the periodic check
+    assert wait_for(lambda: math.isfinite(heartbeat._sleep_until), 2)
+    wakes = count_wakes(heartbeat)
+    second = fake(20)
+    heartbeat.add(second)
+    third = fake(None)
+    heartbeat.add(third)
+    assert wakes[0] == 0
+    heartbeat.remove(third)
+    heartbeat.remove(second)
+    assert wakes[0] == 0
+    assert second.transport.closed_by == [threading.current_thread().name]  # type: ignore[attr-defined]
+    # A ping due before the thread's next wake-up: woken, so the ping is on time.
+    short = fake(PARK_DELAY / 10)
+    heartbeat.add(short)
+    assert wakes[0] == 1
+    assert wait_for(lambda: short.pings == 1, 2)  # type: ignore[attr-defined]
+    # Pinged: claimed by the thread, which closes it then.
+    assert short in heartbeat._claimed
+    heartbeat.remove(short)
+    assert wait_for(lambda: short.transport.closed_by == [heartbeat.name], 2)  # type: ignore[attr-defined]
+    assert short not in heartbeat._claimed
+    # Nothing is kept for the connection removed before its first ping was scheduled.
+    assert wait_for(lambda: not heartbeat._new, 2 * PARK_DELAY + 1)
+    assert [entry[3] for entry in heartbeat._heap if entry[2] == _PING] == [first]
+    heartbeat.remove(first)
+
+
+def test_parked_connection_is_closed_by_the_heartbeat_thread(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A connection the heartbeat has read for is claimed: its socket is unregistered and
+    closed by the heartbeat thread, not by the thread that finalizes it."""
+    conns: list[syncws.ServerConnection] = []
+    release = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        conns.append(ws)
+        release.wait(5)  # not reading: the heartbeat parks the connection
+
+    srv = server(handler)
+    heartbeat = srv._heartbeat
+    closed_by: list[str] = []
+    with syncws.connect(uri(srv)) as ws:
+        assert wait_for(lambda: conns and conns[0] in heartbeat._claimed, 5)
+        conn = conns[0]
+        fd = conn.transport.sock.fileno()
+        assert fd in heartbeat._selector.get_map()
+        close = conn.transport.close
+
+        def recording_close() -> None:
+            closed_by.append(threading.current_thread().name)
+            close()
+
+        conn.transport.close = recording_close  # type: ignore[method-assign]
+        ws.close()  # the heartbeat reads the close frame, answers it, finalizes
+    assert conn.wait_closed(5)
+    assert wait_for(lambda: conn.transport.sock.fileno() == -1, 5)
+    release.set()
+    assert closed_by == [heartbeat.name]
+    assert conn not in heartbeat._claimed
+    assert fd not in heartbeat._selector.get_map()
+
+
+def test_removal_and_parking_race_cleanly(server: ServerFactory, uri: UriFactory) -> None:
+    """Handlers that return around the moment the heartbeat parks their connection: every
+    socket is closed once, the heartbeat keeps nothing, and it stops with the server."""
+    conns: list[syncws.ServerConnection] = []
+    lock = threading.Lock()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        with lock:
+            conns.append(ws)
+        time.sleep(random.uniform(0.5, 1.5) * PARK_DELAY)
+
+    srv = server(handler)
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            for _ in range(3):
+                with (
+                    syncws.connect(uri(srv), close_timeout=5) as ws,
+                    pytest.raises(syncws.ConnectionClosedOK),
+                ):
+                    ws.recv(timeout=5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert len(conns) == 24
+    assert wait_for(lambda: all(conn.wait_closed(0) for conn in conns), 5)
+    assert wait_for(lambda: all(conn.transport.sock.fileno() == -1 for conn in conns), 5)
+    heartbeat = srv._heartbeat
+    assert wait_for(lambda: not heartbeat._conns and not heartbeat._claimed, 5)
+    assert list(heartbeat._selector.get_map()) == [heartbeat._wake_r.fileno()]
+    srv.shutdown(timeout=5)
+    thread = heartbeat._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive()

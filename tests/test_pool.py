@@ -1,0 +1,92 @@
+"""The bounded thread pool: reuse, refusal when full, join."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from rawws import wait_for
+
+from syncws.runtime.pool import Pool
+
+
+@pytest.fixture
+def pool() -> Iterator[Pool]:
+    instance = Pool(2, "test-pool", logging.getLogger("test"))
+    yield instance
+    instance.join(5)
+    instance.stop()
+
+
+def test_full_pool_refuses_work(pool: Pool) -> None:
+    """Two tasks run at once in a pool of two; a third is refused until one ends."""
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def task() -> None:
+        started.release()
+        release.wait(5)
+
+    assert pool.try_submit(task)
+    assert pool.try_submit(task)
+    assert started.acquire(timeout=5) and started.acquire(timeout=5)
+    assert pool.busy == 2
+    assert not pool.try_submit(task)
+    release.set()
+    assert pool.join(5)
+    assert pool.busy == 0
+    assert pool.try_submit(lambda: None)
+
+
+def test_threads_are_reused(pool: Pool) -> None:
+    """Tasks submitted one after the other run on the same thread."""
+    names: list[str] = []
+    for _ in range(5):
+        assert pool.try_submit(lambda: names.append(threading.current_thread().name))
+        assert pool.join(5)
+    assert len(names) == 5
+    assert len(set(names)) == 1
+
+
+def test_join_waits_for_running_tasks(pool: Pool) -> None:
+    """join() returns True once the tasks are done, False if its timeout expires first; only
+    a join() in progress gets notified when a task ends."""
+    release = threading.Event()
+    notified: list[int] = []
+    notify_all = pool._done.notify_all
+
+    def counting_notify_all() -> None:
+        notified.append(1)
+        notify_all()
+
+    pool._done.notify_all = counting_notify_all  # type: ignore[method-assign]
+    assert pool.try_submit(lambda: None)
+    assert wait_for(lambda: pool.busy == 0, 5)
+    assert notified == []  # nobody was waiting
+    assert pool.try_submit(lambda: release.wait(5))
+    assert not pool.join(0.05)
+    result: list[bool] = []
+    joiner = threading.Thread(target=lambda: result.append(pool.join(5)))
+    joiner.start()
+    assert wait_for(lambda: pool._joiners == 1, 5)
+    release.set()
+    joiner.join(5)
+    assert result == [True]
+    assert notified == [1]
+    assert pool._joiners == 0
+
+
+def test_task_errors_are_logged(pool: Pool, caplog: pytest.LogCaptureFixture) -> None:
+    """An exception in a task is logged; the thread serves the next task."""
+
+    def fail() -> None:
+        raise ValueError("boom")
+
+    assert pool.try_submit(fail)
+    assert pool.join(5)
+    assert "unexpected error in test-pool-1" in caplog.text
+    done = threading.Event()
+    assert pool.try_submit(done.set)
+    assert done.wait(5)
