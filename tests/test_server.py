@@ -719,3 +719,25 @@ def test_handlers_can_attach_attributes_to_their_connection(
         assert ws.recv(timeout=TIMEOUT) == "joined"
         ws.note = "client side too"  # type: ignore[attr-defined]
     assert rooms == ["lobby"]
+
+
+def test_a_connected_client_is_listed_and_reached_by_broadcast_at_once(
+    server: ServerFactory, uri: Uri
+) -> None:
+    """Once connect() returns, the server lists the connection: it is registered before
+    the 101 goes out, and a broadcast meanwhile is queued behind the 101."""
+    srv = server(lambda ws: ws.recv())
+    for i in range(30):
+        with syncws.connect(uri(srv)) as ws:
+            listed = srv.connections
+            assert len(listed) == 1, f"attempt {i}: not listed yet"
+            syncws.broadcast(listed, f"hello {i}")
+            assert ws.recv(timeout=TIMEOUT) == f"hello {i}"
+        assert wait_for_count(srv, 0)
+
+
+def wait_for_count(srv: syncws.Server, n: int) -> bool:
+    deadline = time.monotonic() + TIMEOUT
+    while len(srv.connections) != n and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return len(srv.connections) == n

@@ -451,9 +451,19 @@ class Server:
                 return None
             response = self._build_response(conn, request)
             protocol.send_response(response)
-            transport.send(transport.encode(protocol.data_to_send()), deadline)
+            wire = protocol.data_to_send()
+            if protocol.state is State.OPEN:
+                # Listed before the 101 goes out, so that a client whose connect() returned
+                # is in server.connections. This thread holds the writer token meanwhile:
+                # a broadcast queues its message behind the 101, written just below.
+                conn._writing = True
+                with self._lock:
+                    self._connections.add(conn)
+            transport.send(transport.encode(wire), deadline)
         except (OSError, TimeoutError) as exc:
             self.logger.info("opening handshake with %s failed: %s", address, exc)
+            with self._lock:
+                self._connections.discard(conn)
             transport.shutdown()
             transport.close()
             return None
@@ -471,9 +481,10 @@ class Server:
             transport.close()
             return None
         self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
-        with self._lock:
-            self._connections.add(conn)
         self._heartbeat.add(conn)
+        with conn._lock:
+            conn._writing = False
+        conn._flush_nowait()  # what a broadcast queued while the 101 was being written
         if protocol.has_buffered_data() or transport.tls:
             conn._process_buffered()
         if self._stopping:
