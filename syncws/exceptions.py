@@ -74,7 +74,8 @@ class ConnectionClosed(WebSocketException):
         self.rcvd = rcvd
         self.sent = sent
         self.rcvd_then_sent = rcvd_then_sent
-        super().__init__(str(self))
+        # The message is made by __str__ when needed, not for every exception raised.
+        super().__init__(rcvd, sent, rcvd_then_sent)
 
     def __str__(self) -> str:
         if self.rcvd is None and self.sent is None:

@@ -741,3 +741,21 @@ def wait_for_count(srv: syncws.Server, n: int) -> bool:
     while len(srv.connections) != n and time.monotonic() < deadline:
         time.sleep(0.005)
     return len(srv.connections) == n
+
+
+def test_connection_ids_are_stable_and_unique(server: ServerFactory, uri: Uri) -> None:
+    """ids are made on first use: the same one every time, a different one per connection."""
+    ids: list[object] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ids.append(ws.id)
+        ids.append(ws.id)
+        ws.recv()
+
+    srv = server(handler)
+    for _ in range(2):
+        with syncws.connect(uri(srv)) as ws:
+            assert ws.id == ws.id
+            assert wait_for_count(srv, 1)
+        assert wait_for_count(srv, 0)
+    assert ids[0] is ids[1] and ids[2] is ids[3] and ids[0] != ids[2]

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ..exceptions import ConcurrencyError, ConnectionClosed
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..protocol.connection import Protocol
 from ..protocol.events import Fragment, PayloadRead, State
 from ..protocol.frames import CloseCode, Opcode
@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 __all__ = ["Connection", "Data"]
+
+# Connection ids are made on first use (uuid4 costs a getrandom() call per connection).
+_ID_LOCK = threading.Lock()
 
 # Plain globals: enum attribute lookups are slow (3.11).
 _OPEN = State.OPEN
@@ -66,7 +69,6 @@ class Connection(Reader, Writer):
     :func:`~syncws.connect` makes one per client connection.
 
     Attributes:
-        id: A unique identifier, for logs.
         logger: The logger of this connection.
         latency: Seconds between the last ping and its pong (0 before the first pong).
     """
@@ -83,6 +85,7 @@ class Connection(Reader, Writer):
         "_finalized",
         "_handler_done",
         "_heartbeat",
+        "_id",
         "_left_recv",
         "_lock",
         "_messages",
@@ -98,7 +101,6 @@ class Connection(Reader, Writer):
         "close_timeout",
         "hb_events",
         "hb_parked",
-        "id",
         "latency",
         "logger",
         "max_queue",
@@ -122,7 +124,7 @@ class Connection(Reader, Writer):
         max_queue: int,
         logger: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
-        self.id = uuid.uuid4()
+        self._id: uuid.UUID | None = None  # made on first use (see id)
         self.logger = logger
         self.transport = transport
         self.protocol = protocol
@@ -164,6 +166,17 @@ class Connection(Reader, Writer):
         self.hb_events = 0
 
     # Attributes.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of this connection, for logs (made when first asked for)."""
+        ident = self._id
+        if ident is None:
+            with _ID_LOCK:  # never two identifiers for one connection
+                ident = self._id
+                if ident is None:
+                    ident = self._id = uuid.uuid4()
+        return ident
 
     @property
     def state(self) -> State:
@@ -369,8 +382,6 @@ class Connection(Reader, Writer):
         Raises:
             ConnectionClosedError: The connection closed with an error.
         """
-        from ..exceptions import ConnectionClosedOK
-
         try:
             while True:
                 yield self.recv()

@@ -480,7 +480,8 @@ class Server:
             transport.shutdown()
             transport.close()
             return None
-        self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
+        if self.logger.isEnabledFor(logging.INFO):  # conn.id is made on first use
+            self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
         self._heartbeat.add(conn)
         with conn._lock:
             conn._writing = False

@@ -62,7 +62,8 @@ class Transport:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._read_size = _MIN_READ
-        sock.setblocking(True)
+        if sock.gettimeout() is not None:
+            sock.setblocking(True)
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         """Read what is available, waiting up to ``timeout`` seconds (forever if ``None``).
