@@ -14,6 +14,8 @@ from conftest import ServerFactory
 from rawws import frame, raw_client, wait_for
 
 import syncws
+from syncws.protocol.events import State
+from syncws.runtime.transport import Transport
 
 UriFactory = Callable[..., str]
 
@@ -188,3 +190,26 @@ def test_messages_read_together_with_the_peers_close_are_all_delivered(
         assert wait_for(lambda: outcome, 5)
     assert received == messages
     assert isinstance(outcome[0], syncws.ConnectionClosedOK)
+
+
+def test_shutdown_while_the_101_is_being_written_closes_with_1001(
+    server: ServerFactory, uri: UriFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection is listed before its 101 goes out, so shutdown() may start closing it
+    then: the client must still get the 101, then a close frame with 1001 (it got 1006 when
+    the server took the connection for a rejected handshake)."""
+    srv = server(lambda ws: ws.recv())
+    real_send = Transport.send
+
+    def send(self: Transport, wire: bytes | memoryview, deadline: float | None = None) -> None:
+        if bytes(wire[:12]) == b"HTTP/1.1 101":
+            threading.Thread(target=srv.shutdown).start()
+            closing = lambda: any(c.state is State.CLOSING for c in srv._connections)  # noqa: E731
+            assert wait_for(closing, 5)
+        real_send(self, wire, deadline)
+
+    monkeypatch.setattr(Transport, "send", send)
+    with syncws.connect(uri(srv)) as ws:
+        with pytest.raises(syncws.ConnectionClosed):
+            ws.recv(5)
+        assert ws.close_code == 1001

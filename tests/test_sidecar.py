@@ -155,8 +155,9 @@ def test_gunicorn_sigterm_closes_clients_with_1001() -> None:
             server.process.send_signal(signal.SIGTERM)  # the arbiter: it stops its workers
             with pytest.raises(syncws.ConnectionClosed):
                 ws.recv(PROCESS_TIMEOUT)
-            assert ws.close_code == 1001
-        assert server.process.wait(PROCESS_TIMEOUT) == 0
+            # (Seen once, under Python 3.13 in CI: 1006. The server's output says why.)
+            assert ws.close_code == 1001, server.output()
+        assert server.process.wait(PROCESS_TIMEOUT) == 0, server.output()
     finally:
         server.stop()
         server.log.close()

@@ -452,7 +452,10 @@ class Server:
             response = self._build_response(conn, request)
             protocol.send_response(response)
             wire = protocol.data_to_send()
-            if protocol.state is State.OPEN:
+            # Decided now: once listed, shutdown() may start closing the connection (the
+            # state moves on to CLOSING) before the 101 is even written.
+            accepted = protocol.state is State.OPEN
+            if accepted:
                 # Listed before the 101 goes out, so that a client whose connect() returned
                 # is in server.connections. This thread holds the writer token meanwhile:
                 # a broadcast queues its message behind the 101, written just below.
@@ -467,7 +470,7 @@ class Server:
             transport.shutdown()
             transport.close()
             return None
-        if protocol.state is not State.OPEN:
+        if not accepted:
             if protocol.handshake_exc is not None:
                 self.logger.info(
                     "rejected WebSocket handshake from %s: HTTP %d (%s)",
