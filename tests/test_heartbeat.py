@@ -57,18 +57,22 @@ def test_short_connections_do_not_wake_the_heartbeat(
     heartbeat = srv._heartbeat
     wakes = count_wakes(heartbeat)
     n = 30
+    started = time.monotonic()
     for _ in range(n):
         connect()
+    checks = (time.monotonic() - started) / PARK_DELAY + 1  # periodic checks meanwhile
     assert wait_for(lambda: len(conns) == n + 1 and all(c.wait_closed(0) for c in conns), 5)
-    # A wake-up at most when the periodic check had stopped, every PARK_DELAY.
-    assert wakes[0] < n // 3
+    # A wake-up at most when the periodic check had stopped, every PARK_DELAY (and far
+    # fewer than one per connection: n connections take well under n * PARK_DELAY here).
+    assert wakes[0] <= min(checks, n // 2)
     assert all(conn.transport.sock.fileno() == -1 for conn in conns)
     assert not heartbeat._claimed
     assert wait_for(lambda: not heartbeat._conns and not heartbeat._new, 2 * PARK_DELAY + 1)
     # Pings are scheduled (and kept until due) only for the connections that were alive
-    # when the thread woke up, not for each.
+    # when the thread woke up or ran its periodic check, not for each: how many checks
+    # ran depends on the machine's speed (CI once saw 2).
     pings = [entry for entry in heartbeat._heap if entry[2] == _PING]
-    assert len(pings) <= wakes[0] + 1
+    assert len(pings) <= wakes[0] + checks + 1
 
 
 class FakeTransport:
