@@ -677,17 +677,7 @@ def run_handshake(args: argparse.Namespace) -> dict[str, object]:
     for slot in slots.values():
         slot.sock.close()
     ep.close()
-    lats.sort()
-    return {
-        "msgs": done,
-        "errors": errors,
-        "seconds": elapsed,
-        "rate": done / elapsed,
-        "p50_us": percentile(lats, 0.5),
-        "p99_us": percentile(lats, 0.99),
-        "cpu_us": cpu / max(done, 1) * 1e6,
-        "loadgen_cpu_us": my_cpu / max(done, 1) * 1e6,
-    }
+    return {**echo_result(done, elapsed, cpu, my_cpu, lats), "errors": errors}
 
 
 def run_idle(args: argparse.Namespace) -> dict[str, object]:
