@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import queue
 import socket
 import struct
 import threading
@@ -699,6 +700,50 @@ def test_concurrent_senders_never_interleave_frames(server: ServerFactory, uri: 
     assert text == "done"
     for t in range(threads_count):
         assert received[t] == list(range(per_thread)), f"thread {t}: lost or reordered"
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_a_message_sent_during_another_threads_fragmented_message_waits_for_its_end(
+    server: ServerFactory, uri: Uri, compression: str | None
+) -> None:
+    """A whole message takes no send lock, unless it finds another thread in the middle of
+    a fragmented message: it then waits for that message's end and goes out after it."""
+    received: queue.Queue[object] = queue.Queue()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        for message in ws:
+            received.put(message)
+
+    srv = server(handler)
+    with syncws.connect(uri(srv), compression=compression) as ws:
+        first_sent, resume = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def fragments() -> Iterator[str]:
+            yield "first half, "
+            first_sent.set()  # the first frame is written: the message is in progress
+            resume.wait(TIMEOUT)
+            yield "second half"
+
+        def send(message: object) -> None:
+            try:
+                ws.send(message)  # type: ignore[arg-type]
+            except BaseException as exc:
+                errors.append(exc)
+
+        fragmented = threading.Thread(target=send, args=(fragments(),))
+        fragmented.start()
+        assert first_sent.wait(TIMEOUT)
+        whole = threading.Thread(target=send, args=("whole",))
+        whole.start()
+        whole.join(0.2)
+        assert whole.is_alive(), errors  # waiting for the fragmented message
+        resume.set()
+        fragmented.join(TIMEOUT)
+        whole.join(TIMEOUT)
+        assert not errors
+        assert received.get(timeout=TIMEOUT) == "first half, second half"
+        assert received.get(timeout=TIMEOUT) == "whole"
 
 
 def test_handlers_can_attach_attributes_to_their_connection(

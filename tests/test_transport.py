@@ -40,6 +40,22 @@ def test_reads_start_small_grow_for_bulk_data_and_shrink_back() -> None:
         assert transport._read_size == _MIN_READ
 
 
+def test_messages_just_over_the_read_size_settle_to_one_read_each() -> None:
+    """Messages a little larger than the first read size are read in one recv() each once
+    the size has grown: the small tail of a split message does not shrink it back."""
+    a, b = socket.socketpair()
+    with a, b:
+        transport = Transport(a)
+        message = b"m" * (_MIN_READ + 4)  # e.g. a 1 KiB payload and its frame header
+        sizes = []
+        for _ in range(10):
+            b.sendall(message)
+            sizes.append(read_exactly(transport, len(message)))
+        assert sizes[0] == [_MIN_READ, 4]
+        assert all(split == [len(message)] for split in sizes[1:])
+        assert transport._read_size == 2 * _MIN_READ
+
+
 def test_nonblocking_reads_adapt_too() -> None:
     """recv_nowait grows the read size like recv, and returns None when nothing waits."""
     a, b = socket.socketpair()

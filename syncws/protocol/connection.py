@@ -96,6 +96,8 @@ class Protocol(Shortcuts):
             frames are known.
         exc: The error that failed the connection, if any (a :class:`ProtocolError` subclass
             for errors of the peer).
+        pending_failure: An error of the peer held back until the messages before it are
+            consumed, if any: see :meth:`fail_pending`. Read-only.
     """
 
     # Slots: one Protocol per connection, on the message path. Subclasses that do not
@@ -109,7 +111,6 @@ class Protocol(Shortcuts):
         "_out",
         "_partial_checked",
         "_partial_decoder",
-        "_pending_failure",
         "_plain_fast",
         "_recv_opcode",
         "_recv_size",
@@ -122,6 +123,7 @@ class Protocol(Shortcuts):
         "extensions",
         "is_client",
         "max_size",
+        "pending_failure",
         "request",
         "response",
         "state",
@@ -162,7 +164,7 @@ class Protocol(Shortcuts):
         self._partial_decoder: codecs.IncrementalDecoder | None = None
         # An error of the peer found after messages that this receive_data() returned: it
         # fails the connection once the application has consumed them (fail_pending()).
-        self._pending_failure: ProtocolError | None = None
+        self.pending_failure: ProtocolError | None = None
         # Writing a fragmented message.
         self._send_fragmenting = False
         self.extensions: list[Extension] = []
@@ -251,7 +253,7 @@ class Protocol(Shortcuts):
                 # Fail once the application has seen the messages that came before the
                 # error, so that it may still answer them (RFC 6455 processes frames in
                 # order; Autobahn|Testsuite 3.2, 4.1.3, 5.15...): see fail_pending().
-                self._pending_failure = exc
+                self.pending_failure = exc
                 self._discard = True
                 self._buf = bytearray()
             else:
@@ -416,10 +418,10 @@ class Protocol(Shortcuts):
         """
         if self.state is State.CONNECTING:
             self._receive_handshake_eof()
-        if self._pending_failure is not None:
+        if self.pending_failure is not None:
             if self.exc is None:
-                self.exc = self._pending_failure
-            self._pending_failure = None
+                self.exc = self.pending_failure
+            self.pending_failure = None
         self.state = State.CLOSED
         self._discard = True
         self._buf = bytearray()
@@ -616,10 +618,10 @@ class Protocol(Shortcuts):
         Returns:
             Whether an error was pending (the close frame is now queued).
         """
-        exc = self._pending_failure
+        exc = self.pending_failure
         if exc is None:
             return False
-        self._pending_failure = None
+        self.pending_failure = None
         self.fail(exc.code, str(exc), exc)
         return True
 

@@ -41,6 +41,10 @@ _OPEN = State.OPEN
 
 _from_bytes = int.from_bytes
 
+# The two bytes that start an unmasked text (opcode 1) or binary (2) frame of 0..125 bytes,
+# by opcode and length.
+_HEADERS = [[], *([bytes((0x80 | opcode, n)) for n in range(126)] for opcode in (1, 2))]
+
 
 class Shortcuts:
     """The shortcuts, as methods of :class:`~syncws.protocol.connection.Protocol`."""
@@ -81,40 +85,58 @@ class Shortcuts:
             or not self._plain_fast
         ):
             return None
-        b0 = data[0] if data else 0
+        end = len(data)
+        b0 = data[0] if end else 0
         if b0 != 0x82 and b0 != 0x81:
             return None
-        end = len(data)
-        length = data[1] if end > 1 else 0x80
+        max_size = self.max_size
+        payload: bytes | None
+        # The common frames: a payload of 0..125 bytes, which the frame's size gives; the
+        # second byte must then be the mask bit (from clients only) and that size.
         if self._masks is None:  # server: the frame must be masked
-            length ^= 0x80
-            start = 6
+            length = end - 6
+            if 0 <= length < 126 and data[1] == 0x80 | length:
+                if max_size is not None and length > max_size:
+                    return None
+                # apply_mask(), inline: XOR of two integers (this is the whole message path).
+                key = _from_bytes((data[2:6] * 32)[:length], "little")
+                payload = (_from_bytes(data[6:], "little") ^ key).to_bytes(length, "little")
+            else:
+                payload = self._unframe_long(data, 6)
         else:
-            start = 2
-        if length > 125:
-            if length != 126 or end < start + 2:
-                return None  # masking error, a 64-bit length, or a short header
-            length = int.from_bytes(data[2:4], "big")
-            start += 2
-        if start + length != end or (self.max_size is not None and length > self.max_size):
+            length = end - 2
+            if 0 <= length < 126 and data[1] == length:
+                if max_size is not None and length > max_size:
+                    return None
+                payload = data[2:]
+            else:
+                payload = self._unframe_long(data, 2)
+        if payload is None:
             return None
-        if start == 2 or start == 4:
-            payload = data[start:]
-        elif length < 126:
-            # apply_mask(), inline: XOR of two integers (this is the whole message path).
-            key = _from_bytes((data[start - 4 : start] * 32)[:length], "little")
-            payload = (_from_bytes(data[start:], "little") ^ key).to_bytes(length, "little")
-        elif length > _VIEW_THRESHOLD:
-            with memoryview(data) as view:
-                payload = apply_mask(view[start:], data[start - 4 : start])
-        else:
-            payload = apply_mask(data[start:], data[start - 4 : start])
         if b0 == 0x82:
             return payload
         try:
             return payload.decode()
         except UnicodeDecodeError:
             return None
+
+    def _unframe_long(self, data: bytes, start: int) -> bytes | None:
+        """:meth:`receive_message`'s payload for a frame with a 16-bit length, starting at
+        ``start`` + 2 (``start`` is 6 when masked, 2 when not); ``None`` for anything else."""
+        end = len(data)
+        masked = start == 6
+        if end < start + 2 or data[1] != (0xFE if masked else 0x7E):
+            return None  # a 7-bit length that does not match, a 64-bit one, a short header
+        length = _from_bytes(data[2:4], "big")
+        start += 2
+        if start + length != end or (self.max_size is not None and length > self.max_size):
+            return None
+        if not masked:
+            return data[start:]
+        if length > _VIEW_THRESHOLD:
+            with memoryview(data) as view:
+                return apply_mask(view[start:], data[start - 4 : start])
+        return apply_mask(data[start:], data[start - 4 : start])
 
     def start_payload_read(self) -> PayloadRead | None:
         """Hand the rest of a large binary message over to the I/O layer.
@@ -172,5 +194,5 @@ class Shortcuts:
             return None
         n = len(data)
         if n < 126 and self._masks is None:
-            return bytes((0x80 | opcode, n)) + data
+            return _HEADERS[opcode][n] + data
         return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)

@@ -18,9 +18,10 @@ Threads and ownership (the rules every method here follows):
   the heartbeat thread only writes without blocking and keeps the token, with the
   unwritten tail, until the socket is writable again.
 * ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
-  piece even when other threads send meanwhile. ``_encode_lock`` serialises compression,
-  which runs outside ``_lock``. Locks are taken in the order ``_send_mutex``,
-  ``_encode_lock``, ``_lock``.
+  piece even when other threads send meanwhile (they take the mutex only when they find
+  one in progress: a whole message is one frame, queued whole). ``_encode_lock``
+  serialises compression, which runs outside ``_lock``. Locks are taken in the order
+  ``_send_mutex``, ``_encode_lock``, ``_lock``.
 * A deadline that passes (pong, close, write) fails the connection: the socket is shut
   down, which wakes any thread blocked on it; it then raises
   :class:`~syncws.exceptions.ConnectionClosedError`.
@@ -251,7 +252,9 @@ class Connection(Reader, Writer):
                 close are returned first).
             ConcurrencyError: Another thread is already in ``recv()``.
         """
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not "with": this is the message path, and "with" costs more (3.11)
+        try:
             if self._reading:
                 raise ConcurrencyError("another thread is already receiving")
             if self._messages:
@@ -259,13 +262,18 @@ class Connection(Reader, Writer):
             if self._finalized:
                 raise self.protocol.closed_exception()
             # The messages that came before an error of the peer are consumed: fail.
-            failing = self.protocol.fail_pending()
+            failing = self.protocol.pending_failure is not None and self.protocol.fail_pending()
             self._reading = True
+        finally:
+            lock.release()
         # Read until a whole message is queued; this thread owns reading until it returns.
         try:
             if failing:
                 self._after_feed(False)
             deadline = None if timeout is None else time.monotonic() + timeout
+            # With no timeout and no TLS, one recv() system call of the socket's own.
+            raw = deadline is None and not self._tls
+            protocol = self.protocol
             checked = not failing  # the queue was found empty and the connection open
             bulk: PayloadRead | None = None
             while True:
@@ -277,34 +285,41 @@ class Connection(Reader, Writer):
                             return _decode(self._messages.popleft(), decode)
                         if self._finalized:
                             raise self.protocol.closed_exception()
-                        failing = self.protocol.fail_pending()
+                        failing = (
+                            self.protocol.pending_failure is not None
+                            and self.protocol.fail_pending()
+                        )
                     if failing:
                         self._after_feed(False)
                         continue
                 try:
-                    data = self.transport.recv(
-                        None if deadline is None else deadline - time.monotonic()
-                    )
+                    if raw:
+                        data = self.transport.recv_raw()
+                    else:
+                        data = self.transport.recv(
+                            None if deadline is None else deadline - time.monotonic()
+                        )
                 except OSError:
                     data = b""
                 if data is None:
                     raise TimeoutError("no message received in time")
+                if raw and data:
+                    # The common case: the bytes are one whole message (nothing to queue,
+                    # nothing to answer). receive_message() reads the protocol's state and
+                    # changes nothing, and only this thread feeds the protocol now, so this
+                    # needs no lock: at worst, a close() or a failure from another thread
+                    # meanwhile finds this message already received.
+                    message = protocol.receive_message(data)
+                    if message is not None:
+                        return message if decode is None else _decode(message, decode)
                 eof = not data
                 with self._lock:
-                    # The common case first: the bytes are one whole message (nothing to
-                    # queue, nothing to answer). Only this thread feeds the protocol now.
-                    message = (
-                        None if eof or self._finalized else self.protocol.receive_message(data)
-                    )
-                    if message is None:
-                        if not self._feed(data, eof):
-                            continue
-                        message = self._messages.popleft() if self._messages else None
-                        if message is None and deadline is None and not self._tls:
-                            # A large binary message: read it straight into its buffer.
-                            bulk = self.protocol.start_payload_read()
-                    elif not self._tls:
-                        return message if decode is None else _decode(message, decode)
+                    if not self._feed(data, eof):
+                        continue
+                    message = self._messages.popleft() if self._messages else None
+                    if message is None and raw:
+                        # A large binary message: read it straight into its buffer.
+                        bulk = self.protocol.start_payload_read()
                 if bulk is not None:
                     self._after_feed(False)  # answer what came before it (a ping), first
                     message, bulk = self._read_payload(bulk), None
@@ -407,10 +422,14 @@ class Connection(Reader, Writer):
                 1011 and this raises :class:`~syncws.exceptions.ConnectionClosedError`.
             TypeError: ``message`` has an unsupported type.
         """
-        if isinstance(message, str):
-            payload, is_text = message.encode(), True if text is None else text
+        if type(message) is bytes and text is None:  # the common cases first
+            payload, opcode = message, _BINARY
+        elif type(message) is str and text is None:
+            payload, opcode = message.encode(), _TEXT
+        elif isinstance(message, str):
+            payload, opcode = message.encode(), (_TEXT if text or text is None else _BINARY)
         elif isinstance(message, (bytes, bytearray, memoryview)):
-            payload, is_text = bytes(message), False if text is None else text
+            payload, opcode = bytes(message), (_TEXT if text else _BINARY)
         elif isinstance(message, Mapping):
             raise TypeError("data must be str, bytes-like, or an iterable of them")
         elif isinstance(message, Iterable):
@@ -418,8 +437,11 @@ class Connection(Reader, Writer):
             return
         else:
             raise TypeError("data must be str, bytes-like, or an iterable of them")
-        with self._send_mutex:
-            self._write_data(_TEXT if is_text else _BINARY, payload)
+        # A whole message needs no _send_mutex: it is one frame, queued whole under _lock.
+        # Only when another thread is sending a fragmented message must it wait for the end.
+        if not self._write_data(opcode, payload, whole=True):
+            with self._send_mutex:
+                self._write_data(opcode, payload)
 
     def _send_fragments(self, fragments: Iterable[Data], text: bool | None) -> None:
         with self._send_mutex:

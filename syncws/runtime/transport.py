@@ -62,6 +62,7 @@ class Transport:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._read_size = _MIN_READ
+        self._was_full = False  # whether the last read filled its buffer
         if sock.gettimeout() is not None:
             sock.setblocking(True)
 
@@ -73,14 +74,23 @@ class Transport:
         """
         if timeout is not None and not _wait(self.sock, select.POLLIN, timeout):
             return None
-        return self._read(0)
+        return self.recv_raw()
 
     def recv_nowait(self) -> bytes | None:
         """Read what is available without blocking; ``None`` if nothing is."""
-        return self._read(_DONTWAIT)
+        return self.recv_raw(_DONTWAIT)
 
-    def _read(self, flags: int) -> bytes | None:
-        """One ``recv()``, whose size adapts to the previous one (see ``_MIN_READ``)."""
+    def recv_raw(self, flags: int = 0) -> bytes | None:
+        """One ``recv()`` on the socket (blocking unless ``flags`` has ``MSG_DONTWAIT``),
+        whose size adapts to the previous one (see ``_MIN_READ``).
+
+        The bytes are the socket's own, TLS records under TLS: this is :meth:`recv` with no
+        timeout for a plain transport, with one call less (the message path uses it).
+
+        Returns:
+            The bytes read, ``b""`` at EOF, or ``None`` if nothing was available without
+            blocking.
+        """
         size = self._read_size
         try:
             data = self.sock.recv(size, flags)
@@ -91,8 +101,14 @@ class Transport:
         if len(data) == size:
             if size < _MAX_READ:
                 self._read_size = size * 2
+            self._was_full = True
         elif size > _MIN_READ and len(data) < size // 4:
-            self._read_size = size // 2
+            # A small read right after a full one is the tail of what filled it (a frame
+            # one read did not hold): shrinking then would split the next one the same way.
+            if self._was_full:
+                self._was_full = False
+            else:
+                self._read_size = size // 2
         return data
 
     def read_payload(self, read: PayloadRead) -> bytes | None:

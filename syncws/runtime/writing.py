@@ -23,6 +23,7 @@ from ..exceptions import ConnectionClosed
 from ..protocol.connection import Protocol
 from ..protocol.events import State
 from ..protocol.frames import CloseCode, Opcode
+from .transport import _DONTWAIT
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -114,40 +115,62 @@ class Writer:
         if out is not None:
             self._write_out(out, deadline)
 
-    def _write_data(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+    def _write_data(
+        self, opcode: int, payload: bytes, fin: bool = True, whole: bool = False
+    ) -> bool:
         """Send one data frame, holding the writer token; see :meth:`_write`.
 
         Without extensions the frame is built under ``_lock``: it is cheap. Compression is
         not, so it runs outside ``_lock`` (a large message would otherwise stall the
         heartbeat thread, and every connection's pongs with it), serialised by
         ``_encode_lock``, which also keeps frames in the order the compressor saw them.
+
+        ``whole`` is for a whole message sent without ``_send_mutex``: if another thread's
+        fragmented message is in progress, this sends nothing and returns ``False`` (the
+        caller then takes the mutex, which waits for its end, and calls again without
+        ``whole``). Returns ``True`` otherwise.
         """
-        deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
         protocol = self.protocol
+        deadline = None  # the write deadline, computed only when something has to wait
         if not protocol.extensions:
-            with self._lock:
+            lock = self._lock
+            lock.acquire()  # not "with": this is the message path, and "with" costs more
+            try:
                 if self._writing or self._finalized:
+                    deadline = self._write_deadline()
                     self._wait_for_token(deadline)
                 # The common case in one call: a whole message, nothing queued before it.
                 wire = protocol.frame_message(opcode, payload) if fin else None
                 if wire is None:
+                    if whole and protocol.sending_fragments:
+                        return False
                     b0, data = protocol.prepare_frame(opcode, payload, fin)
                     protocol.queue_frame(b0, data)
                     out = self._start_write(protocol.buffers_to_send())
                 else:
-                    out = self._start_write([wire])
+                    out = self._start_write_one(wire)
+            finally:
+                lock.release()
         else:
             with self._lock:
                 if self._writing or self._finalized:
+                    deadline = self._write_deadline()
                     self._wait_for_token(deadline)
             with self._encode_lock:
+                if whole and protocol.sending_fragments:
+                    return False
                 b0, data = protocol.prepare_frame(opcode, payload, fin)
                 with self._lock:
                     protocol.queue_frame(b0, data)
                     # If another thread took the token meanwhile, it writes this frame too.
                     out = None if self._writing else self._start_write(protocol.buffers_to_send())
         if out is not None:
-            self._write_out(out, deadline)
+            self._write_out(out, self._write_deadline() if deadline is None else deadline)
+        return True
+
+    def _write_deadline(self) -> float | None:
+        """When a write that starts now must be done, by ``write_timeout``."""
+        return None if self.write_timeout is None else time.monotonic() + self.write_timeout
 
     def _start_write(self, out: list[bytes]) -> Sequence[Buffer] | None:
         """Start writing ``out`` (what the protocol queued, taken from it): take the writer
@@ -161,20 +184,25 @@ class Writer:
             if not out and not self.transport.has_output():
                 return None
         elif len(out) == 1:
-            wire = out[0]
-            try:
-                sent = self.transport.send_nowait(wire)
-            except OSError:
-                sent = 0  # the blocking write meets the error again and handles it
-            if sent == len(wire):
-                return None
-            if sent:
-                self._writing = True
-                return [memoryview(wire)[sent:]]
+            return self._start_write_one(out[0])
         elif not out:
             return None
         self._writing = True
         return out
+
+    def _start_write_one(self, wire: bytes) -> Sequence[Buffer] | None:
+        """:meth:`_start_write` for one buffer."""
+        if self._tls:
+            self._writing = True
+            return [wire]
+        try:
+            sent = self.transport.sock.send(wire, _DONTWAIT)
+        except OSError:  # BlockingIOError included
+            sent = 0  # the blocking write meets the error again and handles it
+        if sent == len(wire):
+            return None
+        self._writing = True
+        return [memoryview(wire)[sent:]] if sent else [wire]
 
     def _write_out(self, out: Sequence[Buffer], deadline: float | None) -> None:
         """Write ``out`` and whatever is queued meanwhile, blocking, then give the token back."""
