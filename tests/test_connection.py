@@ -870,11 +870,13 @@ def test_receive_message_agrees_with_receive_data(
 
 
 @pytest.mark.parametrize("make", [server, client])
-@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535])
-def test_frame_message_is_what_send_queues(make, size):
+@pytest.mark.parametrize("size", [0, 1, 5, 124, 125, 126, 65535])
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+def test_frame_message_is_what_send_queues(make, size, opcode):
     fast, slow = make(), make()
-    wire = fast.frame_message(Opcode.BINARY, b"z" * size)
-    slow.send_binary(b"z" * size)
+    payload = bytes(range(48, 58)) * (size // 10) + b"z" * (size % 10)
+    wire = fast.frame_message(opcode, payload)
+    (slow.send_text if opcode == Opcode.TEXT else slow.send_binary)(payload)
     parsed, mask, used = parse_frame(wire)
     assert used == len(wire)
     assert (parsed, mask is None) == (frames_out(slow)[0][0], not fast.is_client)

@@ -41,9 +41,13 @@ _OPEN = State.OPEN
 
 _from_bytes = int.from_bytes
 
-# The two bytes that start an unmasked text (opcode 1) or binary (2) frame of 0..125 bytes,
-# by opcode and length.
-_HEADERS = [[], *([bytes((0x80 | opcode, n)) for n in range(126)] for opcode in (1, 2))]
+# The two bytes that start a text (opcode 1) or binary (2) frame of 0..125 bytes, by
+# opcode and length; masked at opcode + 2.
+_HEADERS = [[b""] * 126] + [
+    [bytes((0x80 | opcode, mask_bit | n)) for n in range(126)]
+    for mask_bit in (0, 0x80)
+    for opcode in (1, 2)
+]
 
 
 class Shortcuts:
@@ -193,6 +197,13 @@ class Shortcuts:
         if self._out or self.extensions or self._send_fragmenting or self.state is not _OPEN:
             return None
         n = len(data)
-        if n < 126 and self._masks is None:
-            return _HEADERS[opcode][n] + data
+        if n < 126:
+            masks = self._masks
+            if masks is None:
+                return _HEADERS[opcode][n] + data
+            # A client's frame, masked inline as in receive_message().
+            mask: bytes = masks.next()
+            key = _from_bytes((mask * 32)[:n], "little")
+            masked = (_from_bytes(data, "little") ^ key).to_bytes(n, "little")
+            return _HEADERS[opcode + 2][n] + mask + masked
         return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)
