@@ -373,6 +373,36 @@ def run_echo(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+class Window:
+    """A load loop's warm-up, then its measurement, which ends at :attr:`end` (ns, on
+    ``time.perf_counter_ns``): the loop calls :meth:`start` until it returns ``True``, then
+    counts, and :meth:`figures` gives the time and CPU since."""
+
+    def __init__(self, args: argparse.Namespace, now: int) -> None:
+        self.pid = args.pid
+        self.warm_end = now + int(args.warmup * 1e9)
+        self.end = self.warm_end + int(args.duration * 1e9)
+        self.t0 = now
+        self.cpu0 = self.my_cpu0 = 0.0
+
+    def start(self, now: int) -> bool:
+        """Start measuring if the warm-up is over; return whether it started."""
+        if now < self.warm_end:
+            return False
+        self.cpu0 = cpu_seconds(self.pid)
+        self.my_cpu0 = time.process_time()
+        self.t0 = now
+        return True
+
+    def figures(self, now: int) -> tuple[float, float, float]:
+        """Seconds elapsed, server CPU seconds, and this process's, since :meth:`start`."""
+        return (
+            (now - self.t0) / 1e9,
+            cpu_seconds(self.pid) - self.cpu0,
+            time.process_time() - self.my_cpu0,
+        )
+
+
 def echo_result(
     count: int, elapsed: float, cpu: float, my_cpu: float, lats: list[int]
 ) -> dict[str, object]:
@@ -413,22 +443,18 @@ def echo_many(
     lats: list[int] = []
     append = lats.append
     measuring = False
-    warm_end = now + int(args.warmup * 1e9)
-    end = warm_end + int(args.duration * 1e9)
+    window = Window(args, now)
+    end = window.end
     count = 0
-    t0 = cpu0 = my_cpu0 = 0.0
     poll = ep.poll
     maxevents = len(conns)
     while True:
         events = poll(1.0, maxevents)
         now = perf()
-        if not measuring and now >= warm_end:
+        if not measuring and window.start(now):
             measuring = True
             count = 0
             lats.clear()
-            cpu0 = cpu_seconds(args.pid)
-            my_cpu0 = time.process_time()
-            t0 = now
         if now >= end:
             break
         if not events:
@@ -476,11 +502,8 @@ def echo_many(
                     continue
                 data = data[sent:]
             conn.write(ep, data)
-    elapsed = (now - t0) / 1e9
-    cpu = cpu_seconds(args.pid) - cpu0
-    my_cpu = time.process_time() - my_cpu0
     ep.close()
-    return echo_result(count, elapsed, cpu, my_cpu, lats)
+    return echo_result(count, *window.figures(now), lats)
 
 
 def echo_one(
@@ -507,11 +530,10 @@ def echo_one(
     ring = [now] * inflight  # the send time of every message in flight, the oldest at h
     h = 0
     sock.sendall(frames[inflight])
-    warm_end = now + int(args.warmup * 1e9)
-    end = warm_end + int(args.duration * 1e9)
+    window = Window(args, now)
+    end = window.end
     measuring = False
     count = 0
-    t0 = cpu0 = my_cpu0 = 0.0
     recv_into = sock.recv_into
     sendall = sock.sendall
     append = lats.append
@@ -542,21 +564,15 @@ def echo_one(
                 h = 0
         else:
             h = retire(ring, h, k, now, lats if measuring else None)
-        if not measuring and now >= warm_end:
+        if not measuring and window.start(now):
             measuring = True
             count = 0
-            cpu0 = cpu_seconds(args.pid)
-            my_cpu0 = time.process_time()
-            t0 = now
         count += k
         if now >= end:
             break
         sendall(frames[k])
-    elapsed = (now - t0) / 1e9
-    cpu = cpu_seconds(args.pid) - cpu0
-    my_cpu = time.process_time() - my_cpu0
     sock.setblocking(False)
-    return echo_result(count, elapsed, cpu, my_cpu, lats)
+    return echo_result(count, *window.figures(now), lats)
 
 
 class Slot:
@@ -609,21 +625,17 @@ def run_handshake(args: argparse.Namespace) -> dict[str, object]:
     lats: list[int] = []
     done = errors = 0
     now = perf()
-    warm_end = now + int(args.warmup * 1e9)
-    end = warm_end + int(args.duration * 1e9)
+    window = Window(args, now)
+    end = window.end
     measuring = False
-    t0 = cpu0 = my_cpu0 = 0.0
     poll = ep.poll
     while True:
         events = poll(1.0)
         now = perf()
-        if not measuring and now >= warm_end:
+        if not measuring and window.start(now):
             measuring = True
             done = errors = 0
             lats.clear()
-            cpu0 = cpu_seconds(args.pid)
-            my_cpu0 = time.process_time()
-            t0 = now
         if now >= end:
             break
         if not events:
@@ -671,13 +683,10 @@ def run_handshake(args: argparse.Namespace) -> dict[str, object]:
             sock.close()  # which also takes it out of the epoll set
             done += 1
             start()
-    elapsed = (now - t0) / 1e9
-    cpu = cpu_seconds(args.pid) - cpu0
-    my_cpu = time.process_time() - my_cpu0
     for slot in slots.values():
         slot.sock.close()
     ep.close()
-    return {**echo_result(done, elapsed, cpu, my_cpu, lats), "errors": errors}
+    return {**echo_result(done, *window.figures(now), lats), "errors": errors}
 
 
 def run_idle(args: argparse.Namespace) -> dict[str, object]:
