@@ -72,7 +72,7 @@ def test_messages_after_the_handler_returned_are_dropped_not_queued(
         except OSError:
             pass  # the server closed the connection meanwhile
         (conn,) = connections
-        assert len(conn._messages) == 0
+        assert len(conn._messages or ()) == 0
         assert conn.wait_closed(5)
     assert any("dropped" in r.getMessage() for r in caplog.records)
 
@@ -148,7 +148,7 @@ def test_aborted_connection_with_a_full_queue_closes(server: ServerFactory) -> N
     try:
         for _ in range(10):
             sock.sendall(frame(0x1, b"message", mask=True))
-        assert wait_for(lambda: connections and len(connections[0]._messages) >= 4, 5)
+        assert wait_for(lambda: connections and len(connections[0]._messages or ()) >= 4, 5)
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
         sock.shutdown(socket.SHUT_RDWR)
         sock.close()

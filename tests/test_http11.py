@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from hypothesis import given
@@ -236,6 +237,74 @@ def test_headers_serialize_ends_with_empty_line() -> None:
     headers = Headers([("Host", "h"), ("X", "caf\xe9"), ("x", "2")])
     assert headers.serialize() == b"Host: h\r\nX: caf\xe9\r\nx: 2\r\n\r\n"
     assert Headers().serialize() == b"\r\n"
+
+
+def test_packed_headers_read_and_change_like_the_original() -> None:
+    """_pack() returns an equal copy holding one string; the first use rebuilds the pairs
+    and the index, and the copy then behaves as any Headers."""
+    headers = Headers([("Host", "h"), ("X-A", "1"), ("x-a", "2"), ("Empty", ""), ("V", "a: b")])
+    packed = headers._pack()
+    assert packed is not headers
+    assert packed._packed == "Host\nh\nX-A\n1\nx-a\n2\nEmpty\n\nV\na: b"
+    assert packed == headers
+    assert packed.items() == headers.items()
+    assert packed.get_all("X-A") == ["1", "2"] and packed["empty"] == "" and "V" in packed
+    assert list(packed) == ["Host", "X-A", "Empty", "V"] and len(packed) == 4
+    assert packed.serialize() == headers.serialize()
+    assert repr(packed) == repr(headers)
+    packed["New"] = "3"
+    del packed["host"]
+    assert packed.items() == [*headers.items()[1:], ("New", "3")]
+    assert headers["Host"] == "h"  # the original is untouched
+    assert Headers(headers._pack()) == headers
+    assert headers._pack().copy() == headers
+
+
+def test_packed_headers_equal_each_other_unread() -> None:
+    """Comparing two packed copies rebuilds both."""
+    headers = Headers({"A": "1", "B": "2"})
+    assert headers._pack() == headers._pack()
+    assert headers._pack() != Headers({"A": "1"})._pack()
+
+
+def test_headers_that_cannot_be_packed_are_kept() -> None:
+    """Empty headers, a subclass and values with a newline (which _append() allows) are
+    returned as they are."""
+
+    class Custom(Headers):
+        pass
+
+    unpackable = Headers()
+    unpackable._append("X", "a\nb")
+    for headers in (Headers(), Custom({"A": "1"}), unpackable):
+        assert headers._pack() is headers
+    assert unpackable["x"] == "a\nb"
+
+
+def test_unknown_attributes_of_headers_still_raise() -> None:
+    """The lazy rebuild answers for the pairs and the index only."""
+    with pytest.raises(AttributeError):
+        Headers().no_such_attribute  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(AttributeError):
+        Headers()._packed  # noqa: B018
+
+
+def test_packed_headers_rebuilt_by_many_threads_at_once() -> None:
+    """Threads reading a packed copy at the same time all see the same headers."""
+
+    def read(packed: Headers, barrier: threading.Barrier, seen: list[object]) -> None:
+        barrier.wait()
+        seen.append([(name, packed[name]) for name in packed])
+
+    headers = Headers([(f"H{i}", str(i)) for i in range(50)])
+    for _ in range(20):
+        packed, barrier, seen = headers._pack(), threading.Barrier(4), []
+        threads = [threading.Thread(target=read, args=(packed, barrier, seen)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+        assert seen == [headers.items()] * 4
 
 
 # Request and Response

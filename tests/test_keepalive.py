@@ -160,7 +160,7 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
 
     def handler(ws: syncws.ServerConnection) -> None:
         resume.wait(10)
-        queued.append(len(ws._messages))
+        queued.append(len(ws._messages or ()))
         for _ in range(count):
             received.append(ws.recv(decode=False))
         ws.send("done")
@@ -195,7 +195,7 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
         assert sent < count
         [conn] = srv.connections
         # Once parked, the heartbeat reads up to max_queue messages, then stops.
-        assert wait_for(lambda: len(conn._messages) >= max_queue, 3)
+        assert wait_for(lambda: len(conn._messages or ()) >= max_queue, 3)
         time.sleep(0.2)
         assert sent < count
         resume.set()

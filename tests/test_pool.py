@@ -90,3 +90,30 @@ def test_task_errors_are_logged(pool: Pool, caplog: pytest.LogCaptureFixture) ->
     done = threading.Event()
     assert pool.try_submit(done.set)
     assert done.wait(5)
+
+
+def test_pool_threads_report_their_state_like_any_thread(pool: Pool) -> None:
+    """Pool threads are a Thread subclass that runs the pool's loop directly (less C stack):
+    is_alive(), daemon, repr() and join() answer as for any thread."""
+    release = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def task() -> None:
+        threads.append(threading.current_thread())
+        release.wait(5)
+
+    assert pool.try_submit(task) and pool.try_submit(task)
+    assert wait_for(lambda: len(threads) == 2, 5)
+    for thread in threads:
+        assert thread.is_alive() and thread.daemon
+        assert "started" in repr(thread) and thread.name.startswith("test-pool-")
+        thread.join(0.01)
+        assert thread.is_alive()
+    release.set()
+    assert pool.join(5)
+    pool.stop()
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive()
+        assert "stopped" in repr(thread)
+    assert not pool._threads

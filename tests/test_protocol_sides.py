@@ -104,6 +104,26 @@ def test_frames_in_same_packet_as_request_wait_for_accept():
     assert server.receive_data(b"") == [Message("early")]
 
 
+def test_handshake_headers_packed_once_open():
+    """After a 101, the request and response headers are packed copies, equal to the ones
+    the handshake used; the headers of a rejection are left alone."""
+    client, server = ClientProtocol(URI), ServerProtocol()
+    client.send_request(client.connect())
+    (event,) = server.receive_data(client.data_to_send())
+    request_headers = event.request.headers
+    response = server.accept(event.request)
+    response_headers = response.headers
+    server.send_response(response)
+    assert server.request.headers is not request_headers
+    assert server.request.headers._packed and server.request.headers == request_headers
+    assert server.response.headers._packed and server.response.headers == response_headers
+    rejected = ServerProtocol()
+    rejected.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = rejected.reject(403, "no\n")
+    rejected.send_response(answer)
+    assert not hasattr(answer.headers, "_packed")
+
+
 def test_frames_in_same_packet_as_response():
     """Frames that arrive with the 101 are returned right after ResponseReceived."""
     client, server = ClientProtocol(URI), ServerProtocol()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import tls_contexts
+from rawws import wait_for
 
 import syncws
 from syncws.protocol.frames import Opcode, serialize_frame
@@ -547,6 +548,73 @@ def test_process_response_adds_header(server: ServerFactory, uri: Uri) -> None:
     with syncws.connect(uri(srv)) as ws:
         assert ws.response is not None
         assert ws.response.headers["X-Served-By"] == "syncws-test"
+
+
+def test_handshake_headers_are_packed_and_still_readable(server: ServerFactory, uri: Uri) -> None:
+    """Once open, a connection keeps its handshake headers packed in one string; the handler
+    reads (and changes) them as usual, and process_response saw them whole."""
+    seen: list[object] = []
+
+    def process_response(
+        ws: syncws.ServerConnection, request: syncws.Request, response: syncws.Response
+    ) -> None:
+        seen.append(hasattr(request.headers, "_packed"))
+        response.headers["X-Served-By"] = "syncws-test"
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        assert ws.request is not None and ws.response is not None
+        request, response = ws.request.headers, ws.response.headers
+        seen.append((hasattr(request, "_packed"), hasattr(response, "_packed")))
+        seen.append((request["X-Token"], request.get_all("X-Multi"), request["host"]))
+        seen.append((response["X-Served-By"], response["Upgrade"]))
+        request["X-Added"] = "yes"
+        seen.append(ws.request.headers.get_all("X-Added"))
+        ws.send("done")
+
+    srv = server(handler, process_response=process_response)
+    headers = [("X-Token", "t0k3n"), ("X-Multi", "1"), ("X-Multi", "2")]
+    with syncws.connect(uri(srv), additional_headers=headers) as ws:
+        assert ws.recv(timeout=TIMEOUT) == "done"
+    assert seen == [
+        False,
+        (True, True),
+        ("t0k3n", ["1", "2"], f"127.0.0.1:{srv.port}"),
+        ("syncws-test", "websocket"),
+        ["yes"],
+    ]
+
+
+def test_idle_connection_makes_no_queue_or_compression_lock(
+    server: ServerFactory, uri: Uri
+) -> None:
+    """An open connection whose messages are all received as they arrive holds no message
+    queue and, without compression, no compression lock; a keepalive ping waits for its
+    pong without an Event. The queue works once needed."""
+    conns: list[syncws.ServerConnection] = []
+    released = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        conns.append(ws)
+        assert ws.recv() == "first"
+        ws.send("ok")
+        released.wait(TIMEOUT)  # not reading: the next messages are queued
+        for message in ws:
+            ws.send(message)
+
+    srv = server(handler, compression=None)
+    with syncws.connect(uri(srv)) as ws:
+        ws.send("first")
+        assert ws.recv(timeout=TIMEOUT) == "ok"
+        conn = conns[0]
+        assert conn._encode_lock is None
+        payload = conn.hb_ping()  # what the heartbeat thread calls
+        assert payload is not None and conn._pings[payload][1] is None
+        assert wait_for(lambda: not conn._pings and conn.latency > 0, 5)  # the pong came
+        assert conn._messages is None
+        ws.send("queued")
+        assert wait_for(lambda: conn._messages is not None, 5)
+        released.set()
+        assert ws.recv(timeout=TIMEOUT) == "queued"
 
 
 def test_origins_rejects_other_origin_with_403(server: ServerFactory, uri: Uri) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar
 
 from ..exceptions import InvalidMessage
 
@@ -111,13 +111,49 @@ class Headers:
     :exc:`ValueError` is raised: this is what prevents header injection.
     """
 
-    __slots__ = ("_index", "_pairs")
+    __slots__ = ("_index", "_packed", "_pairs")
+    _packed: str  # set by _pack() only
 
     def __init__(self, headers: HeadersLike | None = None, /) -> None:
         self._pairs: list[tuple[str, str]] = []
         self._index: dict[str, list[str]] = {}
         if headers is not None:
             self.update(headers)
+
+    def _pack(self) -> Headers:
+        """Return an equal copy that holds its fields in one string until they are used.
+
+        For the headers of a handshake, which a connection keeps for its whole life and
+        seldom reads again: the string costs about a tenth of the pairs and their index.
+        The first use rebuilds them (see ``__getattr__``). Returns ``self`` when there is
+        nothing to save, or for a subclass.
+        """
+        pairs = self._pairs
+        if not pairs or type(self) is not Headers:
+            return self
+        packed = "\n".join([item for pair in pairs for item in pair])
+        if packed.count("\n") != 2 * len(pairs) - 1:
+            return self  # a newline in a name or value: invalid, but _append() allows it
+        copy = Headers.__new__(Headers)
+        copy._packed = packed
+        return copy
+
+    if not TYPE_CHECKING:  # for mypy, the slots are always set
+
+        def __getattr__(self, name: str) -> object:
+            # Called only for a slot that is not set: _pairs and _index of a copy made by
+            # _pack(), rebuilt here on first use. _packed stays: threads that rebuild them
+            # at once each get the same result.
+            if name != "_pairs" and name != "_index":
+                raise AttributeError(f"'Headers' object has no attribute {name!r}")
+            items = self._packed.split("\n")
+            pairs = list(zip(items[::2], items[1::2], strict=True))
+            index: dict[str, list[str]] = {}
+            for key, value in pairs:
+                index.setdefault(key.lower(), []).append(value)
+            self._pairs = pairs
+            self._index = index
+            return pairs if name == "_pairs" else index
 
     def _append(self, name: str, value: str) -> None:
         # No validation: for parsers and copies of values that were validated already.

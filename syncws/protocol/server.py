@@ -77,7 +77,7 @@ class ServerProtocol(Protocol):
         self.server_header = server_header
         self.handshake_exc: Exception | None = None
         self._parser: RequestParser | None = RequestParser()
-        self._negotiated: tuple[str | None, list[Extension]] = (None, [])
+        self._negotiated: tuple[str | None, Sequence[Extension]] = (None, ())
 
     def _receive_handshake(self, data: bytes, events: list[Event]) -> bytes | None:
         if self._parser is None:
@@ -138,9 +138,14 @@ class ServerProtocol(Protocol):
         self._out.append(response.serialize())
         if response.status_code == 101:
             self.subprotocol, extensions = self._negotiated
+            self._negotiated = (None, ())  # not needed any more
             if extensions:  # none yet: Protocol.__init__ set none
                 self._set_extensions(extensions)
             self.state = State.OPEN
+            # Kept for the connection's life, seldom read again: packed until they are.
+            response.headers = response.headers._pack()
+            if self.request is not None:
+                self.request.headers = self.request.headers._pack()
         else:
             self.state = State.CLOSED
             self._discard = True

@@ -19,9 +19,9 @@ Threads and ownership (the rules every method here follows):
   unwritten tail, until the socket is writable again.
 * ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
   piece even when other threads send meanwhile (they take the mutex only when they find
-  one in progress: a whole message is one frame, queued whole). ``_encode_lock``
-  serialises compression, which runs outside ``_lock``. Locks are taken in the order
-  ``_send_mutex``, ``_encode_lock``, ``_lock``.
+  one in progress: a whole message is one frame, queued whole). ``_encode_lock`` (made by
+  the first compressed frame) serialises compression, which runs outside ``_lock``. Locks
+  are taken in the order ``_send_mutex``, ``_encode_lock``, ``_lock``.
 * A deadline that passes (pong, close, write) fails the connection: the socket is shut
   down, which wakes any thread blocked on it; it then raises
   :class:`~syncws.exceptions.ConnectionClosedError`.
@@ -82,7 +82,6 @@ class Connection(Reader, Writer):
         "_closed",
         "_closing_before",
         "_dropped",
-        "_encode_lock",
         "_finalized",
         "_handler_done",
         "_heartbeat",
@@ -143,17 +142,20 @@ class Connection(Reader, Writer):
         # _lock, made by the first of them (under _lock): most connections never need one.
         self._cond: threading.Condition | None = None
         self._send_mutex = threading.Lock()
-        self._encode_lock = threading.Lock()  # compression, outside _lock (see writing.py)
+        # Serialises compression, outside _lock (see writing.py): made by _encoder().
+        self._encode_lock: threading.Lock | None = None
         self._writing = False
         self._token_waiters = 0  # threads waiting for the writer token
         self._pending: memoryview | None = None  # the heartbeat's unwritten tail
         self._reading = False
         self._left_recv = time.monotonic()  # when the handler last left recv()
-        self._messages: collections.deque[Data] = collections.deque()
+        self._messages: collections.deque[Data] | None = None  # made by _queue()
         self._partial: io.StringIO | bytearray | None = None
         self._streaming = False
         self._stream: collections.deque[Fragment] | None = None  # made by recv_streaming
-        self._pings: dict[bytes, tuple[float, threading.Event]] = {}
+        # Pings waiting for their pong: when sent, and the event of ping() (None for the
+        # heartbeat's keepalive pings, which nobody waits for).
+        self._pings: dict[bytes, tuple[float, threading.Event | None]] = {}
         # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag
         # costs less per connection than an Event of its own.
         self._closed = False
@@ -517,7 +519,7 @@ class Connection(Reader, Writer):
             if self.protocol.state is not _OPEN:
                 return None
             payload = os.urandom(4)
-            self._pings[payload] = (time.monotonic(), threading.Event())
+            self._pings[payload] = (time.monotonic(), None)
             self.protocol.send_ping(payload)
         self._flush_nowait()
         return payload
@@ -621,7 +623,8 @@ class Connection(Reader, Writer):
                     self._dropped,
                 )
             for _, waiter in self._pings.values():
-                waiter.set()  # no pong will come; waiters check the state
+                if waiter is not None:
+                    waiter.set()  # no pong will come; waiters check the state
             self._pings.clear()
             if self._pending is not None:
                 # The heartbeat's unfinished write will never finish: release the token.

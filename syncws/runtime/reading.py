@@ -56,9 +56,9 @@ class Reader:
     _dropped: int
     _partial: io.StringIO | bytearray | None
     _streaming: bool
-    _messages: collections.deque[Data]
+    _messages: collections.deque[Data] | None
     _stream: collections.deque[Fragment] | None
-    _pings: dict[bytes, tuple[float, threading.Event]]
+    _pings: dict[bytes, tuple[float, threading.Event | None]]
 
     if TYPE_CHECKING:  # provided by Writer and Connection (real stubs would shadow Writer's)
 
@@ -136,13 +136,13 @@ class Reader:
         """Act on one protocol event; called with ``_lock`` held."""
         if type(event) is Message:
             if self._handler_done or (
-                self._closing_before and len(self._messages) >= self.max_queue
+                self._closing_before and len(self._messages or ()) >= self.max_queue
             ):
                 # The closing handshake has started and nobody will read these, or the
                 # queue is full: a peer that keeps sending must not grow our memory.
                 self._dropped += 1
                 return
-            self._messages.append(event.data)
+            self._queue(event.data)
         elif type(event) is Fragment:
             if self._streaming and self._stream is not None:
                 self._stream.append(event)
@@ -164,11 +164,19 @@ class Reader:
                 partial.write(event.data)
             if event.final:
                 self._partial = None
-                self._messages.append(_assembled(partial))
+                self._queue(_assembled(partial))
         elif type(event) is Pong:
             self._acknowledge_pings(event.data)
         elif type(event) is Ping or type(event) is Close:
             pass  # the protocol answered it
+
+    def _queue(self, message: Data) -> None:
+        # The queue is made by its first message: most are returned by recv() as they
+        # arrive, and an idle connection would hold an empty deque (about 700 bytes).
+        messages = self._messages
+        if messages is None:
+            messages = self._messages = collections.deque()
+        messages.append(message)
 
     def _acknowledge_pings(self, data: bytes) -> None:
         if data not in self._pings:
@@ -177,11 +185,13 @@ class Reader:
         # A pong acknowledges its ping and every earlier one (RFC 6455 §5.5.3).
         for key in list(self._pings):
             sent, event = self._pings.pop(key)
-            if key == data:
+            last = key == data
+            if last:
                 self.latency = now - sent  # before set(): a waiter reads the new value
+            if event is not None:  # None for keepalive pings: nobody waits for them
                 event.set()
+            if last:
                 break
-            event.set()
 
     # Heartbeat side of reading.
 
@@ -197,7 +207,7 @@ class Reader:
             if self._reading:
                 return False  # the handler reads again: hand reading back
             if (
-                len(self._messages) >= self.max_queue
+                len(self._messages or ()) >= self.max_queue
                 and not self.protocol.close_expected()
                 and not self._aborted
             ):
@@ -222,7 +232,7 @@ class Reader:
             not self._reading
             and not self._finalized
             and (
-                len(self._messages) < self.max_queue
+                len(self._messages or ()) < self.max_queue
                 or self.protocol.close_expected()
                 or self._aborted
             )

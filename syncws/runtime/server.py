@@ -9,7 +9,6 @@ When every pool thread is busy, the acceptor answers HTTP 503 itself.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import select
@@ -381,9 +380,9 @@ class Server:
         sock = socket.socket(self._family, self._type, listening.proto, fd)
         if self._set_nodelay:
             self._nodelay(sock)
-        if self._stopping or not self._pool.try_submit(
-            functools.partial(self._handle, sock, address)
-        ):
+        # A lambda, not functools.partial: the pool thread calls it without nesting a C
+        # call of the interpreter, which would cost every connection C stack (see Pool).
+        if self._stopping or not self._pool.try_submit(lambda: self._handle(sock, address)):
             self._reject_at_capacity(sock, address)
 
     def _nodelay(self, sock: socket.socket) -> None:

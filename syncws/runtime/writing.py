@@ -44,7 +44,7 @@ class Writer:
     """The writer token and the three ways to write under it (see the module docstring)."""
 
     # The state this class changes; Connection declares the rest (see its __slots__).
-    __slots__ = ("_cond", "_pending", "_token_waiters", "_writing")
+    __slots__ = ("_cond", "_encode_lock", "_pending", "_token_waiters", "_writing")
 
     protocol: Protocol
     transport: Transport
@@ -53,7 +53,7 @@ class Writer:
     _heartbeat: Heartbeat
     _lock: threading.Lock
     _cond: threading.Condition | None
-    _encode_lock: threading.Lock
+    _encode_lock: threading.Lock | None
     _tls: bool
     _writing: bool
     _token_waiters: int
@@ -76,6 +76,14 @@ class Writer:
         if cond is None:
             cond = self._cond = threading.Condition(self._lock)
         return cond
+
+    def _encoder(self) -> threading.Lock:
+        """``_encode_lock``, made on first use (only compression needs it); called with
+        ``_lock`` held."""
+        lock = self._encode_lock
+        if lock is None:
+            lock = self._encode_lock = threading.Lock()
+        return lock
 
     def _wait_for_token(self, deadline: float | None) -> None:
         """Wait, with ``_lock`` held, until nobody holds the writer token.
@@ -156,7 +164,8 @@ class Writer:
                 if self._writing or self._finalized:
                     deadline = self._write_deadline()
                     self._wait_for_token(deadline)
-            with self._encode_lock:
+                encode_lock = self._encoder()
+            with encode_lock:
                 if whole and protocol.sending_fragments:
                     return False
                 b0, data = protocol.prepare_frame(opcode, payload, fin)
@@ -321,7 +330,9 @@ class Writer:
                         return False
                     protocol.queue_frame(*protocol.prepare_frame(opcode, payload))
             else:
-                with self._encode_lock:
+                with self._lock:
+                    encode_lock = self._encoder()
+                with encode_lock:
                     with self._lock:
                         if not self._can_broadcast():
                             return False
