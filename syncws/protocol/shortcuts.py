@@ -90,26 +90,28 @@ class Shortcuts:
         ):
             return None
         end = len(data)
-        b0 = data[0] if end else 0
+        b0 = data[0] if end > 1 else 0
         if b0 != 0x82 and b0 != 0x81:
             return None
         max_size = self.max_size
         payload: bytes | None
         # The common frames: a payload of 0..125 bytes, which the frame's size gives; the
-        # second byte must then be the mask bit (from clients only) and that size.
+        # second byte must then be the mask bit (from clients only) and that size (never
+        # equal when the size is negative).
         if self._masks is None:  # server: the frame must be masked
             length = end - 6
-            if 0 <= length < 126 and data[1] == 0x80 | length:
+            if data[1] == 0x80 | length and length < 126:
                 if max_size is not None and length > max_size:
                     return None
-                # apply_mask(), inline: XOR of two integers (this is the whole message path).
-                key = _from_bytes((data[2:6] * 32)[:length], "little")
-                payload = (_from_bytes(data[6:], "little") ^ key).to_bytes(length, "little")
+                # apply_mask(), inline: XOR of two integers (this is the whole message path),
+                # big-endian, the default byte order (Python 3.11+), which saves arguments.
+                key = _from_bytes((data[2:6] * 32)[:length])
+                payload = (_from_bytes(data[6:]) ^ key).to_bytes(length)
             else:
                 payload = self._unframe_long(data, 6)
         else:
             length = end - 2
-            if 0 <= length < 126 and data[1] == length:
+            if data[1] == length and length < 126:
                 if max_size is not None and length > max_size:
                     return None
                 payload = data[2:]
@@ -203,7 +205,6 @@ class Shortcuts:
                 return _HEADERS[opcode][n] + data
             # A client's frame, masked inline as in receive_message().
             mask: bytes = masks.next()
-            key = _from_bytes((mask * 32)[:n], "little")
-            masked = (_from_bytes(data, "little") ^ key).to_bytes(n, "little")
+            masked = (_from_bytes(data) ^ _from_bytes((mask * 32)[:n])).to_bytes(n)
             return _HEADERS[opcode + 2][n] + mask + masked
         return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)

@@ -270,15 +270,43 @@ class Connection(Reader, Writer):
             lock.release()
         # Read until a whole message is queued; this thread owns reading until it returns.
         try:
-            if failing:
-                self._after_feed(False)
-            deadline = None if timeout is None else time.monotonic() + timeout
-            # With no timeout and no TLS, one recv() system call of the socket's own.
-            raw = deadline is None and not self._tls
-            protocol = self.protocol
-            checked = not failing  # the queue was found empty and the connection open
-            bulk: PayloadRead | None = None
-            while True:
+            if timeout is not None or failing or self._tls:
+                return self._receive(None, timeout, decode, failing)
+            # The common case first: one recv() system call of the socket's own, which
+            # brings one whole message (nothing to queue, nothing to answer).
+            # receive_message() reads the protocol's state and changes nothing, and only
+            # this thread feeds the protocol now, so this needs no lock: at worst, a close()
+            # or a failure from another thread meanwhile finds this message received.
+            try:
+                data = self.transport.recv_raw()
+            except OSError:
+                data = b""
+            if data:
+                message = self.protocol.receive_message(data)
+                if message is not None:
+                    return message if decode is None else _decode(message, decode)
+            return self._receive(data, None, decode, False)
+        finally:
+            self._left_recv = time.monotonic()
+            self._reading = False
+
+    def _receive(
+        self, data: bytes | None, timeout: float | None, decode: bool | None, failing: bool
+    ) -> Data:
+        """:meth:`recv` from its first read on, in general: ``data`` is what that read
+        returned, or ``None`` if :meth:`recv` made none (a timeout, TLS, or a failure of
+        the peer to report first, which ``failing`` says)."""
+        if failing:
+            self._after_feed(False)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # With no timeout and no TLS, one recv() system call of the socket's own.
+        raw = deadline is None and not self._tls
+        protocol = self.protocol
+        # The queue was found empty and the connection open, and nothing was read since.
+        checked = data is None and not failing
+        bulk: PayloadRead | None = None
+        while True:
+            if data is None:
                 if checked:
                     checked = False
                 else:
@@ -306,35 +334,28 @@ class Connection(Reader, Writer):
                 if data is None:
                     raise TimeoutError("no message received in time")
                 if raw and data:
-                    # The common case: the bytes are one whole message (nothing to queue,
-                    # nothing to answer). receive_message() reads the protocol's state and
-                    # changes nothing, and only this thread feeds the protocol now, so this
-                    # needs no lock: at worst, a close() or a failure from another thread
-                    # meanwhile finds this message already received.
-                    message = protocol.receive_message(data)
+                    message = protocol.receive_message(data)  # see recv()
                     if message is not None:
                         return message if decode is None else _decode(message, decode)
-                eof = not data
-                with self._lock:
-                    if not self._feed(data, eof):
-                        continue
-                    message = self._messages.popleft() if self._messages else None
-                    if message is None and raw:
-                        # A large binary message: read it straight into its buffer.
-                        bulk = self.protocol.start_payload_read()
-                if bulk is not None:
-                    self._after_feed(False)  # answer what came before it (a ping), first
-                    message, bulk = self._read_payload(bulk), None
-                    if message is None:
-                        self._process(b"")  # the connection ended inside the payload
-                        continue
-                    return message if decode is None else _decode(message, decode)
-                self._after_feed(eof)
-                if message is not None:
-                    return message if decode is None else _decode(message, decode)
-        finally:
-            self._left_recv = time.monotonic()
-            self._reading = False
+            chunk, data = data, None
+            eof = not chunk
+            with self._lock:
+                if not self._feed(chunk, eof):
+                    continue
+                message = self._messages.popleft() if self._messages else None
+                if message is None and raw:
+                    # A large binary message: read it straight into its buffer.
+                    bulk = self.protocol.start_payload_read()
+            if bulk is not None:
+                self._after_feed(False)  # answer what came before it (a ping), first
+                message, bulk = self._read_payload(bulk), None
+                if message is None:
+                    self._process(b"")  # the connection ended inside the payload
+                    continue
+                return message if decode is None else _decode(message, decode)
+            self._after_feed(eof)
+            if message is not None:
+                return message if decode is None else _decode(message, decode)
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
         """Receive the next message fragment by fragment, as its frames arrive.

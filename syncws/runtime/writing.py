@@ -155,8 +155,17 @@ class Writer:
                     b0, data = protocol.prepare_frame(opcode, payload, fin)
                     protocol.queue_frame(b0, data)
                     out = self._start_write(protocol.buffers_to_send())
+                elif self._tls:
+                    out = self._keep_token(wire, 0)
                 else:
-                    out = self._start_write_one(wire)
+                    # _start_write() for this one buffer, inline: this is the message path.
+                    try:
+                        sent = self.transport.sock.send(wire, _DONTWAIT)
+                    except OSError:  # BlockingIOError included
+                        sent = 0  # the blocking write meets the error again and handles it
+                    if sent == len(wire):
+                        return True
+                    out = self._keep_token(wire, sent)
             finally:
                 lock.release()
         else:
@@ -193,23 +202,22 @@ class Writer:
             if not out and not self.transport.has_output():
                 return None
         elif len(out) == 1:
-            return self._start_write_one(out[0])
+            wire = out[0]
+            try:
+                sent = self.transport.sock.send(wire, _DONTWAIT)
+            except OSError:  # BlockingIOError included
+                sent = 0  # the blocking write meets the error again and handles it
+            if sent == len(wire):
+                return None
+            return self._keep_token(wire, sent)
         elif not out:
             return None
         self._writing = True
         return out
 
-    def _start_write_one(self, wire: bytes) -> Sequence[Buffer] | None:
-        """:meth:`_start_write` for one buffer."""
-        if self._tls:
-            self._writing = True
-            return [wire]
-        try:
-            sent = self.transport.sock.send(wire, _DONTWAIT)
-        except OSError:  # BlockingIOError included
-            sent = 0  # the blocking write meets the error again and handles it
-        if sent == len(wire):
-            return None
+    def _keep_token(self, wire: bytes, sent: int) -> Sequence[Buffer]:
+        """Take the writer token, for what is left of ``wire`` once ``sent`` bytes of it are
+        written; called with ``_lock`` held."""
         self._writing = True
         return [memoryview(wire)[sent:]] if sent else [wire]
 
