@@ -277,3 +277,21 @@ def test_request_from_environ() -> None:
     assert request.path == "/chat%20room?a=1&b=%20"
     assert request.headers["sec-websocket-key"] == KEY.decode()
     assert request_from_environ(dict(HANDSHAKE, RAW_URI="/raw?x")).path == "/raw?x"
+
+
+def test_upgrader_rejects_unknown_compression_as_server_does() -> None:
+    """The connection options are checked once for both: the same error for the same value."""
+    with pytest.raises(ValueError, match="compression") as upgrader_error:
+        Upgrader(compression="gzip")
+    with pytest.raises(ValueError, match="compression") as server_error:
+        syncws.Server(lambda ws: None, "127.0.0.1", 0, compression="gzip")
+    assert str(upgrader_error.value) == str(server_error.value)
+
+
+def test_upgrader_options_are_attributes() -> None:
+    """As on a Server, each connection option is an attribute; the logger has its own name."""
+    upgrader = Upgrader(max_size=1024, ping_interval=None, open_timeout=3, compression=None)
+    assert (upgrader.max_size, upgrader.ping_interval, upgrader.open_timeout) == (1024, None, 3)
+    assert (upgrader.ping_timeout, upgrader.max_queue) == (20, 16)
+    assert upgrader.logger.name == "syncws.wsgi"
+    assert upgrader.connections == set()

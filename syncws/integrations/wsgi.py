@@ -34,7 +34,6 @@ import os
 import re
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -42,12 +41,11 @@ from urllib.parse import quote
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
-from ..protocol.deflate import server_extensions
-from ..protocol.events import State
 from ..protocol.frames import CloseCode
 from ..protocol.http11 import Headers, Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from ..runtime.heartbeat import Heartbeat, wsgi_heartbeat
+from ..runtime.options import _ConnectionOptions
 from ..runtime.server import ServerConnection
 from ..runtime.transport import Transport
 
@@ -204,7 +202,7 @@ def _take_over(sock: socket.socket) -> socket.socket:
     return ours
 
 
-class Upgrader:
+class Upgrader(_ConnectionOptions):
     """Upgrades WSGI requests to :class:`~syncws.ServerConnection`; holds their settings.
 
     The options are those of :class:`~syncws.Server` that apply to a connection (there is
@@ -248,31 +246,25 @@ class Upgrader:
         write_timeout: float | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        self.origins = origins
-        self.subprotocols = subprotocols
-        self.select_subprotocol = select_subprotocol
-        self.server_header = server_header
-        self.max_size = max_size
-        self._extensions = server_extensions(compression)
-        self.max_queue = max_queue
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.open_timeout = open_timeout
-        self.write_timeout = write_timeout
-        self.logger = logger or logging.getLogger("syncws.wsgi")
-        self._connections: set[ServerConnection] = set()
-        self._lock = threading.Lock()
+        super().__init__(
+            origins=origins,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            server_header=server_header,
+            max_size=max_size,
+            compression=compression,
+            max_queue=max_queue,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            open_timeout=open_timeout,
+            write_timeout=write_timeout,
+            logger=logger or logging.getLogger("syncws.wsgi"),
+        )
 
     @property
     def _heartbeat(self) -> Heartbeat:
         return wsgi_heartbeat()
-
-    @property
-    def connections(self) -> set[ServerConnection]:
-        """The open connections (a copy: safe to iterate while connections come and go)."""
-        with self._lock:
-            return {conn for conn in self._connections if conn.state is State.OPEN}
 
     def accept(
         self, environ: Environ, connection_class: type[ServerConnection] = ServerConnection
@@ -293,14 +285,7 @@ class Upgrader:
             ConnectionError: The client left before the ``101`` was written; the
                 connection is closed and the app should return :func:`handed_back`.
         """
-        protocol = ServerProtocol(
-            origins=self.origins,
-            subprotocols=self.subprotocols,
-            select_subprotocol=self.select_subprotocol,
-            extensions=self._extensions,
-            server_header=self.server_header,
-            max_size=self.max_size,
-        )
+        protocol = self._new_protocol()
         response = self._handshake(environ, protocol)
         sock = _find_socket(environ)
         early = _buffered_input(environ, sock)

@@ -23,13 +23,13 @@ from typing import Any, Protocol
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
-from ..protocol.deflate import server_extensions
 from ..protocol.events import ResponseReceived, State
 from ..protocol.frames import CloseCode
 from ..protocol.http11 import Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from .connection import Connection
 from .heartbeat import Heartbeat
+from .options import _ConnectionOptions
 from .pool import Pool
 from .transport import TLSTransport, Transport
 
@@ -143,7 +143,7 @@ ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 ProcessResponse = Callable[[ServerConnection, Request, Response], Response | None]
 
 
-class Server:
+class Server(_ConnectionOptions):
     """A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
 
     The constructor binds the socket (``port=0`` picks a free port: see :attr:`port`);
@@ -224,23 +224,25 @@ class Server:
         max_connections: int = 1024,
         logger: logging.Logger | None = None,
     ) -> None:
+        super().__init__(
+            origins=origins,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            server_header=server_header,
+            max_size=max_size,
+            compression=compression,
+            max_queue=max_queue,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            open_timeout=open_timeout,
+            write_timeout=write_timeout,
+            logger=logger or logging.getLogger("syncws.server"),
+        )
         self.handler = handler
         self.ssl = ssl
-        self.origins = origins
-        self.subprotocols = subprotocols
-        self.select_subprotocol = select_subprotocol
         self.process_request = process_request
         self.process_response = process_response
-        self.server_header = server_header
-        self.max_size = max_size
-        self._extensions = server_extensions(compression)  # ValueError if unknown
-        self.max_queue = max_queue
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.open_timeout = open_timeout
-        self.write_timeout = write_timeout
-        self.logger = logger or logging.getLogger("syncws.server")
         self.unix_path = os.fspath(unix_path) if unix_path is not None else None
         if sock is None:
             sock = self._bind(host, port, reuse_port, backlog)
@@ -270,8 +272,6 @@ class Server:
                 self._local_address = address
         self._pool = Pool(max_connections, "syncws-server", self.logger)
         self._heartbeat = Heartbeat("syncws-server-heartbeat", self.logger)
-        self._connections: set[ServerConnection] = set()
-        self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._stopping = False  # a flag, not an Event: nobody waits for it
@@ -329,12 +329,6 @@ class Server:
             return None
         port: int = self.socket.getsockname()[1]
         return port
-
-    @property
-    def connections(self) -> set[ServerConnection]:
-        """The open connections (a copy: safe to iterate while connections come and go)."""
-        with self._lock:
-            return {conn for conn in self._connections if conn.state is State.OPEN}
 
     # Serving.
 
@@ -435,14 +429,7 @@ class Server:
             self.logger.info("TLS handshake with %s failed: %s", address, exc)
             sock.close()
             return None
-        protocol = ServerProtocol(
-            origins=self.origins,
-            subprotocols=self.subprotocols,
-            select_subprotocol=self.select_subprotocol,
-            server_header=self.server_header,
-            max_size=self.max_size,
-            extensions=self._extensions,
-        )
+        protocol = self._new_protocol()
         conn = ServerConnection(self, transport, protocol, addresses=(self._local_address, address))
         try:
             request = self._read_request(conn, deadline)
