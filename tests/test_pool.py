@@ -78,11 +78,15 @@ def test_join_waits_for_running_tasks(pool: Pool) -> None:
     assert pool._joiners == 0
 
 
-def test_task_errors_are_logged(pool: Pool, caplog: pytest.LogCaptureFixture) -> None:
-    """An exception in a task is logged; the thread serves the next task."""
+@pytest.mark.parametrize("error", [ValueError, SystemExit])
+def test_task_errors_are_logged(
+    pool: Pool, caplog: pytest.LogCaptureFixture, error: type[BaseException]
+) -> None:
+    """An exception in a task is logged; the thread serves the next task. SystemExit too:
+    a thread that died of it would stay counted as busy, and join() would never return."""
 
     def fail() -> None:
-        raise ValueError("boom")
+        raise error("boom")
 
     assert pool.try_submit(fail)
     assert pool.join(5)

@@ -237,19 +237,22 @@ def test_invalid_utf8_detected_on_first_fragment(server: ServerFactory) -> None:
 # Handler outcomes.
 
 
+@pytest.mark.parametrize("error", [RuntimeError, SystemExit])
 def test_handler_exception_closes_with_1011_and_is_logged(
-    server: ServerFactory, caplog: pytest.LogCaptureFixture, uri: Uri
+    server: ServerFactory, caplog: pytest.LogCaptureFixture, uri: Uri, error: type[BaseException]
 ) -> None:
-    """A handler that raises closes with 1011, logs the traceback; the server goes on."""
+    """A handler that raises closes with 1011, logs the traceback; the server goes on, with
+    its pool thread. Also for SystemExit, which a handler may raise (``sys.exit()``): in a
+    pool thread it must not leave the connection open nor the thread dead and counted."""
 
     def handler(ws: syncws.ServerConnection) -> None:
         message = ws.recv()
         if message == "boom":
-            raise RuntimeError("boom from the handler")
+            raise error("boom from the handler")
         ws.send(message)
 
     caplog.set_level(logging.ERROR, logger="syncws.server")
-    srv = server(handler)
+    srv = server(handler, max_connections=1)
     with syncws.connect(uri(srv)) as ws:
         ws.send("boom")
         with pytest.raises(syncws.ConnectionClosedError) as excinfo:
@@ -263,7 +266,7 @@ def test_handler_exception_closes_with_1011_and_is_logged(
     assert any(
         r.exc_info is not None and "boom from the handler" in str(r.exc_info[1]) for r in records
     )
-    with syncws.connect(uri(srv)) as ws:
+    with connect_when_pool_frees(uri(srv)) as ws:
         ws.send("still serving")
         assert ws.recv(timeout=TIMEOUT) == "still serving"
 

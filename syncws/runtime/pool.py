@@ -71,7 +71,7 @@ class Pool:
         while task is not None:
             try:
                 task()
-            except Exception:
+            except BaseException:  # SystemExit too: the thread and its count must go on
                 self.logger.exception("unexpected error in %s", threading.current_thread().name)
             task = self._next_task()
         with self._lock:

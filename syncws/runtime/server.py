@@ -152,8 +152,9 @@ class Server(_ConnectionOptions):
 
     Args:
         handler: Called as ``handler(connection)`` in a pool thread for each connection.
-            When it returns, the server closes the connection with 1000; when it raises,
-            with 1011 (and the traceback is logged at ERROR).
+            When it returns, the server closes the connection with 1000; when it raises
+            (anything, ``SystemExit`` included), with 1011, and the traceback is logged at
+            ERROR; the pool thread goes on serving.
         host: Interface to bind; ``None`` binds all interfaces (IPv6 and IPv4 when the
             system allows both).
         port: TCP port; ``0`` or ``None`` picks a free one.
@@ -409,7 +410,9 @@ class Server(_ConnectionOptions):
         except ConnectionClosed:
             self.logger.debug("%s: handler ended: connection closed", conn.id)
             code, reason = CloseCode.NORMAL_CLOSURE, ""
-        except Exception:
+        except BaseException:
+            # SystemExit too (sys.exit() in a handler): this thread serves the pool, so the
+            # connection closes as for any error, and the thread goes back to the pool.
             self.logger.error("%s: connection handler failed", conn.id, exc_info=True)
             code, reason = CloseCode.INTERNAL_ERROR, "internal error"
         else:
