@@ -870,7 +870,7 @@ def test_receive_message_agrees_with_receive_data(
 
 
 @pytest.mark.parametrize("make", [server, client])
-@pytest.mark.parametrize("size", [0, 1, 5, 124, 125, 126, 65535])
+@pytest.mark.parametrize("size", [0, 1, 5, 124, 125, 126, 1024, 32767, 32768, 32775, 65535])
 @pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
 def test_frame_message_is_what_send_queues(make, size, opcode):
     fast, slow = make(), make()

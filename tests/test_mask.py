@@ -442,6 +442,9 @@ def test_threads() -> None:
             mask = rng.randbytes(4)
             if m.apply_mask(data, mask) != m._py_apply_mask(data, mask):
                 errors.append(f"thread {seed}, {len(data)} bytes")
+            header = b"\x82\xfe" + mask  # the length does not matter here
+            if m._mask_frame(header, data, mask) != header + m._py_apply_mask(data, mask):
+                errors.append(f"thread {seed}, frame of {len(data)} bytes")
 
     threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
     for thread in threads:
@@ -450,5 +453,94 @@ def test_threads() -> None:
         thread.join()
     assert not errors
     assert len(m._buffers) <= m._BUFFERS_MAX
-    assert all(len(buf) == m._INTO_MIN for buf in m._buffers)
+    assert all(len(buf) == m._BUFFER_SIZE for buf in m._buffers)
     assert len(m._streams) <= m._STREAMS_MAX
+
+
+# _mask_frame(): a client's frame, header and masked payload, built in one buffer.
+
+# Around each switch of method in _mask_frame(): the integer method up to _PY_MAX, then one
+# buffer while the frame fits in _BUFFER_SIZE, then apply_mask()'s own methods.
+FRAME_SIZES = sorted(
+    {0, 1, 4, 5, m._PY_MAX, m._PY_MAX + 1, 1024, m._INTO_MIN - 1, m._INTO_MIN, m._INTO_MIN + 1}
+    | {m._BUFFER_SIZE - 8 + d for d in (-1, 0, 1)}
+    | {m._BUFFER_SIZE - m._HEADER_MAX + d for d in (0, 1)}
+    | {65535, 65536, 100_003}
+)
+
+
+def use_c_or_not(monkeypatch: pytest.MonkeyPatch, use_c: bool) -> None:
+    """Make the module use the C routine, or not (any use of C then fails)."""
+    if use_c and m._c_apply_mask is None:
+        pytest.skip("syncws._mask_cffi not built")
+    monkeypatch.setattr(m, "_USE_C", use_c)
+    if not use_c:
+        monkeypatch.setattr(m, "_c_mask", None, raising=False)
+
+
+def frame_header(n: int, mask: bytes, opcode: int = 2) -> bytes:
+    """The header of a masked frame of ``n`` bytes, as the protocol builds it."""
+    if n < 126:
+        return bytes((0x80 | opcode, 0x80 | n)) + mask
+    if n < 65536:
+        return bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big") + mask
+    return bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big") + mask
+
+
+@pytest.mark.parametrize("use_c", [True, False], ids=["cffi", "python"])
+@pytest.mark.parametrize("n", FRAME_SIZES)
+def test_mask_frame(monkeypatch: pytest.MonkeyPatch, use_c: bool, n: int) -> None:
+    """The frame is the header followed by the masked payload, a new bytes object, for every
+    buffer type and with headers of each length form (and a longer one than any)."""
+    use_c_or_not(monkeypatch, use_c)
+    rng = random.Random(n)
+    data = rng.randbytes(n)
+    mask = rng.randbytes(4)
+    expected = reference(data, mask)
+    variants = (data, bytearray(data), memoryview(data), memoryview(bytearray(data)))
+    for header in (frame_header(n, mask), b"\x81\xfe\x00\x00" + mask, b"h" * 100 + mask):
+        for variant in variants:
+            result = m._mask_frame(header, variant, mask)
+            assert type(result) is bytes
+            assert result == header + expected, (n, len(header), type(variant))
+    if n % 4 == 0 and n:  # a memoryview is taken as its raw bytes, whatever its format
+        words = memoryview(bytearray(data)).cast("I")
+        assert m._mask_frame(b"head" + mask, words, mask) == b"head" + mask + expected
+    raw = rng.randbytes(2 * n)  # not contiguous: masked as its items
+    header = frame_header(n, mask)
+    strided = memoryview(raw)[::2]
+    assert m._mask_frame(header, strided, mask) == header + reference(raw[::2], mask)
+
+
+@needs_c
+def test_mask_frame_in_one_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With C, a frame of _PY_MAX + 1 bytes up to what fits in a reused buffer is masked
+    straight after its header in that buffer, with one C call; larger ones as apply_mask()."""
+    monkeypatch.setattr(m, "_USE_C", True)
+    ffi = m._ffi
+    calls: list[tuple[object, int]] = []
+    c_mask = m._c_mask
+
+    def spy(src: object, dst: object, n: int, mask: bytes, offset: int) -> None:
+        calls.append((dst, n))
+        c_mask(src, dst, n, mask, offset)
+
+    monkeypatch.setattr(m, "_c_mask", spy)
+    mask = b"\x10\x20\x30\x40"
+    for n in (m._PY_MAX + 1, 1024, m._BUFFER_SIZE - 8):
+        data = os.urandom(n)
+        header = frame_header(n, mask)
+        calls.clear()
+        assert m._mask_frame(header, data, mask) == header + reference(data, mask)
+        ((dst, size),) = calls
+        buffer = m._buffers[-1]  # back in the pool, with the frame in it
+        assert size == n
+        assert ffi.cast("char *", dst) == ffi.cast("char *", buffer) + len(header)
+        assert ffi.unpack(buffer, len(header) + n) == header + reference(data, mask)
+    data = os.urandom(m._BUFFER_SIZE - 7)
+    expected = reference(data, mask)
+    calls.clear()
+    assert m._mask_frame(frame_header(len(data), mask), data, mask)[8:] == expected
+    ((dst, size),) = calls  # masked straight into a bytes object, then concatenated
+    assert size == len(data)
+    assert all(dst != ffi.cast("char *", buffer) + 8 for buffer in m._buffers)

@@ -34,8 +34,15 @@ from .events import (
     State,
 )
 from .frames import MAX_CONTROL_PAYLOAD, Close, CloseCode, Frame, Opcode, parse_header
-from .mask import apply_mask
-from .shortcuts import _OPEN, _SPLIT_THRESHOLD, _VIEW_THRESHOLD, BULK_THRESHOLD, Shortcuts
+from .mask import _mask_frame, apply_mask
+from .shortcuts import (
+    _OPEN,
+    _SPLIT_THRESHOLD,
+    _VIEW_THRESHOLD,
+    BULK_THRESHOLD,
+    Shortcuts,
+    _pack_header16,
+)
 
 if TYPE_CHECKING:
     from .extensions import Extension
@@ -452,12 +459,12 @@ class Protocol(Shortcuts):
             return bytes((b0, 127)) + n.to_bytes(8, "big") + data
         mask: bytes = self._masks.next()
         if n < 126:
-            header = bytes((b0, 0x80 | n))
+            header = bytes((b0, 0x80 | n)) + mask
         elif n < 0x10000:
-            header = bytes((b0, 0xFE)) + n.to_bytes(2, "big")
+            header = _pack_header16(b0, 0xFE, n, mask)
         else:
-            header = bytes((b0, 0xFF)) + n.to_bytes(8, "big")
-        return header + mask + apply_mask(data, mask)
+            header = bytes((b0, 0xFF)) + n.to_bytes(8, "big") + mask
+        return _mask_frame(header, data, mask)
 
     def _frame_parts(self, b0: int, data: bytes) -> tuple[bytes, bytes]:
         """A large frame as ``(header, payload)``: see :meth:`buffers_to_send`."""

@@ -71,6 +71,11 @@ _PY_MAX = 125
 # one whose release makes glibc trim the heap, and the next call fault its pages back in.
 _INTO_MIN = 1 << 15
 
+# The longest frame header: 2 bytes, a 64-bit length and the masking key. The reused buffers
+# (see _buffers) have room for one before a payload of _INTO_MIN bytes, for _mask_frame().
+_HEADER_MAX = 14
+_BUFFER_SIZE = _INTO_MIN + _HEADER_MAX
+
 _from_bytes = int.from_bytes
 
 if _lib is not None:  # pragma: no branch - depends on the build
@@ -182,7 +187,7 @@ class _MaskedStream(io.RawIOBase):
         return k
 
 
-# Idle output buffers of _INTO_MIN bytes for smaller payloads, which are masked into one
+# Idle output buffers of _BUFFER_SIZE bytes for smaller payloads, which are masked into one
 # and then copied into a bytes object: reusing one saves about 90 ns (ffi.new_allocator),
 # 15 % at 1 KiB. A buffer serves one call at a time; at most _BUFFERS_MAX are kept.
 _buffers: list[Any] = []
@@ -217,7 +222,7 @@ def _c_mask_copy(data: _Data, n: int, mask: bytes, r: int) -> bytes:
     try:
         out = _buffers.pop()
     except IndexError:
-        out = _new_uninitialized(_CHAR_ARRAY, _INTO_MIN)
+        out = _new_uninitialized(_CHAR_ARRAY, _BUFFER_SIZE)
     _c_mask(data if data.__class__ is bytes else _from_buffer(data), out, n, mask, r)
     result: bytes = _unpack(out, n)
     if len(_buffers) < _BUFFERS_MAX:
@@ -320,3 +325,36 @@ def apply_mask_inplace(buf: bytearray | memoryview, mask: bytes, offset: int = 0
         buf = _writable_byte_view(buf)
     ptr = _from_buffer(_CHAR_ARRAY, buf, True)
     _c_mask(ptr, ptr, len(ptr), mask, offset & 3)
+
+
+def _mask_frame(header: bytes, data: _Data, mask: bytes) -> bytes:
+    """Return the frame ``header + apply_mask(data, mask)``, building it in one buffer.
+
+    For the client's frames (``Protocol._frame``). With the C routine and a ``bytes``
+    payload of _PY_MAX + 1 up to _INTO_MIN bytes, ``header`` is copied into a reused buffer
+    and the payload masked right after it, and the whole frame is copied out once: the
+    masked payload does not become a bytes object of its own, copied again into the frame.
+    Anything else is ``header + apply_mask(data, mask)``.
+
+    Args:
+        header: The frame's header, which ends with ``mask``, as a masked frame's header
+            does (RFC 6455 §5.2).
+        data: The payload: any contiguous buffer, as for :func:`apply_mask`.
+        mask: The masking key: 4 bytes, as ``bytes``. The one-buffer path does not check
+            it (the protocol's keys always are), the others do as :func:`apply_mask`.
+    """
+    n = len(data)
+    k = len(header)
+    end = k + n
+    if data.__class__ is not bytes or n <= _PY_MAX or end > _BUFFER_SIZE or not _USE_C:
+        return header + apply_mask(data, mask)
+    try:
+        out = _buffers.pop()
+    except IndexError:
+        out = _new_uninitialized(_CHAR_ARRAY, _BUFFER_SIZE)
+    out[0:k] = header
+    _c_mask(data, out + k, n, mask, 0)
+    result: bytes = _unpack(out, end)
+    if len(_buffers) < _BUFFERS_MAX:
+        _buffers.append(out)
+    return result

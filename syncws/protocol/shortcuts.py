@@ -10,11 +10,12 @@ general path is needed; the tests check that both paths agree on the same bytes.
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Any
 
 from .events import Event, Message, PayloadRead, State
 from .frames import parse_header
-from .mask import apply_mask
+from .mask import _mask_frame, apply_mask
 
 if TYPE_CHECKING:
     import codecs
@@ -40,6 +41,9 @@ _SPLIT_THRESHOLD = 65536
 _OPEN = State.OPEN
 
 _from_bytes = int.from_bytes
+
+# The header of a client's frame of 126..65535 bytes, masking key included.
+_pack_header16 = struct.Struct("!BBH4s").pack
 
 # The two bytes that start a text (opcode 1) or binary (2) frame of 0..125 bytes, by
 # opcode and length; masked at opcode + 2.
@@ -199,12 +203,18 @@ class Shortcuts:
         if self._out or self.extensions or self._send_fragmenting or self.state is not _OPEN:
             return None
         n = len(data)
+        masks = self._masks
         if n < 126:
-            masks = self._masks
             if masks is None:
                 return _HEADERS[opcode][n] + data
             # A client's frame, masked inline as in receive_message().
             mask: bytes = masks.next()
             masked = (_from_bytes(data) ^ _from_bytes((mask * 32)[:n])).to_bytes(n)
             return _HEADERS[opcode + 2][n] + mask + masked
-        return None if n >= _SPLIT_THRESHOLD else self._frame(0x80 | opcode, data)
+        if n >= _SPLIT_THRESHOLD:
+            return None
+        if masks is None:
+            return self._frame(0x80 | opcode, data)
+        # A client's frame, as Protocol._frame() builds it (here without that call).
+        mask = masks.next()
+        return _mask_frame(_pack_header16(0x80 | opcode, 0xFE, n, mask), data, mask)
