@@ -9,7 +9,9 @@ sockets, pre-masked frames, one thread) or, for the client scenarios, from
 for ``--reps`` repetitions; the tables give the median and the min-max of each, and
 ratios computed repetition by repetition (then the median of those), which cancels most
 of the drift of a noisy machine. Server CPU time per message (from ``/proc``) is the
-figure least disturbed by other load.
+figure least disturbed by other load. The 16 B echo scenarios also run the "design sketch"
+(``servers/sketch_server.py``): not a WebSocket server, but the floor of syncws's design,
+which tells whether a target is reachable in Python on this machine at all.
 
 A full run (no ``--only``, no ``--quick``) writes ``benchmarks/RESULTS.md`` and
 ``benchmarks/RESULTS.rst`` (included by ``docs/topics/performance.rst``); otherwise the
@@ -41,9 +43,12 @@ SERVERS: dict[str, tuple[str, bool]] = {
     "websockets asyncio": ("websockets_asyncio_server.py", False),
     "aiohttp": ("aiohttp_server.py", False),
     "plain TCP": ("tcp_server.py", True),
+    # Not a WebSocket server: the design's floor, in the scenarios it can serve (16 B echoes).
+    "design sketch": ("sketch_server.py", False),
 }
 REFERENCE = "websockets.sync"
 CEILING = "plain TCP"
+SKETCH = "design sketch"
 CLIENTS = ["syncws", "websockets", "websocket-client"]
 CLIENT_REFERENCE = "websockets"
 #: The server every client library talks to in the client scenarios.
@@ -177,8 +182,8 @@ def _brief(r: dict[str, Any]) -> str:
     )
 
 
-def server_names(quick_ceiling: bool = True) -> list[str]:
-    names = [n for n in SERVERS if n != "aiohttp" or have_aiohttp()]
+def server_names(quick_ceiling: bool = True, sketch: bool = False) -> list[str]:
+    names = [n for n in SERVERS if (n != "aiohttp" or have_aiohttp()) and (n != SKETCH or sketch)]
     return names if quick_ceiling else [n for n in names if n != CEILING]
 
 
@@ -189,8 +194,9 @@ def echo_table(
     report: Report,
     mode: str = "echo",
     unit: str = "msgs/s",
+    sketch: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
-    names = server_names()
+    names = server_names(sketch=sketch)
     servers = {name: ServerProcess(name) for name in names}
     try:
 
@@ -251,7 +257,7 @@ def echo_table(
 def scenario_rt(size: int, label: str) -> Callable[[Settings, Report], None]:
     def run(settings: Settings, report: Report) -> None:
         title = f"Round trips, 1 connection, {label} messages"
-        results = echo_table(title, ["--size", str(size)], settings, report)
+        results = echo_table(title, ["--size", str(size)], settings, report, sketch=size == 16)
         _check_vs_ref(report, results, f"1 conn {label} msgs/s vs {REFERENCE}", size)
 
     return run
@@ -275,6 +281,7 @@ def _check_vs_ref(
         report.check(f"1 conn 16 B msgs/s >= 0.95 x {CEILING}", tcp, tcp >= 0.95)
         report.check(f"1 conn 16 B server CPU/msg <= 1.2 x {CEILING}", cpu, cpu <= 1.2)
         report.check(f"({what}: no target)", ratio, True)
+        _check_sketch(report, results, "1 conn 16 B")
     elif size == 1 << 20:
         report.check(f"1 conn 1 MiB msgs/s >= 2.0 x {REFERENCE}", ratio, ratio >= 2.0)
     else:
@@ -287,11 +294,24 @@ def scenario_conns64(settings: Settings, report: Report) -> None:
         ["--conns", "64", "--size", "16"],
         settings,
         report,
+        sketch=True,
     )
     ratio = _rate_ratio(results, "syncws", REFERENCE)
     cpu = _cpu_ratio(results, "syncws", CEILING)
     report.check(f"64 conns 16 B msgs/s >= 6.0 x {REFERENCE}", ratio, ratio >= 6.0)
     report.check(f"64 conns 16 B server CPU/msg <= 1.5 x {CEILING}", cpu, cpu <= 1.5)
+    _check_sketch(report, results, "64 conns 16 B")
+
+
+def _check_sketch(report: Report, results: dict[str, list[dict[str, Any]]], what: str) -> None:
+    """Report the design sketch's own ratios (no target: it is the floor) and syncws's
+    ratio to it."""
+    ratio = _rate_ratio(results, SKETCH, REFERENCE)
+    cpu = _cpu_ratio(results, SKETCH, CEILING)
+    share = _rate_ratio(results, "syncws", SKETCH)
+    report.check(f"({what}, {SKETCH}: msgs/s x {REFERENCE}; no target)", ratio, True)
+    report.check(f"({what}, {SKETCH}: server CPU/msg x {CEILING}; no target)", cpu, True)
+    report.check(f"({what}: syncws msgs/s x {SKETCH}; no target)", share, True)
 
 
 def scenario_inflight64(settings: Settings, report: Report) -> None:
