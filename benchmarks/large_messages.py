@@ -2,8 +2,8 @@
 
 Page faults are nearly deterministic, unlike timings on a shared machine, and large messages
 are dominated by them (fresh 1 MiB buffers are mmapped and unmapped by the C allocator).
-``python benchmarks/large_messages.py LABEL``; compare two trees by running it with each on
-``PYTHONPATH``, interleaved.
+``python benchmarks/large_messages.py LABEL [--text]`` (binary messages, or text ones);
+compare two trees by running it with each on ``PYTHONPATH``, interleaved.
 """
 
 import resource
@@ -38,7 +38,8 @@ sock.sendall(
 buf = b""
 while b"\r\n\r\n" not in buf:
     buf += sock.recv(4096)
-frame = serialize_frame(Opcode.BINARY, b"x" * SIZE, mask=b"abcd")
+opcode = Opcode.TEXT if "--text" in sys.argv else Opcode.BINARY
+frame = serialize_frame(opcode, b"x" * SIZE, mask=b"abcd")
 want = SIZE + 10
 rbuf = bytearray(want)
 for _ in range(N + 20):
@@ -49,5 +50,5 @@ for _ in range(N + 20):
         got += sock.recv_into(view[got:])
 sock.close()
 srv.shutdown(timeout=2)
-label = sys.argv[1] if len(sys.argv) > 1 else "syncws"
+label = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--text" else "syncws"
 print(f"{label}: per 1 MiB round trip: {out['flt']:.0f} minor faults, {out['cpu']:.0f} us CPU")

@@ -899,35 +899,61 @@ def test_frame_message_declines_when_it_must_not_jump_the_queue():
     assert closing.frame_message(Opcode.TEXT, b"x") is None
 
 
-# start_payload_read(): large binary messages read by the I/O layer itself.
+# start_payload_read(): large messages read by the I/O layer itself.
 
 
 @pytest.mark.parametrize("make", [server, client])
-def test_large_binary_message_handed_over_and_completed(make):
+@pytest.mark.parametrize("b0", [0x82, 0x81])
+def test_large_message_handed_over_and_completed(make, b0):
     protocol = make()
-    payload = bytes(range(256)) * 512  # 128 KiB
-    data = _frame_bytes(0x82, payload, masked=not protocol.is_client, length_form=64)
+    payload = bytes(range(128)) * 1024  # 128 KiB, valid UTF-8 too
+    data = _frame_bytes(b0, payload, masked=not protocol.is_client, length_form=64)
     ping = _frame_bytes(0x89, b"p", masked=not protocol.is_client, length_form=7)
     assert protocol.receive_data(ping + data[:1000]) == [Ping(b"p")]
     read = protocol.start_payload_read()
-    assert read is not None and read.size == len(payload)
+    assert read is not None and read.size == len(payload) and read.text == (b0 == 0x81)
     assert read.received == data[14 if not protocol.is_client else 10 : 1000]
     assert protocol.start_payload_read() is None  # handed over: nothing left to offer
     rest = data[1000:]
     wire = read.received + rest
     unmasked = wire if read.mask is None else apply_mask(wire, read.mask)
-    assert protocol.finish_payload_read(read, unmasked) == [Message(payload)]
+    expected = payload.decode() if b0 == 0x81 else payload
+    assert protocol.finish_payload_read(read, unmasked) == [Message(expected)]
     assert [f.opcode for f, _ in frames_out(protocol)] == [Opcode.PONG]
     # and the protocol goes on with the next frame
     small = _frame_bytes(0x81, b"next", masked=not protocol.is_client, length_form=7)
     assert protocol.receive_data(small) == [Message("next")]
 
 
+@pytest.mark.parametrize("make", [server, client])
+def test_large_text_message_with_invalid_utf8_fails_when_complete(make):
+    protocol = make()
+    payload = b"a" * 70_000 + b"\xff" + b"a" * 100
+    data = _frame_bytes(0x81, payload, masked=not protocol.is_client, length_form=16)
+    protocol.receive_data(data[:100])
+    read = protocol.start_payload_read()
+    assert read is not None and read.text
+    wire = read.received + data[100:]
+    unmasked = wire if read.mask is None else apply_mask(wire, read.mask)
+    assert protocol.finish_payload_read(read, unmasked) == []
+    assert_failed(protocol, 1007)
+
+
+def test_large_text_message_with_invalid_utf8_in_its_first_bytes_fails_at_once():
+    # The part of the frame that arrives with its header is checked as it arrives: the
+    # connection fails there, and nothing is handed over.
+    protocol = server()
+    data = _frame_bytes(0x81, b"\xff" + b"a" * 70_000, masked=True, length_form=16)
+    protocol.receive_data(data[:100])
+    assert protocol.start_payload_read() is None
+    assert_failed(protocol, 1007)
+
+
 @pytest.mark.parametrize(
     "b0",
-    [0x81, 0x02, 0xC2],  # text (validated as it arrives), not final, compressed
+    [0x01, 0x02, 0xC2],  # not final (text, binary), compressed
 )
-def test_start_payload_read_only_for_whole_plain_binary_messages(b0):
+def test_start_payload_read_only_for_whole_plain_messages(b0):
     protocol = server(extensions=[Reverse()]) if b0 & 0x40 else server()
     data = _frame_bytes(b0, b"a" * 70_000, masked=True, length_form=16)
     protocol.receive_data(data[:100])

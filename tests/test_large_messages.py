@@ -1,5 +1,5 @@
-"""Large binary messages, which the reading thread receives straight into the message's
-buffer (Protocol.start_payload_read and Transport.read_payload), on both sides."""
+"""Large binary and text messages, which the reading thread receives straight into the
+message's buffer (Protocol.start_payload_read and Transport.read_payload), on both sides."""
 
 from __future__ import annotations
 
@@ -23,28 +23,45 @@ def _xor(payload: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
+# Multi-byte characters of 2, 3 and 4 bytes: the reads split some of them.
+_TEXT = "aé€😀"
+
+
+def _payload(opcode: int, size: int) -> bytes:
+    """``size`` random bytes, or about ``size`` bytes of UTF-8 for a text message."""
+    if opcode == 0x2:
+        return os.urandom(size)
+    return (_TEXT * (size // 10 + 1)).encode()[:size].decode(errors="ignore").encode()
+
+
+@pytest.mark.parametrize("opcode", [0x2, 0x1])
 @pytest.mark.parametrize("size", [65535, 65536, 65537, 1 << 20, 3 * (1 << 20) + 7])
-def test_large_binary_messages_echo_intact_after_a_ping(server: ServerFactory, size: int) -> None:
+def test_large_messages_echo_intact_after_a_ping(
+    server: ServerFactory, opcode: int, size: int
+) -> None:
     srv = server(compression=None, max_size=4 << 20, ping_interval=None)
-    payload = os.urandom(size)
+    payload = _payload(opcode, size)
     sock, rest = raw_client(srv)
     with sock:
         mask = b"\x9a\x01\xfe\x42"
         masked = _xor(payload, mask)
-        header = bytes((0x82, 0xFF)) + struct.pack("!Q", size) + mask
+        header = bytes((0x80 | opcode, 0xFF)) + struct.pack("!Q", len(payload)) + mask
         # The ping and the start of the message in one write, the rest in pieces.
-        sock.sendall(frame(0x9, b"hi", mask=True) + header + masked[:1000])
-        for i in range(1000, size, 300_000):
-            sock.sendall(masked[i : i + 300_000])
+        sock.sendall(frame(0x9, b"hi", mask=True) + header + masked[:1001])
+        for i in range(1001, len(payload), 300_007):
+            sock.sendall(masked[i : i + 300_007])
         reader = FrameReader(sock, rest)
         assert reader.read() == (0xA, b"hi")
-        assert reader.read() == (0x2, payload)
+        assert reader.read() == (opcode, payload)
         sock.sendall(close_frame(1000, mask=True))
-        opcode, body = reader.read()
-        assert opcode == 0x8 and parse_close(body)[0] == 1000
+        op, body = reader.read()
+        assert op == 0x8 and parse_close(body)[0] == 1000
 
 
-def test_peer_vanishing_inside_a_large_payload_ends_recv(server: ServerFactory) -> None:
+def _one_recv(
+    server: ServerFactory,
+) -> tuple[syncws.Server, list[BaseException], threading.Event]:
+    """A server whose handler calls ``recv()`` once and keeps the exception it raises."""
     outcome: list[BaseException] = []
     started = threading.Event()
 
@@ -55,7 +72,11 @@ def test_peer_vanishing_inside_a_large_payload_ends_recv(server: ServerFactory) 
         except BaseException as exc:
             outcome.append(exc)
 
-    srv = server(handler, compression=None, ping_interval=None)
+    return server(handler, compression=None, ping_interval=None), outcome, started
+
+
+def test_peer_vanishing_inside_a_large_payload_ends_recv(server: ServerFactory) -> None:
+    srv, outcome, started = _one_recv(server)
     sock, _ = raw_client(srv)
     with sock:
         assert started.wait(TIMEOUT)
@@ -88,3 +109,32 @@ def test_large_binary_message_over_max_size_fails_with_1009(server: ServerFactor
         sock.sendall(header + b"x" * 1000)
         opcode, body = FrameReader(sock, rest).read()
         assert opcode == 0x8 and parse_close(body)[0] == 1009
+
+
+def test_large_text_message_with_invalid_utf8_fails_with_1007(server: ServerFactory) -> None:
+    srv, outcome, _ = _one_recv(server)
+    sock, rest = raw_client(srv)
+    with sock:
+        payload = b"a" * 100_000 + b"\xc3\x28" + b"a" * 1000  # C3 must start a 2-byte char
+        header = bytes((0x81, 0xFF)) + struct.pack("!Q", len(payload)) + b"\0\0\0\0"
+        sock.sendall(header + payload[:500])
+        sock.sendall(payload[500:])
+        opcode, body = FrameReader(sock, rest).read()
+        assert opcode == 0x8 and parse_close(body)[0] == 1007
+    assert wait_for(lambda: outcome, TIMEOUT), "recv() did not end"
+    assert isinstance(outcome[0], syncws.ConnectionClosedError)
+    assert outcome[0].sent is not None and outcome[0].sent.code == 1007
+
+
+def test_client_receives_large_text_messages(server: ServerFactory) -> None:
+    text = _TEXT * 300_000  # 3 MiB of UTF-8
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        ws.send(text)
+        ws.send("after")
+        ws.recv()
+
+    srv = server(handler, compression=None)
+    with syncws.connect(uri(srv), compression=None, max_size=4 << 20) as ws:
+        assert ws.recv() == text
+        assert ws.recv(timeout=TIMEOUT) == "after"

@@ -239,8 +239,7 @@ class Protocol(Shortcuts):
                         self._check_partial_text(buf, start, end, mask, b0 & 0x0F)
                     break
                 if self._partial_decoder is not None:
-                    self._partial_checked = 0
-                    self._partial_decoder = None
+                    self._forget_partial_check()
                 if mask is None:
                     payload = bytes(buf[start:stop])
                 elif length > _VIEW_THRESHOLD:
@@ -370,6 +369,11 @@ class Protocol(Shortcuts):
         """Decode one fragment of a text message, failing on the first invalid byte."""
         assert self._decoder is not None
         return _decode_strict(self._decoder, payload, final)
+
+    def _forget_partial_check(self) -> None:
+        """Drop the state of :meth:`_check_partial_text`: the frame is complete."""
+        self._partial_checked = 0
+        self._partial_decoder = None
 
     def _check_partial_text(
         self, buf: bytes | bytearray, start: int, end: int, mask: bytes | None, opcode: int

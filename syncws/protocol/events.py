@@ -97,7 +97,7 @@ class ResponseReceived:
 
 @dataclasses.dataclass(slots=True)
 class PayloadRead:
-    """The rest of a large binary message, for the I/O layer to read itself: see
+    """The rest of a large binary or text message, for the I/O layer to read itself: see
     :meth:`~syncws.protocol.shortcuts.Shortcuts.start_payload_read`.
 
     Attributes:
@@ -105,11 +105,13 @@ class PayloadRead:
         received: The part of the payload received already, as it came on the wire (masked
             on the server side).
         mask: The masking key of the frame (``None`` on the client side).
+        text: Whether it is a text message (its UTF-8 is checked when it is complete).
     """
 
     size: int
     received: bytes
     mask: bytes | None
+    text: bool = False
 
 
 #: What :meth:`~syncws.protocol.connection.Protocol.receive_data` returns a list of. A

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import ProtocolError
 from .events import Event, Message, PayloadRead, State
 from .frames import parse_header
 from .mask import _mask_frame, apply_mask
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BULK_THRESHOLD", "Shortcuts"]
 
-#: Payload size from which :meth:`Shortcuts.start_payload_read` offers a binary message to
+#: Payload size from which :meth:`Shortcuts.start_payload_read` offers a message to
 #: be read straight into its final buffer.
 BULK_THRESHOLD = 65536
 
@@ -73,6 +74,12 @@ class Shortcuts:
     _decoder: codecs.IncrementalDecoder | None
 
     def _frame(self, b0: int, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def fail(self, code: int, reason: str = "", exc: Exception | None = None) -> None:
+        raise NotImplementedError
+
+    def _forget_partial_check(self) -> None:
         raise NotImplementedError
 
     def receive_message(self, data: bytes) -> str | bytes | None:
@@ -149,20 +156,23 @@ class Shortcuts:
         return apply_mask(data[start:], data[start - 4 : start])
 
     def start_payload_read(self) -> PayloadRead | None:
-        """Hand the rest of a large binary message over to the I/O layer.
+        """Hand the rest of a large message over to the I/O layer.
 
-        When what is buffered is the beginning of one whole, unfragmented, plain binary
-        message of at least :data:`BULK_THRESHOLD` bytes (its header was checked, e.g.
-        against ``max_size``, when it arrived), this takes it out of the buffer and returns
-        what the I/O layer needs to read the rest of the payload straight into the buffer of
-        the final message, with no intermediate copies: it reads ``size -
+        When what is buffered is the beginning of one whole, unfragmented, uncompressed
+        binary or text message of at least :data:`BULK_THRESHOLD` bytes (its header was
+        checked, e.g. against ``max_size``, when it arrived), this takes it out of the
+        buffer and returns what the I/O layer needs to read the rest of the payload straight
+        into the buffer of the final message, with no intermediate copies: it reads ``size -
         len(received)`` more bytes, unmasks the whole payload (``received`` first) and
         passes it to :meth:`finish_payload_read`. Returns ``None`` otherwise.
+
+        The UTF-8 of a text message is then checked once it is complete, by
+        :meth:`finish_payload_read`, rather than as its bytes arrive.
         """
         buf = self._buf
         if (
             len(buf) < 4
-            or buf[0] != 0x82
+            or (buf[0] != 0x82 and buf[0] != 0x81)
             or self._discard
             or self._recv_opcode
             or self.state is not _OPEN
@@ -171,22 +181,34 @@ class Shortcuts:
         header = parse_header(buf)
         if header is None:
             return None
-        _, length, mask, start = header
+        b0, length, mask, start = header
         if length < BULK_THRESHOLD or start + length <= len(buf):
             return None
-        read = PayloadRead(length, bytes(buf[start:]), mask)
+        read = PayloadRead(length, bytes(buf[start:]), mask, b0 == 0x81)
         buf.clear()
+        # The part of a text frame checked as it arrived: the whole payload is checked at
+        # the end instead.
+        self._forget_partial_check()
         return read
 
     def finish_payload_read(self, read: PayloadRead, payload: bytes) -> list[Event]:
         """Complete the message of :meth:`start_payload_read` with its whole ``payload``,
-        unmasked; return the events, as :meth:`receive_data` would have."""
+        unmasked; return the events, as :meth:`receive_data` would have.
+
+        Invalid UTF-8 in a text message fails the connection with 1007 and returns no event.
+        """
         if len(payload) != read.size:
             raise ValueError(f"expected {read.size} bytes of payload, got {len(payload)}")
         if self._discard:
             return []
-        events: list[Event] = [Message(payload)]
-        return events
+        if not read.text:
+            return [Message(payload)]
+        try:
+            return [Message(payload.decode())]
+        except UnicodeDecodeError:
+            exc = ProtocolError("invalid UTF-8 in text message", code=1007)
+            self.fail(exc.code, str(exc), exc)
+            return []
 
     def frame_message(self, opcode: int, data: bytes) -> bytes | None:
         """A shortcut for sending a whole message: return its frame, for the caller to write

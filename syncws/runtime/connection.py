@@ -350,7 +350,6 @@ class Connection(Reader, Writer):
                 self._after_feed(False)  # answer what came before it (a ping), first
                 message, bulk = self._read_payload(bulk), None
                 if message is None:
-                    self._process(b"")  # the connection ended inside the payload
                     continue
                 return message if decode is None else _decode(message, decode)
             self._after_feed(eof)

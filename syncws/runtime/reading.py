@@ -67,17 +67,22 @@ class Reader:
         def _finalize(self) -> None: ...
 
     def _read_payload(self, bulk: PayloadRead) -> Data | None:
-        """Read the rest of a large binary message (see ``Protocol.start_payload_read``);
-        return it, or ``None`` if the connection ended first. The caller owns reading."""
+        """Read the rest of a large message (see ``Protocol.start_payload_read``); return
+        it, or ``None`` if the connection ended first or failed (invalid UTF-8), having
+        processed that ending. The caller owns reading."""
         payload = self.transport.read_payload(bulk)
         if payload is None:
+            self._process(b"")  # the connection ended inside the payload
             return None
         with self._lock:
             if self._finalized:
                 return None
             for event in self.protocol.finish_payload_read(bulk, payload):
                 self._handle_event(event)
-            return self._messages.popleft() if self._messages else None
+            message = self._messages.popleft() if self._messages else None
+        if message is None:
+            self._after_feed(False)  # the protocol failed the connection: send its close
+        return message
 
     def _read_once(self, timeout: float | None) -> None:
         """Read once from the socket, blocking, and process what arrived."""
