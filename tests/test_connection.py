@@ -960,6 +960,17 @@ def test_start_payload_read_only_for_whole_plain_messages(b0):
     assert protocol.start_payload_read() is None
 
 
+@pytest.mark.parametrize("b0", [0x81, 0x82])
+def test_start_payload_read_leaves_plain_messages_to_extensions_that_may_change_them(b0):
+    # Reverse rejects frames without RSV1: the general path must see this one.
+    protocol = server(extensions=[Reverse()])
+    data = _frame_bytes(b0, b"a" * 70_000, masked=True, length_form=16)
+    protocol.receive_data(data[:100])
+    assert protocol.start_payload_read() is None
+    assert protocol.receive_data(data[100:]) == []
+    assert_failed(protocol, 1002)
+
+
 def test_start_payload_read_declines_small_complete_and_failed_frames():
     protocol = server()
     small = _frame_bytes(0x82, b"a" * 1000, masked=True, length_form=16)

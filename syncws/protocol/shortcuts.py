@@ -176,6 +176,7 @@ class Shortcuts:
             or self._discard
             or self._recv_opcode
             or self.state is not _OPEN
+            or not self._plain_fast  # an extension may change a message with no RSV bit
         ):
             return None
         header = parse_header(buf)
