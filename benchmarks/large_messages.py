@@ -2,12 +2,14 @@
 
 Page faults are nearly deterministic, unlike timings on a shared machine, and large messages
 are dominated by them (fresh 1 MiB buffers are mmapped and unmapped by the C allocator).
-``python benchmarks/large_messages.py LABEL [--text]`` (binary messages, or text ones);
-compare two trees by running it with each on ``PYTHONPATH``, interleaved.
+``python benchmarks/large_messages.py [LABEL] [--text] [--tls]`` (binary messages, or
+text ones; over TLS, with a throwaway certificate from ``trustme``, which the test extra
+installs); compare two trees by running it with each on ``PYTHONPATH``, interleaved.
 """
 
 import resource
 import socket
+import ssl
 import sys
 
 import syncws
@@ -29,8 +31,21 @@ def handler(ws):
     out["cpu"] = ((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) / N * 1e6
 
 
-srv = syncws.Server(handler, "127.0.0.1", 0, compression=None, max_size=16 << 20).start()
+server_ctx = client_ctx = None
+if "--tls" in sys.argv:
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+srv = syncws.Server(
+    handler, "127.0.0.1", 0, compression=None, max_size=16 << 20, ssl=server_ctx
+).start()
 sock = socket.create_connection(("127.0.0.1", srv.port))
+if client_ctx is not None:
+    sock = client_ctx.wrap_socket(sock, server_hostname="localhost")
 sock.sendall(
     b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -50,5 +65,5 @@ for _ in range(N + 20):
         got += sock.recv_into(view[got:])
 sock.close()
 srv.shutdown(timeout=2)
-label = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--text" else "syncws"
+label = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "syncws"
 print(f"{label}: per 1 MiB round trip: {out['flt']:.0f} minor faults, {out['cpu']:.0f} us CPU")

@@ -8,7 +8,7 @@ import struct
 import threading
 
 import pytest
-from conftest import ServerFactory, uri
+from conftest import ServerFactory, tls_contexts, uri
 from rawws import FrameReader, close_frame, frame, parse_close, raw_client, wait_for
 
 import syncws
@@ -138,3 +138,24 @@ def test_client_receives_large_text_messages(server: ServerFactory) -> None:
     with syncws.connect(uri(srv), compression=None, max_size=4 << 20) as ws:
         assert ws.recv() == text
         assert ws.recv(timeout=TIMEOUT) == "after"
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_large_messages_over_tls_echo_intact_and_in_order(
+    server: ServerFactory, text: bool
+) -> None:
+    server_ctx, client_ctx = tls_contexts()
+    srv = server(compression=None, max_size=4 << 20, ssl=server_ctx)
+    sizes = [65536, 1 << 20, 3 * (1 << 20) + 3]
+    messages: list[str | bytes] = [
+        _payload(0x1, size).decode() if text else os.urandom(size) for size in sizes
+    ]
+    with syncws.connect(
+        f"wss://localhost:{srv.port}/", ssl=client_ctx, compression=None, max_size=4 << 20
+    ) as ws:
+        for message in messages:
+            ws.send(message)
+            ws.send("small")  # right behind the large one, in the same TLS stream
+        for message in messages:
+            assert ws.recv() == message  # no timeout: the large-message path
+            assert ws.recv(timeout=TIMEOUT) == "small"

@@ -1,15 +1,19 @@
-"""Tests for syncws.runtime.transport: the adaptive read size and vectored writes."""
+"""Tests for syncws.runtime.transport: the adaptive read size, vectored writes, and TLS
+writes and reads of large messages in pieces."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
 import time
 
 import pytest
+from conftest import tls_contexts
 
-from syncws.runtime.transport import _MAX_READ, _MIN_READ, Transport
+from syncws.protocol.events import PayloadRead
+from syncws.runtime.transport import _MAX_READ, _MIN_READ, TLSTransport, Transport
 
 
 def read_exactly(transport: Transport, count: int) -> list[int]:
@@ -110,3 +114,57 @@ def test_send_buffers_times_out_when_the_peer_does_not_read() -> None:
         a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         with pytest.raises(TimeoutError):
             Transport(a).send_buffers([b"x" * 16, b"y" * (8 << 20)], time.monotonic() + 0.2)
+
+
+def _tls_pair(a: socket.socket, b: socket.socket) -> tuple[TLSTransport, TLSTransport]:
+    """TLS transports over a connected pair, handshake done: (server, client)."""
+    server_ctx, client_ctx = tls_contexts()
+    server = TLSTransport(a, server_ctx, server_side=True)
+    client = TLSTransport(b, client_ctx, server_side=False, server_hostname="localhost")
+    thread = threading.Thread(target=server.handshake, args=(time.monotonic() + 10,))
+    thread.start()
+    client.handshake(time.monotonic() + 10)
+    thread.join(10)
+    return server, client
+
+
+def test_tls_encrypts_a_large_message_a_piece_at_a_time() -> None:
+    """A large write is encrypted 64 KiB of plaintext at a time, small buffers joined,
+    and the pieces decrypt to the buffers in order."""
+    a, b = socket.socketpair()
+    with a, b:
+        server, client = _tls_pair(a, b)
+        header, payload = b"\x82\x7f" + bytes(8), os.urandom(200_000)
+        pieces = list(client.encrypt([header, memoryview(payload), b"tail"]))
+        assert len(pieces) == 4  # 200,014 bytes in pieces of 65,536 at most
+        assert all(len(piece) < 65536 + 1024 for piece in pieces)  # records' overhead
+        received = bytearray()
+
+        def read() -> None:
+            while len(received) < 200_014:
+                data = server.recv(5)
+                assert data
+                received.extend(data)
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        for piece in pieces:
+            b.sendall(piece)
+        thread.join(10)
+        assert bytes(received) == header + payload + b"tail"
+
+
+def test_tls_reads_a_payload_straight_into_its_buffer() -> None:
+    """read_payload() decrypts the rest of a payload into the message and leaves what
+    follows it for the next read."""
+    a, b = socket.socketpair()
+    with a, b:
+        server, client = _tls_pair(a, b)
+        payload = os.urandom(300_000)
+        wire = b"".join(client.encrypt([payload[1000:], b"next"]))
+        thread = threading.Thread(target=b.sendall, args=(wire,))
+        thread.start()
+        read = PayloadRead(len(payload), payload[:1000], None)
+        assert server.read_payload(read) == payload
+        assert server.recv(5) == b"next"
+        thread.join(10)

@@ -343,8 +343,8 @@ class Connection(Reader, Writer):
                 if not self._feed(chunk, eof):
                     continue
                 message = self._messages.popleft() if self._messages else None
-                if message is None and raw:
-                    # A large binary message: read it straight into its buffer.
+                if message is None and deadline is None:
+                    # A large message: read it straight into its buffer (TLS included).
                     bulk = self.protocol.start_payload_read()
             if bulk is not None:
                 self._after_feed(False)  # answer what came before it (a ping), first

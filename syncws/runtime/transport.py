@@ -20,8 +20,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, cast
 
 from ..protocol.events import PayloadRead
 from ..protocol.mask import apply_mask_inplace
@@ -129,12 +129,20 @@ class Transport:
         Blocks until the whole payload is read. Returns the unmasked payload, or ``None``
         if the connection ended first (the partial payload is dropped).
         """
-        stream = _PayloadStream(self.sock, read)
+        stream = _PayloadStream(self, read)
         # With a buffer size of 1, read(n) creates the result of n bytes and passes views of
         # its storage to stream.readinto() until it is full or at EOF (CPython; any other
         # way of calling readinto() gives the same bytes, with copies).
         payload = io.BufferedReader(stream, 1).read(read.size)
         return payload if len(payload) == read.size else None
+
+    def read_into(self, view: memoryview) -> int:
+        """Read what is available into ``view``, blocking until something is; the number
+        of bytes read, 0 at EOF (a reset included). For :meth:`read_payload`."""
+        try:
+            return self.sock.recv_into(view)
+        except (ConnectionResetError, ConnectionAbortedError):
+            return 0
 
     def encode(self, data: bytes) -> bytes:
         """Turn plaintext into the bytes to write on the socket."""
@@ -214,12 +222,13 @@ class Transport:
 
 
 class _PayloadStream(io.RawIOBase):
-    """The payload of a frame, as a raw stream: what was received already, then the socket;
-    unmasked as it is read (see :meth:`Transport.read_payload`)."""
+    """The payload of a frame, as a raw stream: what was received already, then the
+    transport (:meth:`Transport.read_into`); unmasked as it is read (see
+    :meth:`Transport.read_payload`)."""
 
-    def __init__(self, sock: socket.socket, read: PayloadRead) -> None:
+    def __init__(self, transport: Transport, read: PayloadRead) -> None:
         super().__init__()
-        self._sock = sock
+        self._transport = transport
         self._read = read
         self._pos = 0  # payload bytes read so far
 
@@ -234,10 +243,7 @@ class _PayloadStream(io.RawIOBase):
             n = min(len(view), len(received) - pos)
             view[:n] = received[pos : pos + n]
         else:
-            try:
-                n = self._sock.recv_into(view)
-            except (ConnectionResetError, ConnectionAbortedError):
-                n = 0
+            n = self._transport.read_into(view)
             if not n:
                 return 0
         mask = self._read.mask
@@ -272,6 +278,8 @@ class TLSTransport(Transport):
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side, server_hostname)
         self._tls_lock = threading.Lock()
+        # read_into()'s buffer for raw bytes, during read_payload() only.
+        self._raw_buffer: memoryview | None = None
 
     def handshake(self, deadline: float | None) -> None:
         """Run the TLS handshake; the calling thread owns the socket meanwhile.
@@ -336,6 +344,34 @@ class TLSTransport(Transport):
                 return None
             self._feed(raw)
 
+    def read_payload(self, read: PayloadRead) -> bytes | None:
+        try:
+            return super().read_payload(read)
+        finally:
+            self._raw_buffer = None
+
+    def read_into(self, view: memoryview) -> int:
+        # Decrypt straight into the payload, one TLS record at most per call; the raw
+        # bytes go through a buffer of this transport's, reused, rather than fresh objects
+        # the size of the reads (large ones cost page faults every time).
+        while True:
+            with self._tls_lock:
+                try:
+                    # With a buffer, the count read (typeshed says bytes).
+                    return cast("int", self._tls.read(len(view), view))
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLError:  # the peer's close_notify included
+                    return 0
+            buffer = self._raw_buffer
+            if buffer is None:
+                buffer = self._raw_buffer = memoryview(bytearray(_RECV_SIZE))
+            n = Transport.read_into(self, buffer)
+            if not n:
+                return 0
+            with self._tls_lock:
+                self._incoming.write(buffer[:n])
+
     def recv_nowait(self) -> bytes | None:
         while True:
             data = self._decrypt()
@@ -346,7 +382,28 @@ class TLSTransport(Transport):
                 return None
             self._feed(raw)
 
-    def encode(self, data: bytes) -> bytes:
+    def encrypt(self, buffers: Sequence[bytes | memoryview]) -> Iterator[bytes]:
+        """Encrypt ``buffers`` in order, yielding the wire bytes of at most 64 KiB of
+        plaintext at a time (with any TLS output queued before them), for the caller to
+        write before asking for more: a large message's ciphertext is never in memory
+        whole, and its pieces, unlike 1 MiB objects, come from memory the C allocator
+        reuses instead of fresh pages."""
+        pending: list[bytes | memoryview] = []
+        room = _RECV_SIZE
+        for buffer in buffers:
+            view = memoryview(buffer)
+            while len(view) >= room:
+                pending.append(view[:room])
+                yield self.encode(pending[0] if len(pending) == 1 else b"".join(pending))
+                view = view[room:]
+                pending, room = [], _RECV_SIZE
+            if view:
+                pending.append(view)
+                room -= len(view)
+        if pending:
+            yield self.encode(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def encode(self, data: bytes | memoryview) -> bytes:
         # Reading may have queued TLS output (e.g. answering a TLS 1.3 key update); it sits
         # in the BIO ahead of this record, so draining the BIO keeps the stream in order.
         with self._tls_lock:

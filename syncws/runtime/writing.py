@@ -28,7 +28,7 @@ from .transport import _DONTWAIT
 if TYPE_CHECKING:
     from .connection import Connection
     from .heartbeat import Heartbeat
-    from .transport import Transport
+    from .transport import TLSTransport, Transport
 
 __all__ = ["BROADCAST_HIGH_WATER", "Writer"]
 
@@ -228,8 +228,10 @@ class Writer:
             while True:
                 if self._tls:
                     # Encryption runs outside _lock too; only the token holder encrypts.
-                    out = [transport.encode(b"".join(out))]
-                transport.send_buffers(out, deadline)
+                    for wire in cast("TLSTransport", transport).encrypt(out):
+                        transport.send(wire, deadline)
+                else:
+                    transport.send_buffers(out, deadline)
                 with self._lock:
                     out = self.protocol.buffers_to_send()
                     if not out and not (self._tls and transport.has_output()):
