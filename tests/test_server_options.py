@@ -4,7 +4,9 @@ SO_REUSEPORT, Basic auth, subprotocol selection, headers, SNI, and serve() signa
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import pathlib
 import signal
 import socket
 import ssl
@@ -15,6 +17,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import ServerFactory, echo, tls_contexts
+from rawws import wait_for
 
 import syncws
 
@@ -44,6 +47,23 @@ def test_reuse_port_lets_two_servers_share_a_port(server: ServerFactory) -> None
         with syncws.connect(f"ws://127.0.0.1:{first.port}/") as ws:
             ws.send("shared")
             assert ws.recv(timeout=TIMEOUT) == "shared"
+
+
+def test_serve_forever_logs_where_it_listens(
+    server: ServerFactory, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve_forever() logs its address at INFO: a ws:// or wss:// URI, or the socket path."""
+    server_ctx, _ = tls_contexts()
+    with caplog.at_level(logging.INFO, logger="syncws.server"):
+        plain = server()
+        secure = server(ssl=server_ctx, host="::1")
+        server(unix_path=str(tmp_path / "s.sock"))
+        expected = [
+            f"server listening on ws://127.0.0.1:{plain.port}/",
+            f"server listening on wss://[::1]:{secure.port}/",
+            f"server listening on unix:{tmp_path / 's.sock'}",
+        ]
+        assert wait_for(lambda: all(line in caplog.messages for line in expected), TIMEOUT)
 
 
 def test_basic_auth_accepts_and_rejects(server: ServerFactory, uri: UriFactory) -> None:

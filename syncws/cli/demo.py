@@ -229,7 +229,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The server's threads inherit a mask that leaves Ctrl-C to this thread, which
         # waits for it with sigwait(): no signal can slip in before the wait starts.
         with signals_blocked(), server:
-            server.start()
             host = args.host if ":" not in args.host else f"[{args.host}]"
             http, ws = ("https", "wss") if context else ("http", "ws")
             base = f"{host}:{server.port}"
@@ -238,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "Ctrl-C stops it.",
                 *(http, base, ws, base, ws, base, CHAT_PATH),
             )
+            # After that line (the socket listens already): the server logs its own too.
+            server.start()
             if hasattr(signal, "sigwait") and previous:
                 signal.sigwait({signal.SIGINT, signal.SIGTERM})
             else:  # pragma: no cover - Windows, or not the main thread

@@ -331,6 +331,14 @@ class Server(_ConnectionOptions):
         port: int = self.socket.getsockname()[1]
         return port
 
+    def _listening_on(self) -> str:
+        """Where the server listens, for the log: a URI, or a Unix socket's path."""
+        if self._family == socket.AF_UNIX:
+            return f"unix:{self.socket.getsockname()}"
+        host, port = self.socket.getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        return f"{'ws' if self.ssl is None else 'wss'}://{host}:{port}/"
+
     # Serving.
 
     def serve_forever(self) -> None:
@@ -340,6 +348,7 @@ class Server(_ConnectionOptions):
             if self._serving:
                 raise RuntimeError("serve_forever is already running")
             self._serving = True
+        self.logger.info("server listening on %s", self._listening_on())
         poller = select.poll()
         poller.register(self.socket, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
