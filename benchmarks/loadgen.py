@@ -116,10 +116,22 @@ def request(port: int) -> bytes:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the whole process (all threads, live or exited)."""
+    """User + system CPU time of the whole process (all threads, live or exited), and of
+    the live child processes of its main thread (a server of several processes)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+    except OSError:
+        children = []
+    for child in children:
+        try:
+            total += cpu_seconds(child)
+        except OSError:
+            pass  # it ended meanwhile
+    return total
 
 
 def status(pid: int) -> dict[str, int]:

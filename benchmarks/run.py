@@ -11,7 +11,8 @@ ratios computed repetition by repetition (then the median of those), which cance
 of the drift of a noisy machine. Server CPU time per message (from ``/proc``) is the
 figure least disturbed by other load. The 16 B echo scenarios also run the "design sketch"
 (``servers/sketch_server.py``): not a WebSocket server, but the floor of syncws's design,
-which tells whether a target is reachable in Python on this machine at all.
+which tells whether a target is reachable in Python on this machine at all; 64 connections
+also run syncws as two processes sharing the port.
 
 A full run (no ``--only``, no ``--quick``) writes ``benchmarks/RESULTS.md`` and
 ``benchmarks/RESULTS.rst`` (included by ``docs/topics/performance.rst``); otherwise the
@@ -36,19 +37,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PYTHON = sys.executable
 
-#: name -> (script in servers/, speaks raw TCP only)
+#: name -> (script in servers/ and its arguments, speaks raw TCP only)
 SERVERS: dict[str, tuple[str, bool]] = {
     "syncws": ("syncws_server.py", False),
     "websockets.sync": ("websockets_sync_server.py", False),
     "websockets asyncio": ("websockets_asyncio_server.py", False),
     "aiohttp": ("aiohttp_server.py", False),
     "plain TCP": ("tcp_server.py", True),
-    # Not a WebSocket server: the design's floor, in the scenarios it can serve (16 B echoes).
+    # Only where a scenario names them (see EXTRA).
     "design sketch": ("sketch_server.py", False),
+    "syncws, 2 processes": ("syncws_server.py --procs 2", False),
 }
 REFERENCE = "websockets.sync"
 CEILING = "plain TCP"
 SKETCH = "design sketch"
+PROCS2 = "syncws, 2 processes"
+#: Rows of some scenarios only: the design's floor (not a WebSocket server: it echoes 16 B
+#: messages and nothing else), and syncws on both cores (reuse_port), for 64 connections.
+EXTRA = (SKETCH, PROCS2)
 CLIENTS = ["syncws", "websockets", "websocket-client"]
 CLIENT_REFERENCE = "websockets"
 #: The server every client library talks to in the client scenarios.
@@ -74,9 +80,10 @@ class ServerProcess:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        script, self.raw = SERVERS[name]
+        command, self.raw = SERVERS[name]
+        script, *args = command.split()
         self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(HERE, "servers", script)],
+            [PYTHON, os.path.join(HERE, "servers", script), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -182,8 +189,10 @@ def _brief(r: dict[str, Any]) -> str:
     )
 
 
-def server_names(quick_ceiling: bool = True, sketch: bool = False) -> list[str]:
-    names = [n for n in SERVERS if (n != "aiohttp" or have_aiohttp()) and (n != SKETCH or sketch)]
+def server_names(quick_ceiling: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
+    names = [
+        n for n in SERVERS if (n != "aiohttp" or have_aiohttp()) and (n not in EXTRA or n in extra)
+    ]
     return names if quick_ceiling else [n for n in names if n != CEILING]
 
 
@@ -194,11 +203,13 @@ def echo_table(
     report: Report,
     mode: str = "echo",
     unit: str = "msgs/s",
-    sketch: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, list[dict[str, Any]]]:
-    names = server_names(sketch=sketch)
-    servers = {name: ServerProcess(name) for name in names}
+    names = server_names(extra=extra)
+    servers: dict[str, ServerProcess] = {}
     try:
+        for name in names:  # in the try: one that fails to start stops the others
+            servers[name] = ServerProcess(name)
 
         def measure(name: str, rep: int) -> dict[str, Any]:
             server = servers[name]
@@ -257,7 +268,8 @@ def echo_table(
 def scenario_rt(size: int, label: str) -> Callable[[Settings, Report], None]:
     def run(settings: Settings, report: Report) -> None:
         title = f"Round trips, 1 connection, {label} messages"
-        results = echo_table(title, ["--size", str(size)], settings, report, sketch=size == 16)
+        extra = (SKETCH,) if size == 16 else ()
+        results = echo_table(title, ["--size", str(size)], settings, report, extra=extra)
         _check_vs_ref(report, results, f"1 conn {label} msgs/s vs {REFERENCE}", size)
 
     return run
@@ -294,13 +306,19 @@ def scenario_conns64(settings: Settings, report: Report) -> None:
         ["--conns", "64", "--size", "16"],
         settings,
         report,
-        sketch=True,
+        extra=(SKETCH, PROCS2),
     )
     ratio = _rate_ratio(results, "syncws", REFERENCE)
     cpu = _cpu_ratio(results, "syncws", CEILING)
     report.check(f"64 conns 16 B msgs/s >= 6.0 x {REFERENCE}", ratio, ratio >= 6.0)
     report.check(f"64 conns 16 B server CPU/msg <= 1.5 x {CEILING}", cpu, cpu <= 1.5)
     _check_sketch(report, results, "64 conns 16 B")
+    procs = _rate_ratio(results, PROCS2, REFERENCE)
+    report.check(f"(64 conns 16 B, {PROCS2}: msgs/s x {REFERENCE}; no target)", procs, True)
+    report.tables[-1].notes.append(
+        f"{PROCS2}: two syncws processes share the port (reuse_port=True, as "
+        "examples/multicore_server.py runs them); its CPU is both processes'."
+    )
 
 
 def _check_sketch(report: Report, results: dict[str, list[dict[str, Any]]], what: str) -> None:

@@ -7,13 +7,21 @@
 - ``uri(server)``: the ``ws://`` URI of a running TCP server.
 - ``tls_contexts(hostname="localhost")``: a server context with a certificate for
   ``hostname`` from a fresh test CA, and a client context that trusts that CA.
+- ``program(args)``: a Python program of this checkout in a subprocess, its standard error
+  piped, killed at the end if still running; ``stderr_line(proc, timeout)`` reads it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +73,30 @@ def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLCo
     client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ca.configure_trust(client_ctx)
     return server_ctx, client_ctx
+
+
+@contextlib.contextmanager
+def program(args: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """Run ``python ARGS`` with this checkout importable and standard error piped; kill
+    it on the way out if it is still running."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with subprocess.Popen(
+        [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def stderr_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The next line ``proc`` writes to its piped standard error, waiting up to ``timeout``
+    seconds for it to start."""
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], timeout)
+    assert ready, "no output from the program in time"
+    return proc.stderr.readline()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import program, stderr_line
 
 import syncws
 from syncws.cli import demo
@@ -114,33 +114,22 @@ def recv_until(ws: syncws.ClientConnection, suffix: str) -> None:
 
 def test_serve_command_serves_and_stops_on_ctrl_c() -> None:
     """``python -m syncws serve`` logs its URL, echoes, and shuts down on SIGINT (exit 0)."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "syncws", "serve", "--host", "127.0.0.1", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    ) as proc:
+    with program(["-m", "syncws", "serve", "--host", "127.0.0.1", "--port", "0"]) as proc:
+        line = stderr_line(proc, TIMEOUT)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line
+        with syncws.connect(f"ws://127.0.0.1:{match[1]}/") as ws:
+            ws.send("echo?")
+            assert ws.recv(timeout=5) == "echo?"
+            proc.send_signal(signal.SIGINT)
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=5)
+        assert ws.close_code == 1001
+        assert proc.wait(TIMEOUT) == 0
         assert proc.stderr is not None
-        try:
-            ready, _, _ = select.select([proc.stderr], [], [], TIMEOUT)
-            assert ready, "the server did not start"
-            line = proc.stderr.readline()
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-            assert match, line
-            with syncws.connect(f"ws://127.0.0.1:{match[1]}/") as ws:
-                ws.send("echo?")
-                assert ws.recv(timeout=5) == "echo?"
-                proc.send_signal(signal.SIGINT)
-                with pytest.raises(syncws.ConnectionClosedOK):
-                    ws.recv(timeout=5)
-            assert ws.close_code == 1001
-            assert proc.wait(TIMEOUT) == 0
-            log = proc.stderr.read()
-            assert "connection open from" in log
-            assert "Traceback" not in log
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        log = proc.stderr.read()
+        assert "connection open from" in log
+        assert "Traceback" not in log
 
 
 @pytest.mark.parametrize(
