@@ -7,15 +7,15 @@
 - ``uri(server)``: the ``ws://`` URI of a running TCP server.
 - ``tls_contexts(hostname="localhost")``: a server context with a certificate for
   ``hostname`` from a fresh test CA, and a client context that trusts that CA.
-- ``program(args)``: a Python program of this checkout in a subprocess, its standard error
-  piped, killed at the end if still running; ``stderr_line(proc, timeout)`` reads it.
+- ``program(args)``: a Python program of this checkout in a subprocess, killed at the end
+  if still running, with its standard error read line by line (``Program``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import select
+import queue
 import ssl
 import subprocess
 import sys
@@ -75,28 +75,50 @@ def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLCo
     return server_ctx, client_ctx
 
 
-@contextlib.contextmanager
-def program(args: list[str]) -> Iterator[subprocess.Popen[str]]:
-    """Run ``python ARGS`` with this checkout importable and standard error piped; kill
-    it on the way out if it is still running."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    with subprocess.Popen(
-        [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env
-    ) as proc:
+class Program:
+    """A Python program of this checkout in a subprocess, whose standard error a thread
+    reads line by line (a ``select()`` on the pipe would miss lines already buffered)."""
+
+    def __init__(self, args: list[str]) -> None:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env
+        )
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._lines.put(line)
+
+    def line(self, timeout: float) -> str:
+        """The next line of standard error, waiting up to ``timeout`` seconds."""
         try:
-            yield proc
+            return self._lines.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            raise AssertionError("no output from the program in time") from None
+
+    def rest(self, timeout: float) -> str:
+        """The rest of standard error, once the program has closed it (it exited)."""
+        self._reader.join(timeout)
+        lines = []
+        while not self._lines.empty():
+            lines.append(self._lines.get())
+        return "".join(lines)
+
+
+@contextlib.contextmanager
+def program(args: list[str]) -> Iterator[Program]:
+    """Run ``python ARGS`` (see :class:`Program`); kill it on the way out if it still runs."""
+    running = Program(args)
+    with running.proc:
+        try:
+            yield running
         finally:
-            if proc.poll() is None:
-                proc.kill()
-
-
-def stderr_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The next line ``proc`` writes to its piped standard error, waiting up to ``timeout``
-    seconds for it to start."""
-    assert proc.stderr is not None
-    ready, _, _ = select.select([proc.stderr], [], [], timeout)
-    assert ready, "no output from the program in time"
-    return proc.stderr.readline()
+            if running.proc.poll() is None:
+                running.proc.kill()
 
 
 @pytest.fixture

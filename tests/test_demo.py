@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import program, stderr_line
+from conftest import program
 
 import syncws
 from syncws.cli import demo
@@ -114,20 +114,19 @@ def recv_until(ws: syncws.ClientConnection, suffix: str) -> None:
 
 def test_serve_command_serves_and_stops_on_ctrl_c() -> None:
     """``python -m syncws serve`` logs its URL, echoes, and shuts down on SIGINT (exit 0)."""
-    with program(["-m", "syncws", "serve", "--host", "127.0.0.1", "--port", "0"]) as proc:
-        line = stderr_line(proc, TIMEOUT)
+    with program(["-m", "syncws", "serve", "--host", "127.0.0.1", "--port", "0"]) as running:
+        line = running.line(TIMEOUT)
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert match, line
         with syncws.connect(f"ws://127.0.0.1:{match[1]}/") as ws:
             ws.send("echo?")
             assert ws.recv(timeout=5) == "echo?"
-            proc.send_signal(signal.SIGINT)
+            running.proc.send_signal(signal.SIGINT)
             with pytest.raises(syncws.ConnectionClosedOK):
                 ws.recv(timeout=5)
         assert ws.close_code == 1001
-        assert proc.wait(TIMEOUT) == 0
-        assert proc.stderr is not None
-        log = proc.stderr.read()
+        assert running.proc.wait(TIMEOUT) == 0
+        log = running.rest(TIMEOUT)
         assert "connection open from" in log
         assert "Traceback" not in log
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import program, stderr_line
+from conftest import program
 from wsgi_servers import free_port
 
 import syncws
@@ -23,11 +23,11 @@ def test_multicore_server_runs_processes_on_one_port_and_stops_on_sigterm() -> N
     """Two worker processes listen on the same port, both serve, and SIGTERM to the parent
     stops them gracefully (clients see 1001, every process exits with 0)."""
     port = free_port()
-    with program([str(EXAMPLES / "multicore_server.py"), str(port), "2"]) as proc:
+    with program([str(EXAMPLES / "multicore_server.py"), str(port), "2"]) as running:
         workers = set()
         deadline = time.monotonic() + TIMEOUT
         while len(workers) < 2:
-            line = stderr_line(proc, deadline - time.monotonic())
+            line = running.line(deadline - time.monotonic())
             match = re.match(rf"(\d+) server listening on ws://[^ ]*:{port}/$", line)
             if match:
                 workers.add(match[1])
@@ -35,11 +35,10 @@ def test_multicore_server_runs_processes_on_one_port_and_stops_on_sigterm() -> N
         for i, ws in enumerate(clients):
             ws.send(f"hello {i}")
             assert ws.recv(timeout=5) == f"hello {i}"
-        proc.send_signal(signal.SIGTERM)
+        running.proc.send_signal(signal.SIGTERM)
         for ws in clients:
             with pytest.raises(syncws.ConnectionClosedOK):
                 ws.recv(timeout=5)
             assert ws.close_code == 1001
-        assert proc.wait(TIMEOUT) == 0
-        assert proc.stderr is not None
-        assert "Traceback" not in proc.stderr.read()
+        assert running.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in running.rest(TIMEOUT)
