@@ -2,7 +2,7 @@
 
 The :class:`~syncws.protocol.connection.Protocol` state machine handles every frame in
 general; the I/O layer's message path mostly sees one whole small message per read, one
-whole message per send, and sometimes a large binary message. These methods do exactly
+whole message per send, and sometimes a large message. These methods do exactly
 that in one call each, and decline (return ``None``, changing nothing) whenever the
 general path is needed; the tests check that both paths agree on the same bytes.
 :class:`~syncws.protocol.connection.Protocol` inherits them.
