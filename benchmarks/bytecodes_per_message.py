@@ -7,8 +7,9 @@ during N round trips, and prints them per round trip, by function (``--lines``: 
 Use it to see where a change to the message path adds or saves work; instructions_per_message.py
 gives the cost in machine instructions.
 
-``python benchmarks/bytecodes_per_message.py [server|client] [SIZE] [--lines]``
-(default: server, 16 bytes).
+``python benchmarks/bytecodes_per_message.py [server|client] [SIZE] [--lines] [--inflight=K]``
+(default: server, 16 bytes); ``--inflight=K`` has the server's peer send K frames at a time
+before it reads their K echoes (the pipelining scenario).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import syncws
 
-N = 200
+N = 192  # a multiple of every --inflight up to 64 that divides it
 REQUEST = (
     b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -45,8 +46,9 @@ def tracer(frame: FrameType, event: str, arg: Any) -> Any:
     return local
 
 
-def measure_server(size: int) -> None:
-    """Trace the server's handler thread while a raw socket client echoes ``size`` bytes."""
+def measure_server(size: int, inflight: int = 1) -> None:
+    """Trace the server's handler thread while a raw socket client echoes ``size`` bytes,
+    ``inflight`` frames at a time."""
     done = threading.Event()
 
     def handler(ws: syncws.ServerConnection) -> None:
@@ -66,10 +68,11 @@ def measure_server(size: int) -> None:
         header = bytes((0x82, 0x80 | size)) if size < 126 else b"\x82\xfe" + size.to_bytes(2)
         frame = header + b"\1\2\3\4" + b"x" * size  # masked with a non-zero key
         reply = len(header) + size  # the echo: the same header, unmasked, no key
-        for _ in range(N + 1):
-            sock.sendall(frame)
+        batches = [frame] + [frame * inflight] * (N // inflight)
+        for batch in batches:
+            sock.sendall(batch)
             got = 0
-            while got < reply:
+            while got < reply * (len(batch) // len(frame)):
                 got += len(sock.recv(65536))
         done.wait(10)
 
@@ -99,8 +102,18 @@ def main() -> None:
     size = int(args[1]) if len(args) > 1 else 16
     if side not in ("server", "client") or not 0 <= size < 65536:
         sys.exit(__doc__)
-    (measure_server if side == "server" else measure_client)(size)
-    print(f"{side}, {size} B: {sum(by_function.values()) / N:.1f} bytecodes per round trip")
+    inflight = 1
+    for a in sys.argv[1:]:
+        if a.startswith("--inflight="):
+            inflight = int(a.partition("=")[2])
+    if N % inflight or (inflight > 1 and side != "server"):
+        sys.exit(__doc__)
+    if side == "server":
+        measure_server(size, inflight)
+    else:
+        measure_client(size)
+    what = "round trip" if inflight == 1 else f"message, {inflight} in flight"
+    print(f"{side}, {size} B: {sum(by_function.values()) / N:.1f} bytecodes per {what}")
     for name, count in by_function.most_common():
         print(f"{count / N:8.1f}  {name}")
     if "--lines" in sys.argv:

@@ -5,13 +5,16 @@ code and inputs whatever else the machine is doing. The server runs twice under
 ``valgrind --tool=callgrind``, for N1 and N2 round trips on one connection; the difference
 of the two totals, divided by N2 - N1, cancels start-up and shutdown.
 
-``python benchmarks/instructions_per_message.py [SERVER] [N1 N2]``, SERVER being a script
-of ``benchmarks/servers/`` (default ``syncws_server.py``; ``tcp_server.py`` is the
-ceiling). Needs valgrind (``apt-get install valgrind``); takes about a minute.
+``python benchmarks/instructions_per_message.py [SERVER] [N1 N2] [--inflight K]``, SERVER
+being a script of ``benchmarks/servers/`` (default ``syncws_server.py``; ``tcp_server.py``
+is the ceiling); ``--inflight K`` sends K frames at a time before reading the K echoes (the
+pipelining scenario; N1 and N2 should then be multiples of K). Needs valgrind (``apt-get
+install valgrind``); takes about a minute.
 """
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import re
@@ -29,8 +32,9 @@ REQUEST = (
 FRAME = bytes((0x82, 0x90)) + b"\0\0\0\0" + b"x" * 16  # masked with a zero key
 
 
-def total_instructions(server: str, n: int) -> int:
-    """Run ``server`` under callgrind for ``n`` round trips; return its instruction total."""
+def total_instructions(server: str, n: int, inflight: int = 1) -> int:
+    """Run ``server`` under callgrind for ``n`` round trips, ``inflight`` frames sent at a
+    time; return its instruction total."""
     raw = server == "tcp_server.py"
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, PYTHONPATH=ROOT)
@@ -47,9 +51,9 @@ def total_instructions(server: str, n: int) -> int:
             head = b""
             while (len(head) < len(REQUEST)) if raw else (b"\r\n\r\n" not in head):
                 head += sock.recv(4096)
-            reply = len(FRAME) if raw else 18
-            for _ in range(n):
-                sock.sendall(FRAME)
+            reply = (len(FRAME) if raw else 18) * inflight
+            for _ in range(n // inflight):
+                sock.sendall(FRAME * inflight)
                 got = 0
                 while got < reply:
                     got += len(sock.recv(4096))
@@ -67,10 +71,16 @@ def total_instructions(server: str, n: int) -> int:
 
 
 def main() -> None:
-    server = sys.argv[1] if len(sys.argv) > 1 else "syncws_server.py"
-    n1, n2 = (int(a) for a in sys.argv[2:4]) if len(sys.argv) > 3 else (500, 1500)
-    a, b = total_instructions(server, n1), total_instructions(server, n2)
-    print(f"{server}: {(b - a) / (n2 - n1):,.0f} instructions per round trip")
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("server", nargs="?", default="syncws_server.py")
+    parser.add_argument("counts", nargs="*", type=int, default=[512, 1536], metavar="N1 N2")
+    parser.add_argument("--inflight", type=int, default=1, metavar="K")
+    args = parser.parse_args()
+    n1, n2 = args.counts
+    a = total_instructions(args.server, n1, args.inflight)
+    b = total_instructions(args.server, n2, args.inflight)
+    what = "round trip" if args.inflight == 1 else f"message, {args.inflight} in flight"
+    print(f"{args.server}: {(b - a) / (n2 - n1):,.0f} instructions per {what}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 
 import pytest
 from hypothesis import given, settings
@@ -864,6 +865,106 @@ def test_receive_message_agrees_with_receive_data(
     data = data[: len(data) - trim] + extra
     make = client if is_client else server
     _same_outcome(functools.partial(make, max_size=200), data)
+
+
+# _receive_plain(): receive_data()'s loop for runs of plain whole messages.
+
+_PLAIN_B0 = [0x81, 0x82, 0x01, 0x02, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x92, 0x83]
+
+
+class _GeneralLoopOnly(Protocol):
+    """A protocol with _receive_plain() turned off: receive_data()'s general loop only."""
+
+    def _receive_plain(self, buf, pos, events):
+        return pos
+
+
+@settings(max_examples=300)
+@given(
+    frames=st.lists(
+        st.tuples(
+            st.sampled_from(_PLAIN_B0[:2] * 4 + _PLAIN_B0),  # mostly plain messages
+            st.binary(max_size=300) | st.text(max_size=60).map(str.encode),
+            st.sampled_from([7, 7, 7, 16, 64]),
+            st.booleans(),  # masked as it should be
+        ),
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=3),
+    is_client=st.booleans(),
+    limit=st.sampled_from([None, 200, 20]),
+)
+def test_plain_loop_agrees_with_the_general_loop(frames, cuts, is_client, limit):
+    """Frames of every kind, valid or not, fed in chunks cut anywhere: receive_data() gives
+    the same events, state and bytes to send with the plain loop and without it."""
+    data = b"".join(
+        _frame_bytes(b0, payload, masked=is_client is not right, length_form=form)
+        for b0, payload, form, right in frames
+    )
+    fast = Protocol(is_client=is_client, max_size=limit)
+    slow = _GeneralLoopOnly(is_client=is_client, max_size=limit)
+    bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
+    for a, b in itertools.pairwise(bounds):
+        assert fast.receive_data(data[a:b]) == slow.receive_data(data[a:b])
+        assert [f for f, _ in frames_out(fast)] == [f for f, _ in frames_out(slow)]
+        assert (fast.state, fast.exc.__class__, fast.pending_failure.__class__) == (
+            slow.state,
+            slow.exc.__class__,
+            slow.pending_failure.__class__,
+        )
+
+
+def test_plain_loop_takes_pipelined_messages_without_parsing_headers(monkeypatch):
+    """Messages that arrive several per read skip the general loop: its header parser runs
+    only for what follows them (here, a ping and a partial frame)."""
+    import syncws.protocol.connection as module
+
+    calls = []
+
+    def counting_parse_header(buf, pos=0):
+        calls.append(pos)
+        return parse_header(buf, pos)
+
+    from syncws.protocol.frames import parse_header
+
+    monkeypatch.setattr(module, "parse_header", counting_parse_header)
+    texts = [f"message {i}".encode() for i in range(50)]
+    data = b"".join(_frame_bytes(0x81, t, masked=True, length_form=7) for t in texts)
+    data += _frame_bytes(0x82, bytes(1000), masked=True, length_form=16)  # 16-bit length
+    ping = _frame_bytes(0x89, b"p", masked=True, length_form=7)
+    tail = _frame_bytes(0x82, b"xyz", masked=True, length_form=7)
+    protocol = server()
+    events = protocol.receive_data(data + ping + tail[:3])
+    assert events == [Message(t.decode()) for t in texts] + [Message(bytes(1000)), Ping(b"p")]
+    assert len(calls) == 2  # the ping, the partial frame
+    assert protocol.receive_data(tail[3:]) == [Message(b"xyz")]
+    assert len(calls) == 2
+    assert frames_out(protocol)[0][0] == Frame(Opcode.PONG, b"p")
+
+
+@pytest.mark.parametrize("size", [21, 126, 300])
+def test_plain_loop_leaves_oversize_messages_to_the_general_loop(size):
+    """A message above max_size after valid ones fails the connection with 1009 once
+    those are consumed, as the general loop does."""
+    good = _frame_bytes(0x82, b"x" * 20, masked=True, length_form=7)
+    big = _frame_bytes(0x82, b"x" * size, masked=True, length_form=7 if size < 126 else 16)
+    protocol = server(max_size=20)
+    assert protocol.receive_data(good + big) == [Message(b"x" * 20)]
+    assert protocol.pending_failure is not None and protocol.pending_failure.code == 1009
+    assert protocol.fail_pending()
+    assert sent_close(protocol).code == 1009
+
+
+def test_plain_loop_leaves_invalid_utf8_to_the_general_loop():
+    """A message with invalid UTF-8 after valid ones: those are returned first, then the
+    connection fails with 1007 once they are consumed (fail_pending)."""
+    good = _frame_bytes(0x81, b"ok", masked=True, length_form=7)
+    bad = _frame_bytes(0x81, b"\xff", masked=True, length_form=7)
+    protocol = server()
+    assert protocol.receive_data(good * 2 + bad + good) == [Message("ok")] * 2
+    assert protocol.pending_failure is not None and protocol.pending_failure.code == 1007
+    assert protocol.fail_pending()
+    assert sent_close(protocol).code == 1007
 
 
 # frame_message(): the shortcut for sending one whole message.

@@ -218,6 +218,9 @@ class Protocol(Shortcuts):
         pos = 0
         try:
             while end - pos >= 2:
+                pos = self._receive_plain(buf, pos, events)  # the common frames, quickly
+                if end - pos < 2:
+                    break
                 header = parse_header(buf, pos)
                 if header is None:
                     break
