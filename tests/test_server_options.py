@@ -13,6 +13,8 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -149,6 +151,44 @@ def test_tls_server_hostname(server: ServerFactory) -> None:
         assert ws.recv(timeout=TIMEOUT) == "sni"
     with pytest.raises(ssl.SSLCertVerificationError):
         syncws.connect(f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def test_serve_forever_runs_a_signal_handler_that_another_thread_received() -> None:
+    """The kernel may hand a process-wide signal to any thread (forced here with
+    pthread_kill): the handler still runs at once in the main thread, which serve_forever()
+    then leaves with its exception, and the wake-up fd is given back."""
+    srv = syncws.Server(echo, "127.0.0.1", 0)
+    previous = signal.signal(signal.SIGUSR1, _raise_stop)
+    # If the handler did not run, this ends serve_forever() after TIMEOUT anyway.
+    watchdog = threading.Timer(TIMEOUT, srv.shutdown)
+
+    def deliver() -> None:
+        time.sleep(0.2)  # serve_forever() is waiting for connections by then
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+
+    deliverer = threading.Thread(target=deliver)
+    start = time.monotonic()
+    try:
+        watchdog.start()
+        deliverer.start()
+        with pytest.raises(_Stop):
+            srv.serve_forever()
+        elapsed = time.monotonic() - start
+    finally:
+        watchdog.cancel()
+        deliverer.join()
+        signal.signal(signal.SIGUSR1, previous)
+        srv.shutdown()
+    assert elapsed < TIMEOUT / 2
+    assert signal.set_wakeup_fd(-1) == -1
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -343,7 +343,14 @@ class Server(_ConnectionOptions):
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called (from another thread or a
-        signal handler installed by :func:`serve`)."""
+        signal handler installed by :func:`serve`).
+
+        In the main thread, Python signal handlers run as soon as their signal arrives,
+        whichever thread the kernel delivers it to: unless the application has set one,
+        the server's wake-up socket is the :func:`signal.set_wakeup_fd` while it serves, so
+        that the wait for connections returns and the main thread runs the handler (an
+        exception it raises ends ``serve_forever``).
+        """
         with self._lock:
             if self._serving:
                 raise RuntimeError("serve_forever is already running")
@@ -353,6 +360,7 @@ class Server(_ConnectionOptions):
         poller.register(self.socket, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         listening = self.socket.fileno()
+        wakeup = self._set_wakeup_fd()
         try:
             while not self._stopping:
                 for fd, _ in poller.poll():
@@ -361,9 +369,27 @@ class Server(_ConnectionOptions):
                     else:
                         self._wake_r.recv(4096)
         finally:
+            if wakeup:
+                signal.set_wakeup_fd(-1)
             self._stopped.set()
         if self._signal_stop:
             self.shutdown()
+
+    def _set_wakeup_fd(self) -> bool:
+        """Make the wake-up socket the signal wake-up fd, in the main thread, unless one is
+        set; return whether it was. Without it, a signal that the kernel delivers to
+        another thread (any thread may get a process-wide signal) would have its Python
+        handler wait until the main thread's ``poll()`` returns for a connection."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        try:
+            previous = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main interpreter
+            return False
+        if previous != -1:
+            signal.set_wakeup_fd(previous)  # the application's own: leave it
+            return False
+        return True
 
     def _accept(self) -> None:
         """Accept one connection, the listening socket being readable.
@@ -666,17 +692,12 @@ def serve(
     """
     with Server(handler, host, port, **options) as server:
         previous: dict[signal.Signals, Any] = {}
-        previous_wakeup_fd = -1
         if threading.current_thread() is threading.main_thread():
+            # serve_forever() sees that they run at once, whichever thread gets the signal.
             for signum in (signal.SIGINT, signal.SIGTERM):
                 previous[signum] = signal.signal(signum, server._request_stop)
-            # The kernel may deliver the signal to any thread; the wakeup fd makes the
-            # acceptor's select() return at once, so the handler runs without delay.
-            previous_wakeup_fd = signal.set_wakeup_fd(server._wake_w.fileno())
         try:
             server.serve_forever()
         finally:
-            if previous:
-                signal.set_wakeup_fd(previous_wakeup_fd)
             for signum, previous_handler in previous.items():
                 signal.signal(signum, previous_handler)
