@@ -1,8 +1,12 @@
-"""Build hook for the optional C masking extension; all metadata lives in pyproject.toml.
+"""Build hook for the optional C extensions; all metadata lives in pyproject.toml.
 
-A failure to compile ``syncws._mask_cffi`` (no compiler, missing headers, ...) is not fatal:
-a warning is printed, the package installs anyway and ``syncws.protocol.mask`` falls back to
-its pure-Python implementation.
+* ``syncws._mask_cffi`` (cffi, ``syncws/_mask.c``): payload masking.
+* ``syncws.runtime._send`` (the limited C API, ``syncws/runtime/_send.c``, POSIX only): a
+  short, non-blocking ``send()`` made without releasing the GIL, which cffi cannot do.
+
+A failure to compile either (no compiler, missing headers, ...) is not fatal: a warning is
+printed, the package installs anyway and syncws falls back to pure Python (masking) or to
+``socket.send()`` (writes).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from setuptools import setup  # type: ignore[import-untyped, unused-ignore]
+from setuptools import Extension, setup  # type: ignore[import-untyped, unused-ignore]
 from setuptools.command.build_ext import (  # type: ignore[import-untyped, unused-ignore]
     build_ext,
 )
@@ -78,7 +82,15 @@ class OptionalBuildExt(build_ext):  # type: ignore[misc, unused-ignore]
             self.extensions = extensions
 
 
+_SEND = Extension(
+    "syncws.runtime._send",
+    ["syncws/runtime/_send.c"],
+    py_limited_api=True,  # one build (abi3) for Python 3.11 and later
+    extra_compile_args=["-O2"],
+)
+
 setup(
     cffi_modules=["syncws/_mask_build.py:ffibuilder"],
+    ext_modules=[_SEND] if os.name == "posix" else [],
     cmdclass={"build_ext": OptionalBuildExt},
 )

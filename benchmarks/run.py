@@ -646,7 +646,12 @@ def machine() -> dict[str, str]:
         except Exception:
             versions[dist] = "not installed"
     out = subprocess.run(
-        [PYTHON, "-c", "import syncws; print(syncws.__version__, syncws.MASK_IMPLEMENTATION)"],
+        [
+            PYTHON,
+            "-c",
+            "import syncws, syncws.runtime.transport as t; print(syncws.__version__, "
+            "syncws.MASK_IMPLEMENTATION, 'C' if t._send_holding_gil else 'socket.send')",
+        ],
         capture_output=True,
         text=True,
         env=_env(),
@@ -656,7 +661,7 @@ def machine() -> dict[str, str]:
         "CPU": f"{model}, {os.cpu_count()} cores (nproc)",
         "System": f"{platform.system()} {platform.release()}, {platform.machine()}",
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
-        "syncws": f"{out[0]} (masking: {out[1]})" if len(out) == 2 else "?",
+        "syncws": f"{out[0]} (masking: {out[1]}, short writes: {out[2]})" if len(out) == 3 else "?",
         "Peers": ", ".join(f"{k} {v}" for k, v in versions.items()),
     }
 

@@ -5,15 +5,40 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import tls_contexts
 
+import syncws.runtime.transport as transport_module
 from syncws.protocol.events import PayloadRead
-from syncws.runtime.transport import _MAX_READ, _MIN_READ, TLSTransport, Transport
+from syncws.runtime.transport import (
+    _MAX_READ,
+    _MIN_READ,
+    _SHORT_FLAGS,
+    _SHORT_WRITE,
+    TLSTransport,
+    Transport,
+    send_short,
+)
+
+
+def run_in_subprocess(code: str, **env: str) -> str:
+    """Run Python code in a fresh interpreter that imports syncws from the same place,
+    with SYNCWS_NO_SPEEDUPS unset unless ``env`` sets it; return its output."""
+    root = str(Path(transport_module.__file__).resolve().parents[2])
+    full_env = {k: v for k, v in os.environ.items() if k != "SYNCWS_NO_SPEEDUPS"}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    full_env.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 def read_exactly(transport: Transport, count: int) -> list[int]:
@@ -168,3 +193,152 @@ def test_tls_reads_a_payload_straight_into_its_buffer() -> None:
         assert server.read_payload(read) == payload
         assert server.recv(5) == b"next"
         thread.join(10)
+
+
+# send_short(): the first, non-blocking write of a message, with the GIL held (the C module
+# syncws/runtime/_send.c) or through socket.send() when that module is not available.
+
+needs_send_c = pytest.mark.skipif(
+    transport_module._send_holding_gil is None, reason="syncws.runtime._send not built or disabled"
+)
+
+
+@pytest.fixture(params=["c", "socket"])
+def short_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each implementation of send_short()."""
+    if request.param == "c":
+        if transport_module._send_holding_gil is None:
+            pytest.skip("syncws.runtime._send not built or disabled")
+        monkeypatch.setattr(transport_module, "_holding", transport_module._send_holding_gil)
+    else:
+        monkeypatch.setattr(transport_module, "_holding", None)
+    return str(request.param)
+
+
+def test_send_module_is_built_and_used() -> None:
+    """On POSIX the C module is in use unless SYNCWS_NO_SPEEDUPS disables it: a broken
+    build fails here instead of silently costing the GIL hand-offs."""
+    code = "import syncws.runtime.transport as t; print(t._send_holding_gil is not None)"
+    expected = "True" if os.name == "posix" else "False"
+    assert run_in_subprocess(code) == expected
+    assert run_in_subprocess(code, SYNCWS_NO_SPEEDUPS="1") == "False"
+
+
+def test_send_short_writes_a_short_frame_whole(short_writes: str) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        wire = bytes(range(256)) * 4
+        assert send_short(a, wire) == len(wire)
+        received: list[bytes] = []
+        read_into(b, len(wire), received)
+        assert received == [wire]
+
+
+def test_send_short_on_a_full_socket_returns_what_it_wrote(short_writes: str) -> None:
+    """A write that does not fit returns a partial count, then 0: never an exception, never
+    a block, and every byte it reported as written arrives."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        chunk = bytes(range(256)) * 16  # 4 KiB, under _SHORT_WRITE
+        written = []
+        for _ in range(1000):  # bounded: a 4 KiB buffer fills long before
+            sent = send_short(a, chunk)
+            written.append(chunk[:sent])
+            if sent == 0:
+                break
+        assert written[-1] == b""
+        expected = b"".join(written)
+        received: list[bytes] = []
+        read_into(b, len(expected), received)
+        assert received == [expected]
+
+
+def test_send_short_on_a_closed_socket_returns_0(short_writes: str) -> None:
+    a, b = socket.socketpair()
+    with b:
+        a.close()  # fileno() is now -1
+        assert send_short(a, b"\x82\x00") == 0
+
+
+def test_send_short_after_a_reset_returns_0_without_sigpipe() -> None:
+    """A peer that reset the connection: 0, in a process where SIGPIPE is not ignored (an
+    application embedding Python may restore it), with each implementation."""
+    code = (
+        "import signal, socket, struct\n"
+        "import syncws.runtime.transport as t\n"
+        "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+        "results = []\n"
+        "for impl in (t._send_holding_gil, None):\n"
+        "    t._holding = impl\n"
+        "    listener = socket.create_server(('127.0.0.1', 0))\n"
+        "    a = socket.create_connection(listener.getsockname())\n"
+        "    b, _ = listener.accept()\n"
+        "    b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+        "    b.close()  # an RST\n"
+        "    results.append(max(t.send_short(a, b'x' * 100) for _ in range(3)))\n"
+        "    a.close(); listener.close()\n"
+        "print(results)\n"
+    )
+    assert run_in_subprocess(code) == "[0, 0]"
+
+
+def test_send_short_leaves_large_writes_to_the_socket_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above _SHORT_WRITE the GIL is released for the write, as the socket module does:
+    copying that much holds it longer than a hand-off costs."""
+    calls: list[int] = []
+    monkeypatch.setattr(
+        transport_module, "_holding", lambda fd, data, flags: calls.append(len(data)) or 0
+    )
+    a, b = socket.socketpair()
+    with a, b:
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        assert send_short(a, b"x" * _SHORT_WRITE) == 0  # the stand-in wrote nothing
+        assert send_short(a, b"y" * (_SHORT_WRITE + 1)) > 0
+        assert calls == [_SHORT_WRITE]
+
+
+@needs_send_c
+def test_send_c_validates_its_arguments() -> None:
+    from syncws.runtime._send import send
+
+    a, b = socket.socketpair()
+    with a, b:
+        fd = a.fileno()
+        with pytest.raises(TypeError):
+            send(fd, b"x")  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            send(fd, bytearray(b"x"), _SHORT_FLAGS)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            send("3", b"x", _SHORT_FLAGS)  # type: ignore[arg-type]
+        with pytest.raises(OverflowError):
+            send(fd, b"x", 1 << 40)
+        # A file number out of range is never truncated into another (valid) one.
+        assert send(fd + (1 << 32), b"x", _SHORT_FLAGS) == -1
+        assert send(-1, b"x", _SHORT_FLAGS) == -1
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(10)
+        assert send(fd, b"xyz", _SHORT_FLAGS) == 3
+        assert b.recv(10) == b"xyz"
+
+
+def test_the_gil_is_kept_from_convoy_connections_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """send_short() keeps the GIL once the process has _CONVOY connections open, and stops
+    when they close again."""
+    if transport_module._send_holding_gil is None:
+        pytest.skip("syncws.runtime._send not built or disabled")
+    monkeypatch.setattr(transport_module, "_open_connections", 0)
+    monkeypatch.setattr(transport_module, "_holding", None)
+    convoy = transport_module._CONVOY
+    transport_module.count_connections(convoy - 1)
+    assert transport_module._holding is None
+    transport_module.count_connections(1)
+    assert transport_module._holding is transport_module._send_holding_gil
+    transport_module.count_connections(-1)
+    assert transport_module._holding is None
+    transport_module.count_connections(1 - convoy)
+    assert transport_module._open_connections == 0

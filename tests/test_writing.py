@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from conftest import ServerFactory, tls_contexts
 
 import syncws
+import syncws.runtime.transport as transport_module
 from syncws.protocol.frames import Frame
 
 TIMEOUT = 5
@@ -141,3 +144,84 @@ def test_compressed_messages_from_many_threads_and_broadcasts_arrive_intact(
         assert seen[str(t)] == list(range(per_thread))
     # broadcast skips a busy peer: what arrived is in order, and nothing is corrupted
     assert seen.get("b", []) == sorted(seen.get("b", []))
+
+
+def _echo(ws: syncws.ServerConnection) -> None:
+    for message in ws:
+        ws.send(message)
+
+
+def _echo_once(srv: syncws.Server, uri: Uri, *messages: bytes) -> None:
+    """Send each message through a new client connection and check its echo."""
+    with syncws.connect(uri(srv), compression=None) as ws:
+        for message in messages:
+            ws.send(message)
+            assert ws.recv(timeout=TIMEOUT) == message
+
+
+def _spy_short_writes(monkeypatch: pytest.MonkeyPatch, convoy: int) -> list[int]:
+    """Make send_short() keep the GIL from ``convoy`` open connections on; return the list
+    of the sizes it then writes that way."""
+    real = transport_module._send_holding_gil
+    if real is None:
+        pytest.skip("syncws.runtime._send not built or disabled")
+    sizes: list[int] = []
+
+    def spy(fd: int, data: bytes, flags: int) -> int:
+        sizes.append(len(data))
+        return real(fd, data, flags)
+
+    monkeypatch.setattr(transport_module, "_holding", transport_module._holding)  # restored
+    monkeypatch.setattr(transport_module, "_send_holding_gil", spy)
+    monkeypatch.setattr(transport_module, "_CONVOY", convoy)
+    transport_module.count_connections(0)  # decide again, with these settings
+    return sizes
+
+
+def test_whole_messages_go_out_through_send_short(
+    server: ServerFactory, uri: Uri, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message path's first write is send_short()'s: with enough connections open,
+    short frames are written by the C call that keeps the GIL, on both sides, and large
+    ones are not."""
+    sizes = _spy_short_writes(monkeypatch, convoy=1)
+    large = b"L" * (transport_module._SHORT_WRITE + 1)
+
+    _echo_once(server(_echo, compression=None), uri, b"x" * 16, large)
+    # 16 B: 22 bytes from the client (masked), 18 from the server; the large message's
+    # frames never go through it; the closing handshake's may.
+    assert sizes[:2] == [22, 18]
+    assert all(size <= transport_module._SHORT_WRITE for size in sizes)
+
+
+def test_few_connections_release_the_gil_to_write(
+    server: ServerFactory, uri: Uri, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below _CONVOY open connections, send_short() lets another thread run while it
+    writes: the C call that keeps the GIL is not used."""
+    sizes = _spy_short_writes(monkeypatch, convoy=1000)
+
+    _echo_once(server(_echo, compression=None), uri, b"x" * 16)
+    assert sizes == []
+
+
+def test_open_connections_are_counted_until_they_close(server: ServerFactory, uri: Uri) -> None:
+    """Both sides of each connection count while open, and no longer once closed."""
+
+    srv = server(_echo, compression=None)
+    # Connections of earlier tests may still be closing: wait until the count settles.
+    before, deadline = -1, time.monotonic() + TIMEOUT
+    while before != transport_module._open_connections and time.monotonic() < deadline:
+        before = transport_module._open_connections
+        time.sleep(0.2)
+    clients = [syncws.connect(uri(srv), compression=None) for _ in range(3)]
+    for ws in clients:
+        ws.send(b"ping")
+        assert ws.recv(timeout=TIMEOUT) == b"ping"
+    assert transport_module._open_connections == before + 6
+    for ws in clients:
+        ws.close()
+    deadline = time.monotonic() + TIMEOUT
+    while transport_module._open_connections != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert transport_module._open_connections == before

@@ -48,6 +48,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.frames import CloseCode
+from .transport import count_connections
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -124,6 +125,7 @@ class Heartbeat:
         with self._lock:
             if self._stopped:
                 raise RuntimeError("the heartbeat thread is stopped")
+            added = conn not in self._conns
             self._conns.add(conn)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
@@ -135,6 +137,8 @@ class Heartbeat:
                 due = now + conn.ping_interval
                 self._new.append((due, conn))
                 wake = wake or due < self._sleep_until
+        if added:
+            count_connections(1)
         if wake:
             self._wake()
 
@@ -144,16 +148,19 @@ class Heartbeat:
         A connection this thread never claimed is not registered and never will be: its
         socket is closed here and now, without waking the thread.
         """
-        wake = False
+        wake = removed = False
         with self._lock:
             claimed = conn in self._claimed
             if not claimed:
+                removed = conn in self._conns
                 self._conns.discard(conn)
                 self._closing.discard(conn)
                 wake = self._stopped and not self._conns  # the thread may exit now
         if claimed:
             self._post(lambda: self._forget(conn))
             return
+        if removed:
+            count_connections(-1)
         conn.transport.close()
         if wake:
             self._wake()
@@ -366,9 +373,12 @@ class Heartbeat:
     def _forget(self, conn: Connection) -> None:
         self._set_interest(conn, 0)
         with self._lock:
+            removed = conn in self._conns
             self._conns.discard(conn)
             self._closing.discard(conn)
             self._claimed.discard(conn)
+        if removed:
+            count_connections(-1)
         # _check_idle stops the periodic checks once no connection is left: stopping them
         # here would cost a wake-up in add() whenever connections come one at a time.
         conn.transport.close()

@@ -23,7 +23,7 @@ from ..exceptions import ConnectionClosed
 from ..protocol.connection import Protocol
 from ..protocol.events import State
 from ..protocol.frames import CloseCode, Opcode
-from .transport import _DONTWAIT
+from .transport import send_short
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -159,10 +159,7 @@ class Writer:
                     out = self._keep_token(wire, 0)
                 else:
                     # _start_write() for this one buffer, inline: this is the message path.
-                    try:
-                        sent = self.transport.sock.send(wire, _DONTWAIT)
-                    except OSError:  # BlockingIOError included
-                        sent = 0  # the blocking write meets the error again and handles it
+                    sent = send_short(self.transport.sock, wire)
                     if sent == len(wire):
                         return True
                     out = self._keep_token(wire, sent)
@@ -203,10 +200,7 @@ class Writer:
                 return None
         elif len(out) == 1:
             wire = out[0]
-            try:
-                sent = self.transport.sock.send(wire, _DONTWAIT)
-            except OSError:  # BlockingIOError included
-                sent = 0  # the blocking write meets the error again and handles it
+            sent = send_short(self.transport.sock, wire)
             if sent == len(wire):
                 return None
             return self._keep_token(wire, sent)
