@@ -218,6 +218,9 @@ def test_ping_returns_an_event_set_by_the_pong(server: ServerFactory, uri: UriFa
         assert time.monotonic() - start < 0.5
         assert ws.latency > 0
         assert ws.ping(b"custom").wait(0.5)
+        # Any bytes-like payload, as for pong() and send(); it was used as a dict key.
+        assert ws.ping(bytearray(b"mutable")).wait(0.5)  # type: ignore[arg-type]
+        assert ws.ping(memoryview(b"view")).wait(0.5)  # type: ignore[arg-type]
 
 
 def test_handler_ping_is_answered_while_the_handler_is_not_reading(

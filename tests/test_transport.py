@@ -209,10 +209,19 @@ def short_writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     if request.param == "c":
         if transport_module._send_holding_gil is None:
             pytest.skip("syncws.runtime._send not built or disabled")
-        monkeypatch.setattr(transport_module, "_holding", transport_module._send_holding_gil)
+        _hold_gil_from(monkeypatch, 0)  # any number of connections
     else:
-        monkeypatch.setattr(transport_module, "_holding", None)
+        monkeypatch.setattr(transport_module, "_send_holding_gil", None)
+        _hold_gil_from(monkeypatch, 0)  # and none to use
     return str(request.param)
+
+
+def _hold_gil_from(monkeypatch: pytest.MonkeyPatch, convoy: int) -> None:
+    """Make send_short() keep the GIL from ``convoy`` open connections on, for this test
+    (connections of earlier tests that close meanwhile decide again with the same setting)."""
+    monkeypatch.setattr(transport_module, "_holding", transport_module._holding)  # restored
+    monkeypatch.setattr(transport_module, "_CONVOY", convoy)
+    transport_module.count_connections(0)
 
 
 def test_send_module_is_built_and_used() -> None:
@@ -290,8 +299,11 @@ def test_send_short_leaves_large_writes_to_the_socket_module(
     copying that much holds it longer than a hand-off costs."""
     calls: list[int] = []
     monkeypatch.setattr(
-        transport_module, "_holding", lambda fd, data, flags: calls.append(len(data)) or 0
+        transport_module,
+        "_send_holding_gil",
+        lambda fd, data, flags: calls.append(len(data)) or 0,
     )
+    _hold_gil_from(monkeypatch, 0)
     a, b = socket.socketpair()
     with a, b:
         b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -331,14 +343,51 @@ def test_the_gil_is_kept_from_convoy_connections_on(monkeypatch: pytest.MonkeyPa
     when they close again."""
     if transport_module._send_holding_gil is None:
         pytest.skip("syncws.runtime._send not built or disabled")
-    monkeypatch.setattr(transport_module, "_open_connections", 0)
-    monkeypatch.setattr(transport_module, "_holding", None)
-    convoy = transport_module._CONVOY
-    transport_module.count_connections(convoy - 1)
+    # Relative to the connections open now (earlier tests' may still be closing).
+    _hold_gil_from(monkeypatch, transport_module._open_connections + 2)
+    assert transport_module._holding is None
+    transport_module.count_connections(1)
     assert transport_module._holding is None
     transport_module.count_connections(1)
     assert transport_module._holding is transport_module._send_holding_gil
     transport_module.count_connections(-1)
     assert transport_module._holding is None
-    transport_module.count_connections(1 - convoy)
-    assert transport_module._open_connections == 0
+    transport_module.count_connections(-1)
+
+
+def test_a_forked_child_starts_with_no_connections() -> None:
+    """The parent's connections are not the child's: it does not keep the GIL for them."""
+    code = (
+        "import os, syncws.runtime.transport as t\n"
+        "t.count_connections(t._CONVOY)\n"
+        "assert t._holding is t._send_holding_gil\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if t._open_connections == 0 and t._holding is None else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status), t._open_connections == t._CONVOY)\n"
+    )
+    assert run_in_subprocess(code) == "0 True"
+
+
+@needs_send_c
+def test_send_c_never_blocks_nor_raises_sigpipe() -> None:
+    """The C call adds MSG_DONTWAIT and MSG_NOSIGNAL itself: a call without them on a full
+    socket returns -1 at once (blocking here, with the GIL held, would stall every thread),
+    and one on a reset connection does not kill the process."""
+    code = (
+        "import signal, socket, struct\n"
+        "from syncws.runtime._send import send\n"
+        "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+        "a, b = socket.socketpair()\n"
+        "a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)\n"
+        "results = [send(a.fileno(), b'x' * 4096, 0) for _ in range(200)]\n"
+        "listener = socket.create_server(('127.0.0.1', 0))\n"
+        "c = socket.create_connection(listener.getsockname())\n"
+        "d, _ = listener.accept()\n"
+        "d.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+        "d.close()\n"
+        "reset = [send(c.fileno(), b'x', 0) for _ in range(3)]\n"
+        "print(results[-1], reset[-1])\n"
+    )
+    assert run_in_subprocess(code) == "-1 -1"

@@ -5,18 +5,21 @@
  *
  * Returns the number of bytes written, or -1 when send() failed (EAGAIN included): no
  * exception is raised for a failed system call, because the caller then makes a blocking
- * write, which meets the error again and reports it. Bad arguments raise TypeError,
- * OverflowError or ValueError as usual. "data" must be a bytes object.
+ * write, which meets the error again and reports it. Bad arguments raise TypeError or
+ * OverflowError. "data" must be a bytes object. MSG_DONTWAIT (and MSG_NOSIGNAL where it
+ * exists) is always added to "flags": a send() that blocked here would stall every Python
+ * thread, and one that raised SIGPIPE would kill the process.
  *
  * Why this exists (see syncws/runtime/transport.py, send_short): the socket module releases
  * the GIL around every call, and so does every function that cffi binds. When other
  * threads wait for the GIL, a thread that releases it for a system call of a few
  * microseconds must then wait its turn to take it back, usually through a context switch.
  * For a short write with MSG_DONTWAIT, which never blocks, keeping the GIL is cheaper. The
- * caller must pass MSG_DONTWAIT: a blocking send() here would stall every Python thread.
  *
  * It uses the limited C API of Python 3.11 (one abi3 build for every later version), and
- * builds on POSIX systems only; without it, syncws uses socket.send().
+ * builds on POSIX systems only; without it, syncws uses socket.send(). The module uses
+ * single-phase initialisation, so subinterpreters with their own GIL refuse to import it:
+ * syncws then uses socket.send() there too.
  */
 
 #define Py_LIMITED_API 0x030B0000
@@ -26,6 +29,10 @@
 #include <limits.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
 
 static PyObject *
 syncws_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -59,14 +66,15 @@ syncws_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         /* A closed socket's fileno() is -1; never truncate a number into another fd. */
         return PyLong_FromLong(-1);
     }
-    sent = send((int)fd, buf, (size_t)len, (int)flags);
+    sent = send((int)fd, buf, (size_t)len, (int)flags | MSG_DONTWAIT | MSG_NOSIGNAL);
     return PyLong_FromSsize_t(sent);
 }
 
 static PyMethodDef syncws_send_methods[] = {
     {"send", (PyCFunction)(void (*)(void))syncws_send, METH_FASTCALL,
-     "send(fd, data, flags, /) -> int\n\n"
-     "One send() system call with the GIL held: the bytes written, or -1 if it failed."},
+     "send($module, fd, data, flags, /)\n--\n\n"
+     "One non-blocking send() system call with the GIL held: the bytes written, or -1 if\n"
+     "it failed. MSG_DONTWAIT and MSG_NOSIGNAL are always added to flags."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -509,7 +509,7 @@ class Connection(Reader, Writer):
             ConnectionClosed: The connection is closed.
             ConcurrencyError: A ping with the same payload is still waiting for its pong.
         """
-        payload = data.encode() if isinstance(data, str) else data
+        payload = data.encode() if isinstance(data, str) else None if data is None else bytes(data)
         with self._lock:
             if payload is None:
                 payload = os.urandom(4)

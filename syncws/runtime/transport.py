@@ -71,6 +71,16 @@ _open_connections = 0
 _holding: Callable[[int, bytes, int], int] | None = None  # _send_holding_gil, when in use
 
 
+def _forget_connections() -> None:
+    """In a forked child: the parent's connections are not this process's."""
+    global _open_connections, _holding
+    _open_connections, _holding = 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections)
+
+
 def count_connections(delta: int) -> None:
     """Note that ``delta`` connections opened (or closed, if negative): the heartbeat
     threads call this as they start and stop serving one. It decides whether
@@ -84,7 +94,7 @@ def count_connections(delta: int) -> None:
 def send_short(sock: socket.socket, wire: bytes) -> int:
     """Write as much of ``wire`` as fits without blocking; return how much, ``0`` also when
     the socket failed (the blocking write that follows meets the error again, and reports
-    it). Never raises ``SIGPIPE``.
+    it). Never raises ``SIGPIPE`` where ``MSG_NOSIGNAL`` exists (Linux).
 
     Up to ``_SHORT_WRITE`` bytes, and when the process has ``_CONVOY`` connections or
     more, the system call is made with the GIL held. The socket module releases the GIL
