@@ -6,10 +6,14 @@ Every test runs on loopback with small intervals and bounded waits. Peers that m
 
 from __future__ import annotations
 
+import array
+import fcntl
 import socket
+import termios
 import threading
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import pytest
 from rawws import FrameReader, parse_close, raw_client, raw_server, wait_for
@@ -150,10 +154,16 @@ def test_write_timeout_sends_nothing_after_a_partial_frame(
         body = body[10 + length :]
 
 
-def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) -> None:
-    """A handler that does not read makes the server stop reading after max_queue messages
-    (the client's sends block); then the handler gets every message, in order."""
-    count, size, max_queue = 400, 65536, 4
+class _PausedReader(NamedTuple):
+    resume: threading.Event
+    queued: list[int]
+    received: list[bytes]
+    handler: Callable[[syncws.ServerConnection], None]
+
+
+def paused_reader(count: int) -> _PausedReader:
+    """A handler that does not read until ``resume`` is set, then notes how many messages
+    were queued meanwhile, receives ``count`` messages and sends "done"."""
     resume = threading.Event()
     queued: list[int] = []
     received: list[bytes] = []
@@ -164,6 +174,15 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
         for _ in range(count):
             received.append(ws.recv(decode=False))
         ws.send("done")
+
+    return _PausedReader(resume, queued, received, handler)
+
+
+def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) -> None:
+    """A handler that does not read makes the server stop reading after max_queue messages
+    (the client's sends block); then the handler gets every message, in order."""
+    count, size, max_queue = 400, 65536, 4
+    resume, queued, received, handler = paused_reader(count)
 
     # Without compression: these repetitive messages would deflate to almost nothing and
     # never fill the TCP buffers.
@@ -205,6 +224,37 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
     assert queued[0] <= max_queue + 1  # one read may complete a message beyond the limit
     assert [int.from_bytes(m[:4], "big") for m in received] == list(range(count))
     assert all(len(m) == size for m in received)
+
+
+def test_max_queue_is_a_high_water_mark_for_small_messages(server: ServerFactory) -> None:
+    """With many small messages, the read that reaches max_queue is queued whole (the queue
+    exceeds the limit by at most one read: 256 KiB), and then reading stops: the queue
+    stops growing while unread data waits in the socket. No message is lost or reordered."""
+    count, size, max_queue = 60_000, 16, 2  # 1.3 MB of frames: more than one read holds
+    resume, queued, received, handler = paused_reader(count)
+
+    srv = server(handler, max_queue=max_queue, compression=None, ping_interval=None)
+    sock, rest = raw_client(srv)
+    with sock:
+        frames = b"".join(
+            b"\x82\x90" + bytes(4) + i.to_bytes(4, "big") * (size // 4) for i in range(count)
+        )
+        sender = threading.Thread(target=sock.sendall, args=(frames,), daemon=True)
+        sender.start()
+        [conn] = srv.connections
+        assert wait_for(lambda: len(conn._messages or ()) >= max_queue, 3)
+        before = len(conn._messages or ())
+        time.sleep(0.3)
+        assert len(conn._messages or ()) == before  # reading stopped...
+        unread = array.array("i", [0])
+        fcntl.ioctl(conn.transport.sock, termios.FIONREAD, unread)
+        assert unread[0] > 0  # ...while data waits to be read
+        assert max_queue <= before <= max_queue + (256 * 1024) // (size + 6)
+        resume.set()
+        sender.join(10)
+        assert FrameReader(sock, rest).read() == (1, b"done")
+    assert queued[0] == before
+    assert [int.from_bytes(m[:4], "big") for m in received] == list(range(count))
 
 
 def test_ping_returns_an_event_set_by_the_pong(server: ServerFactory, uri: UriFactory) -> None:

@@ -92,7 +92,9 @@ def connect(
         compression: ``"deflate"`` offers permessage-deflate (RFC 7692), used if the
             server accepts it (see :doc:`/topics/compression`); ``None`` disables
             compression.
-        max_queue: Messages buffered while no thread is in ``recv()``.
+        max_queue: Messages buffered while no thread is in ``recv()``, before the client
+            stops reading the socket (TCP backpressure). A high-water mark: the read that
+            reaches it is queued whole (see :doc:`/topics/threads`).
         logger: Logger, ``logging.getLogger("syncws.client")`` by default.
 
     Raises:

@@ -181,7 +181,8 @@ class Server(_ConnectionOptions):
             offer it, with memory-conscious settings (about 77 KiB per connection once
             used; see :doc:`/topics/compression`); ``None`` disables compression.
         max_queue: Messages buffered while the handler is not reading, before the server
-            stops reading the socket (TCP backpressure).
+            stops reading the socket (TCP backpressure). A high-water mark: the read that
+            reaches it is queued whole (see :doc:`/topics/threads`).
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
         ping_timeout: Seconds to wait for a pong before failing with 1011; ``None`` waits
             forever.
