@@ -12,7 +12,9 @@ of the drift of a noisy machine. Server CPU time per message (from ``/proc``) is
 figure least disturbed by other load. The 16 B echo scenarios also run the "design sketch"
 (``servers/sketch_server.py``): not a WebSocket server, but the floor of syncws's design,
 which tells whether a target is reachable in Python on this machine at all; 64 connections
-also run syncws as two processes sharing the port.
+also run syncws as two processes sharing the port. The ``floor64`` scenario runs variants
+of the sketch at 64 connections, with a little Python work added per message, with the GIL
+released or held for the send: how far the floor falls once a server does anything at all.
 
 A full run (no ``--only``, no ``--quick``) writes ``benchmarks/RESULTS.md`` and
 ``benchmarks/RESULTS.rst`` (included by ``docs/topics/performance.rst``); otherwise the
@@ -49,6 +51,12 @@ SERVERS: dict[str, tuple[str, bool]] = {
     # Only where a scenario names them (see EXTRA).
     "design sketch": ("sketch_server.py", False),
     "syncws, 2 processes": ("syncws_server.py --procs 2", False),
+    # The floor64 scenario's variants of the sketch (see servers/sketch_server.py).
+    "sketch + 2 calls": ("sketch_server.py --calls 2", False),
+    "sketch + 8 calls": ("sketch_server.py --calls 8", False),
+    "sketch + 32 calls": ("sketch_server.py --calls 32", False),
+    "sketch, GIL held": ("sketch_server.py --held", False),
+    "sketch, GIL held + 32 calls": ("sketch_server.py --held --calls 32", False),
 }
 REFERENCE = "websockets.sync"
 CEILING = "plain TCP"
@@ -56,7 +64,7 @@ SKETCH = "design sketch"
 PROCS2 = "syncws, 2 processes"
 #: Rows of some scenarios only: the design's floor (not a WebSocket server: it echoes 16 B
 #: messages and nothing else), and syncws on both cores (reuse_port), for 64 connections.
-EXTRA = (SKETCH, PROCS2)
+EXTRA = (SKETCH, PROCS2, *(name for name in SERVERS if name.startswith("sketch")))
 CLIENTS = ["syncws", "websockets", "websocket-client"]
 CLIENT_REFERENCE = "websockets"
 #: The server every client library talks to in the client scenarios: the fastest one
@@ -71,7 +79,12 @@ def _env() -> dict[str, str]:
 
 
 #: Peers that join the comparisons only when their package is installed: name -> module.
-OPTIONAL = {"aiohttp": "aiohttp", "picows": "picows"}
+OPTIONAL = {
+    "aiohttp": "aiohttp",
+    "picows": "picows",
+    "sketch, GIL held": "syncws.runtime._send",  # the C call: POSIX, built at install
+    "sketch, GIL held + 32 calls": "syncws.runtime._send",
+}
 
 
 def installed(name: str) -> bool:
@@ -215,8 +228,9 @@ def echo_table(
     mode: str = "echo",
     unit: str = "msgs/s",
     extra: tuple[str, ...] = (),
+    only: tuple[str, ...] = (),
 ) -> dict[str, list[dict[str, Any]]]:
-    names = server_names(extra=extra)
+    names = [n for n in server_names(extra=extra) if not only or n in only]
     servers: dict[str, ServerProcess] = {}
     try:
         for name in names:  # in the try: one that fails to start stops the others
@@ -329,6 +343,34 @@ def scenario_conns64(settings: Settings, report: Report) -> None:
     report.tables[-1].notes.append(
         f"{PROCS2}: two syncws processes share the port (reuse_port=True, as "
         "examples/multicore_server.py runs them); its CPU is both processes'."
+    )
+
+
+#: The floor64 scenario's servers: the sketch with more and more Python work per message,
+#: with the GIL released for the send (as the sketch does) or held (as syncws does).
+FLOOR = [n for n in SERVERS if n.startswith("sketch")]
+
+
+def scenario_floor64(settings: Settings, report: Report) -> None:
+    """How the 64-connection floor moves once a server runs Python code of its own."""
+    title = "64 connections at once, 16 B: the design sketch with Python work added"
+    results = echo_table(
+        title,
+        ["--conns", "64", "--size", "16"],
+        settings,
+        report,
+        extra=(SKETCH, *FLOOR),
+        only=("syncws", REFERENCE, CEILING, SKETCH, *FLOOR),
+    )
+    for name in (SKETCH, *FLOOR):
+        if name in results:
+            ratio = _rate_ratio(results, name, REFERENCE)
+            report.check(f"(64 conns 16 B, {name}: msgs/s x {REFERENCE}; no target)", ratio, True)
+    report.tables[-1].notes.append(
+        "Each call is of an empty Python function (about 9 bytecodes), made before the answer "
+        "is sent; syncws runs about 340 bytecodes per message (bytecodes_per_message.py). "
+        '"GIL held": the answer is sent by the C call syncws uses (syncws.runtime._send) '
+        "instead of sendall(), which releases the GIL."
     )
 
 
@@ -611,6 +653,7 @@ SCENARIOS: dict[str, Callable[[Settings, Report], None]] = {
     "rt1k": scenario_rt(1024, "1 KiB"),
     "rt1m": scenario_rt(1 << 20, "1 MiB"),
     "conns64": scenario_conns64,
+    "floor64": scenario_floor64,
     "inflight64": scenario_inflight64,
     "hs1": scenario_handshakes(1, 2.5),
     "hs16": scenario_handshakes(16, 4.0),
