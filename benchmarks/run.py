@@ -57,6 +57,9 @@ SERVERS: dict[str, tuple[str, bool]] = {
     "sketch + 32 calls": ("sketch_server.py --calls 32", False),
     "sketch, GIL held": ("sketch_server.py --held", False),
     "sketch, GIL held + 32 calls": ("sketch_server.py --held --calls 32", False),
+    # The broadcast scenario's servers (see servers/broadcast_server.py).
+    "syncws broadcast": ("broadcast_server.py syncws", False),
+    "websockets.sync broadcast": ("broadcast_server.py websockets.sync", False),
 }
 REFERENCE = "websockets.sync"
 CEILING = "plain TCP"
@@ -64,7 +67,11 @@ SKETCH = "design sketch"
 PROCS2 = "syncws, 2 processes"
 #: Rows of some scenarios only: the design's floor (not a WebSocket server: it echoes 16 B
 #: messages and nothing else), and syncws on both cores (reuse_port), for 64 connections.
-EXTRA = (SKETCH, PROCS2, *(name for name in SERVERS if name.startswith("sketch")))
+EXTRA = (
+    SKETCH,
+    PROCS2,
+    *(name for name in SERVERS if name.startswith("sketch") or name.endswith(" broadcast")),
+)
 CLIENTS = ["syncws", "websockets", "websocket-client"]
 CLIENT_REFERENCE = "websockets"
 #: The server every client library talks to in the client scenarios: the fastest one
@@ -399,6 +406,61 @@ def scenario_inflight64(settings: Settings, report: Report) -> None:
     )
 
 
+def scenario_broadcast(settings: Settings, report: Report) -> None:
+    """One message to many connections, with the broadcaster alone or sharing the GIL."""
+    conns, messages = (1000, 20) if settings is FULL else (100, 5)
+    names = ["syncws broadcast", "websockets.sync broadcast"]
+    busy = (0, 2)
+    servers: dict[str, ServerProcess] = {}
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {(n, b): [] for n in names for b in busy}
+    print(f"Broadcast to {conns:,} connections:", flush=True)
+    try:
+        for name in names:
+            servers[name] = ServerProcess(name)
+        for rep in range(min(settings.reps, 3)):
+            for name in names:
+                for b in busy:
+                    server = servers[name]
+                    args = [os.path.join(HERE, "broadcast.py"), "--port", str(server.port),
+                            "--pid", str(server.pid), "--conns", str(conns),
+                            "--messages", str(messages), "--busy", str(b)]  # fmt: skip
+                    r = run_json(args, timeout=300)
+                    results[(name, b)].append(r)
+                    print(f"  {name:<26} busy {b} rep {rep + 1}: "
+                          f"{r['ms_per_broadcast']:.1f} ms/broadcast", flush=True)  # fmt: skip
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows = []
+    for b in busy:
+        ref = [r["ms_per_broadcast"] for r in results[("websockets.sync broadcast", b)]]
+        for name in names:
+            ms = [r["ms_per_broadcast"] for r in results[(name, b)]]
+            rows.append([
+                name.removesuffix(" broadcast"),
+                str(b),
+                spread(ms, "{:,.1f}"),
+                f"{med(ratios(ref, ms)):.2f}",
+                f"{med([r['deliveries_per_s'] for r in results[(name, b)]]):,.0f}",
+                f"{med([r['cpu_us'] for r in results[(name, b)]]):.1f}" if not b else "-",
+                f"{min(r['delivered'] for r in results[(name, b)]):.0%}",
+            ])  # fmt: skip
+            if name.startswith("syncws"):
+                speed = med(ratios(ref, ms))
+                what = f"(broadcast to {conns:,} connections, {b} busy threads: x websockets.sync"
+                report.check(f"{what} speed; no target)", speed, True)
+    header = ["library", "busy threads", "ms per broadcast median (min-max)",
+              "speed vs websockets.sync", "deliveries/s", "server CPU us/delivery",
+              "delivered"]  # fmt: skip
+    notes = [
+        f"One handler calls the library's broadcast() {messages} times with 16 B; the time "
+        "runs until all of the connections (read by benchmarks/broadcast.py) have every "
+        "message. Busy threads run Python code without pause meanwhile, as busy handlers "
+        "would (their CPU is not counted: server CPU only without them)."
+    ]
+    report.tables.append(Table(f"Broadcast, 16 B to {conns:,} connections", header, rows, notes))
+
+
 def scenario_handshakes(n: int, target: float) -> Callable[[Settings, Report], None]:
     def run(settings: Settings, report: Report) -> None:
         results = echo_table(
@@ -660,6 +722,7 @@ SCENARIOS: dict[str, Callable[[Settings, Report], None]] = {
     "idle1000": scenario_idle(0),
     "idle5000": scenario_idle(1),
     "mask": scenario_mask,
+    "broadcast": scenario_broadcast,
     "client1": scenario_client(1, 16, 1.2),
     "client8": scenario_client(8, 1024, 4.0),
 }

@@ -338,6 +338,71 @@ def test_send_c_validates_its_arguments() -> None:
         assert b.recv(10) == b"xyz"
 
 
+@needs_send_c
+def test_send_c_takes_a_socket_and_reads_its_number_itself() -> None:
+    """Given the socket, the C call reads its file number and writes in one call, so that
+    no other thread can close it in between; a closed socket gives -1, as a failed send."""
+    from syncws.runtime._send import send
+
+    a, b = socket.socketpair()
+    with a, b:
+        assert send(a, b"xyz", 0) == 3
+        assert b.recv(10) == b"xyz"
+        with pytest.raises(TypeError):
+            send(object(), b"x", 0)  # type: ignore[arg-type]
+        a.close()
+        assert send(a, b"x", 0) == -1
+
+
+@needs_send_c
+def test_send_nowait_keeps_the_gil_for_short_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """broadcast() and the heartbeat write with Transport.send_nowait(): a short ``bytes``
+    write keeps the GIL whatever the number of connections; a pending tail (a memoryview)
+    and a large write go through the socket module."""
+    real = transport_module._send_holding_gil
+    assert real is not None
+    calls: list[int] = []
+
+    def recording(sock: socket.socket, data: bytes, flags: int) -> int:
+        calls.append(len(data))
+        return real(sock, data, flags)
+
+    monkeypatch.setattr(transport_module, "_send_holding_gil", recording)
+    _hold_gil_from(monkeypatch, 1 << 30)  # the message path would release it
+    a, b = socket.socketpair()
+    with a, b:
+        for s in (a, b):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        transport = Transport(a)
+        large = b"z" * (_SHORT_WRITE + 1)
+        assert transport.send_nowait(b"abc") == 3
+        assert transport.send_nowait(memoryview(b"defg")) == 4
+        assert transport.send_nowait(large) == len(large)
+        assert calls == [3]
+        expected = b"abcdefg" + large
+        received = b""
+        while len(received) < len(expected):
+            received += b.recv(1 << 20)
+        assert received == expected
+
+
+def test_send_nowait_tells_a_full_socket_from_a_broken_one(short_writes: str) -> None:
+    """A full socket gives 0 (after the C call's -1, the socket module's EAGAIN); a broken
+    connection raises OSError, as socket.send() does, so that the connection is aborted."""
+    a, b = socket.socketpair()
+    with a, b:
+        transport = Transport(a)
+        chunk = b"x" * 4096
+        for _ in range(10_000):  # a socketpair holds a few hundred KiB at most
+            if transport.send_nowait(chunk) == 0:
+                break
+        assert transport.send_nowait(b"y") == 0
+        b.close()
+        with pytest.raises(OSError):
+            transport.send_nowait(b"y")
+
+
 def test_the_gil_is_kept_from_convoy_connections_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """send_short() keeps the GIL once the process has _CONVOY connections open, and stops
     when they close again."""

@@ -1,9 +1,13 @@
 /*
  * syncws.runtime._send: one non-blocking send() made WITHOUT releasing the GIL.
  *
- *     send(fd, data, flags, /) -> int
+ *     send(sock, data, flags, /) -> int
  *
- * Returns the number of bytes written, or -1 when send() failed (EAGAIN included): no
+ * "sock" is a file descriptor or an object with a fileno() method, a socket: then the
+ * descriptor is read and written to within this one call, with the GIL held throughout,
+ * so no other thread can close the socket in between and let a new one take its number.
+ * Returns the number of bytes written, or -1 when send() failed (EAGAIN included), or when
+ * the socket is closed (a negative descriptor): no
  * exception is raised for a failed system call, because the caller then makes a blocking
  * write, which meets the error again and reports it. Bad arguments raise TypeError or
  * OverflowError. "data" must be a bytes object. MSG_DONTWAIT (and MSG_NOSIGNAL where it
@@ -47,9 +51,21 @@ syncws_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "send() takes 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred()) {
-        return NULL;
+    if (PyLong_Check(args[0])) {
+        fd = PyLong_AsLong(args[0]);
+        if (fd == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    else {
+        /* fileno(); a closed socket's is -1, which this call reports as ValueError. */
+        fd = PyObject_AsFileDescriptor(args[0]);
+        if (fd == -1) {
+            if (!PyErr_ExceptionMatches(PyExc_ValueError)) {
+                return NULL;
+            }
+            PyErr_Clear();
+        }
     }
     if (PyBytes_AsStringAndSize(args[1], &buf, &len) < 0) {
         return NULL;
@@ -72,7 +88,7 @@ syncws_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef syncws_send_methods[] = {
     {"send", (PyCFunction)(void (*)(void))syncws_send, METH_FASTCALL,
-     "send($module, fd, data, flags, /)\n--\n\n"
+     "send($module, sock, data, flags, /)\n--\n\n"
      "One non-blocking send() system call with the GIL held: the bytes written, or -1 if\n"
      "it failed. MSG_DONTWAIT and MSG_NOSIGNAL are always added to flags."},
     {NULL, NULL, 0, NULL},

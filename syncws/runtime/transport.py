@@ -50,9 +50,9 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _SHORT_WRITE = 16384
 _SHORT_FLAGS = _DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 
-# syncws/runtime/_send.c: send(fd, data, flags) with the GIL held; None if it was not built
+# syncws/runtime/_send.c: send(sock or fd, data, flags) with the GIL held; None if not built
 # (no compiler, not POSIX) or SYNCWS_NO_SPEEDUPS disables the C code (as for masking).
-_send_holding_gil: Callable[[int, bytes, int], int] | None = None
+_send_holding_gil: Callable[[int | socket.socket, bytes, int], int] | None = None
 if _DONTWAIT and os.environ.get("SYNCWS_NO_SPEEDUPS", "") in ("", "0"):
     try:
         from ._send import send as _send_holding_gil
@@ -68,7 +68,8 @@ if _DONTWAIT and os.environ.get("SYNCWS_NO_SPEEDUPS", "") in ("", "0"):
 _CONVOY = 16
 _open_lock = threading.Lock()
 _open_connections = 0
-_holding: Callable[[int, bytes, int], int] | None = None  # _send_holding_gil, when in use
+# _send_holding_gil while send_short() keeps the GIL (see count_connections), else None.
+_holding: Callable[[int | socket.socket, bytes, int], int] | None = None
 
 
 def _forget_connections() -> None:
@@ -272,7 +273,23 @@ class Transport:
                 raise TimeoutError("write timed out: the peer is not reading")
 
     def send_nowait(self, wire: bytes | memoryview) -> int:
-        """Write as much of ``wire`` as fits without blocking; return how much."""
+        """Write as much of ``wire`` as fits without blocking; return how much.
+
+        This is how :func:`~syncws.broadcast` and the heartbeat thread write: one socket
+        after another. A short write keeps the GIL (the C call of :func:`send_short`,
+        whatever the number of connections): a thread that released it for each socket
+        would have to take it back each time, and while other threads run Python, that
+        waits for the switch interval (5 ms), for every connection of a broadcast.
+        """
+        send = _send_holding_gil
+        if send is not None and wire.__class__ is bytes and len(wire) <= _SHORT_WRITE:
+            # The socket itself, not its fileno(): no other thread can close it between
+            # the two, in this one call (the caller does not hold the connection's lock).
+            sent = send(self.sock, wire, 0)
+            if sent >= 0:
+                return sent
+            # EAGAIN or an error (rare: a slow peer, a broken connection): let the socket
+            # module's call tell which, and raise for an error.
         try:
             return self.sock.send(wire, _DONTWAIT)
         except BlockingIOError:
