@@ -7,11 +7,11 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import ServerFactory
-from rawws import frame, raw_client, wait_for
+from rawws import FrameReader, close_frame, frame, raw_client, raw_server, wait_for
 
 import syncws
 from syncws.protocol.events import State
@@ -213,3 +213,165 @@ def test_shutdown_while_the_101_is_being_written_closes_with_1001(
         with pytest.raises(syncws.ConnectionClosed):
             ws.recv(5)
         assert ws.close_code == 1001
+
+
+def _close_in_a_thread(conn: syncws.Connection) -> tuple[threading.Thread, list[float]]:
+    """Start ``conn.close()`` in a thread of its own (so that a close() that hangs fails the
+    test instead of blocking it); the list gets the seconds close() took."""
+    took: list[float] = []
+
+    def close() -> None:
+        start = time.monotonic()
+        conn.close()
+        took.append(time.monotonic() - start)
+
+    closer = threading.Thread(target=close)
+    closer.start()
+    return closer, took
+
+
+def test_close_does_not_wait_for_a_send_blocked_on_the_peer(server: ServerFactory) -> None:
+    """close() from another thread while send() of a large message is blocked on a peer
+    that does not read returns within close_timeout (it waited for the send, with no
+    write_timeout forever), and the blocked send() raises ConnectionClosedError."""
+    outcome: list[BaseException | str] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        try:
+            ws.send(b"x" * (16 << 20))
+            outcome.append("returned")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    srv = server(
+        handler, ping_interval=None, write_timeout=None, close_timeout=0.5, compression=None
+    )
+    sock, _ = raw_client(srv, rcvbuf=4096)
+    closer: threading.Thread | None = None
+    try:
+        assert wait_for(lambda: any(c._writing for c in srv._connections), 5)
+        (conn,) = srv.connections
+        closer, took = _close_in_a_thread(conn)
+        closer.join(5)
+        assert not closer.is_alive(), "close() waited for the blocked send()"
+        assert took[0] < 2.0
+        assert wait_for(lambda: outcome, 5), "send() is still blocked"
+        assert isinstance(outcome[0], syncws.ConnectionClosedError)
+        assert conn.wait_closed(5)
+        assert conn.close_code == 1006
+        assert wait_for(lambda: srv._pool.busy == 0, 5)
+    finally:
+        sock.close()  # unblocks everything if close() did hang
+        if closer is not None:
+            closer.join(5)
+
+
+def test_close_does_not_wait_for_a_tail_left_by_broadcast(server: ServerFactory) -> None:
+    """close() after broadcast() left the heartbeat holding an unwritten tail (the peer
+    does not read) returns within close_timeout, the tail and the close frame unwritten."""
+    took: list[float] = []
+    held: list[bool] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        syncws.broadcast([ws], b"x" * (4 << 20))  # leaves an unwritten tail: peer not reading
+        held.append(ws._pending is not None)
+        start = time.monotonic()
+        ws.close()
+        took.append(time.monotonic() - start)
+
+    srv = server(
+        handler, ping_interval=None, write_timeout=None, close_timeout=0.5, compression=None
+    )
+    sock, _ = raw_client(srv, rcvbuf=4096)
+    with sock:
+        assert wait_for(lambda: took, 5), "close() waited for the heartbeat's write"
+        assert held == [True]
+        assert took[0] < 2.0
+        assert wait_for(lambda: srv._pool.busy == 0, 5)
+        assert wait_for(lambda: not srv.connections, 5)
+
+
+def test_close_during_a_fragmented_send_goes_between_fragments(server: ServerFactory) -> None:
+    """close() from another thread while a fragmented message is being sent (its sender
+    holds the send mutex between fragments) sends the close frame at once, between two
+    fragments, completes the closing handshake, and the sender's next fragment raises
+    ConnectionClosed."""
+    paused = threading.Event()
+    resume = threading.Event()
+    outcome: list[BaseException | str] = []
+
+    def fragments() -> Iterator[bytes]:
+        yield b"first"
+        paused.set()
+        resume.wait(10)
+        yield b"second"
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        try:
+            ws.send(fragments())
+            outcome.append("returned")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    srv = server(handler, ping_interval=None, close_timeout=2, compression=None)
+    sock, rest = raw_client(srv)
+    sock.settimeout(3)
+    closer: threading.Thread | None = None
+    try:
+        assert paused.wait(5)
+        (conn,) = srv.connections
+        closer, took = _close_in_a_thread(conn)
+        reader = FrameReader(sock, rest)
+        assert reader.read() == (0x2, b"first")
+        assert reader.read() == (0x8, struct.pack("!H", 1000))  # before the message ends
+        sock.sendall(close_frame(1000, mask=True))
+        assert reader.read_until_eof() == []
+        closer.join(5)
+        assert not closer.is_alive(), "close() waited for the fragmented message"
+        assert took[0] < 1.5
+        assert conn.close_code == 1000
+        resume.set()
+        assert wait_for(lambda: outcome, 5)
+        assert isinstance(outcome[0], syncws.ConnectionClosed)
+    finally:
+        resume.set()
+        sock.close()
+        if closer is not None:
+            closer.join(5)
+
+
+def test_leaving_a_client_with_block_does_not_wait_for_a_blocked_send() -> None:
+    """Leaving ``with connect(...)`` while another thread's send() is blocked on a server
+    that does not read returns within close_timeout, and that send() raises
+    ConnectionClosedError."""
+    release = threading.Event()
+    outcome: list[BaseException | str] = []
+
+    def never_read(sock: socket.socket, rest: bytes) -> None:
+        release.wait(10)  # a client close() that hangs is released here: the test fails
+        sock.close()  # with unread input: a reset, which fails the client's write
+
+    with raw_server(never_read) as ws_uri:
+        try:
+            options = {"ping_interval": None, "write_timeout": None, "close_timeout": 0.5}
+            with syncws.connect(ws_uri, compression=None, **options) as ws:
+
+                def send() -> None:
+                    try:
+                        ws.send(b"x" * (16 << 20))
+                        outcome.append("returned")
+                    except BaseException as exc:
+                        outcome.append(exc)
+
+                sender = threading.Thread(target=send)
+                sender.start()
+                assert wait_for(lambda: ws._writing, 5)
+                start = time.monotonic()
+            elapsed = time.monotonic() - start
+        finally:
+            release.set()
+        sender.join(5)
+        assert not sender.is_alive(), "send() is still blocked"
+    assert elapsed < 2.0, "close() waited for the blocked send()"
+    assert isinstance(outcome[0], syncws.ConnectionClosedError)
+    assert ws.close_code == 1006

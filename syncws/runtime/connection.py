@@ -19,9 +19,11 @@ Threads and ownership (the rules every method here follows):
   unwritten tail, until the socket is writable again.
 * ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
   piece even when other threads send meanwhile (they take the mutex only when they find
-  one in progress: a whole message is one frame, queued whole). ``_encode_lock`` (made by
-  the first compressed frame) serialises compression, which runs outside ``_lock``. Locks
-  are taken in the order ``_send_mutex``, ``_encode_lock``, ``_lock``.
+  one in progress: a whole message is one frame, queued whole). :meth:`Connection.close`
+  does not take it, since its holder may be blocked on the peer: the close frame may go
+  between two fragments, as RFC 6455 §5.4 allows for control frames. ``_encode_lock``
+  (made by the first compressed frame) serialises compression, which runs outside
+  ``_lock``. Locks are taken in the order ``_send_mutex``, ``_encode_lock``, ``_lock``.
 * A deadline that passes (pong, close, write) fails the connection: the socket is shut
   down, which wakes any thread blocked on it; it then raises
   :class:`~syncws.exceptions.ConnectionClosedError`.
@@ -555,17 +557,29 @@ class Connection(Reader, Writer):
         """Close the connection: send a close frame and wait for the closing handshake.
 
         Waits up to ``close_timeout`` for the peer, then closes the TCP connection anyway.
+        That bound holds even while another thread is writing to a peer that does not
+        read: the close frame is queued behind the frame being written, never inside it,
+        and the writing thread sends it. If the closing handshake is not complete within
+        ``close_timeout``, the TCP connection is closed, and a :meth:`send` still blocked
+        on it raises :exc:`~syncws.exceptions.ConnectionClosedError`. A fragmented message
+        that another thread is sending is cut short: the close frame goes between two of
+        its fragments (RFC 6455 §5.4 allows control frames there), and the next one raises
+        :exc:`~syncws.exceptions.ConnectionClosed`.
+
         Idempotent: closing a closed connection does nothing.
 
         Args:
             code: The close code (1000 normal, 1001 going away, 3000-4999 for apps).
             reason: The close reason, at most 123 bytes once encoded.
+
+        Raises:
+            ValueError: ``code`` may not be sent, or ``reason`` is too long.
         """
-        try:
-            with self._send_mutex:
-                self._write(lambda _: self.protocol.send_close(code, reason), b"")
-        except ConnectionClosed:
-            pass
+        # Neither _send_mutex nor the writer token is waited for: their holder may be
+        # blocked on the peer for as long as write_timeout (None: forever) allows.
+        with self._lock:
+            self.protocol.send_close(code, reason)  # a no-op once closing; may fail_pending()
+        self._flush_nowait()  # or the token holder writes it, after its own frames
         if self.protocol.should_close_transport():
             # send_close() failed the connection for an error of the peer held back until
             # now (see Protocol.fail_pending): there is no closing handshake to wait for.
