@@ -204,6 +204,211 @@ def test_recv_streaming_leaves_the_next_message_intact() -> None:
         assert ws.recv(timeout=2) == "four"
 
 
+# Leaving recv_streaming() before the end of a message.
+
+
+def _leave(ws: syncws.ClientConnection, how: str) -> syncws.Data:
+    """Receive the first fragment of a message with recv_streaming() and leave the rest:
+    by ``break``, by closing the generator, or by an exception in the loop."""
+    first: list[syncws.Data] = []
+    if how == "close":
+        fragments = ws.recv_streaming()
+        first.append(next(fragments))
+        fragments.close()
+    elif how == "break":
+        for fragment in ws.recv_streaming():
+            first.append(fragment)
+            break
+    else:
+        with pytest.raises(LookupError):
+            for fragment in ws.recv_streaming():
+                first.append(fragment)
+                raise LookupError
+    return first[0]
+
+
+@pytest.mark.parametrize("how", ["break", "close", "raise"])
+def test_recv_streaming_left_early_discards_the_rest_of_the_message(how: str) -> None:
+    """Leaving recv_streaming() after the first fragment drops the fragments still to
+    come, up to the last one: recv() then returns the next message, whole."""
+    left = threading.Event()
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x1, b"part1-", mask=False, fin=False))
+        assert left.wait(5)
+        sock.sendall(frame(0x0, b"part2-", mask=False, fin=False))
+        sock.sendall(frame(0x0, b"part3", mask=False))
+        sock.sendall(frame(0x1, b"next", mask=False))
+        FrameReader(sock, rest).read()  # until the client closes
+
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        assert _leave(ws, how) == "part1-"
+        left.set()
+        assert ws.recv(timeout=2) == "next"
+
+
+@pytest.mark.parametrize("last_read", [True, False], ids=["last-read", "last-to-come"])
+def test_recv_streaming_left_early_discards_fragments_already_read(last_read: bool) -> None:
+    """Fragments of the abandoned message read in the same chunk as the one yielded are
+    dropped too, whether its last fragment was among them or is still to come: the next
+    recv_streaming() streams the next message."""
+    first_seen = threading.Event()
+    left = threading.Event()
+    frames = [
+        frame(0x0, b"two", mask=False, fin=False),
+        frame(0x0, b"three", mask=False, fin=last_read),
+        frame(0x2, b"ne", mask=False, fin=False),
+        frame(0x0, b"xt", mask=False),
+    ]
+    if not last_read:
+        frames.insert(2, frame(0x0, b"four", mask=False))
+    cut = 3 if last_read else 2  # the rest comes after the client left
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x2, b"one", mask=False, fin=False))
+        assert first_seen.wait(5)
+        sock.sendall(b"".join(frames[:cut]))  # one segment, read by recv_streaming()
+        assert left.wait(5)
+        sock.sendall(b"".join(frames[cut:]))
+        FrameReader(sock, rest).read()
+
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        fragments = ws.recv_streaming()
+        assert next(fragments) == b"one"
+        first_seen.set()
+        assert next(fragments) == b"two"
+        fragments.close()
+        left.set()
+        assert b"".join(ws.recv_streaming()) == b"next"
+
+
+def test_recv_streaming_left_early_rest_read_by_the_heartbeat() -> None:
+    """The rest of an abandoned message is dropped by the heartbeat thread too, when it
+    reads the connection while the handler is elsewhere."""
+    left = threading.Event()
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x1, b"part1-", mask=False, fin=False))
+        assert left.wait(5)
+        reader = FrameReader(sock, rest)
+        item = reader.read()  # the client's ping
+        assert item is not None and item[0] == 0x9
+        sock.sendall(  # the pong comes after the rest: once it is read, all of it is
+            frame(0x0, b"part2-", mask=False, fin=False)
+            + frame(0x0, b"part3", mask=False)
+            + frame(0x1, b"next", mask=False)
+            + frame(0xA, item[1], mask=False)
+        )
+        reader.read()
+
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        assert _leave(ws, "close") == "part1-"
+        left.set()
+        # Nobody is in recv(): ping() has the heartbeat read the connection.
+        assert ws.ping().wait(2)
+        assert ws.recv(timeout=0) == "next"
+
+
+def test_recv_streaming_left_early_then_recv_streaming_streams_the_next_message() -> None:
+    """After an abandoned message, recv_streaming() streams the next message, not the
+    rest of the abandoned one."""
+    left = threading.Event()
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x1, b"part1-", mask=False, fin=False))
+        assert left.wait(5)
+        sock.sendall(
+            frame(0x0, b"part2-", mask=False, fin=False)
+            + frame(0x0, b"part3", mask=False)
+            + frame(0x1, b"ne", mask=False, fin=False)
+            + frame(0x0, b"xt", mask=False)
+        )
+        FrameReader(sock, rest).read()
+
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        assert _leave(ws, "close") == "part1-"
+        fragments = ws.recv_streaming()
+        left.set()  # the rest arrives while this recv_streaming() reads
+        assert "".join(fragments) == "next"
+
+
+def test_recv_streaming_left_early_then_the_peer_closes() -> None:
+    """When the abandoned message was the last one, recv() raises ConnectionClosedOK once
+    the peer closes, instead of returning the rest as a message."""
+    left = threading.Event()
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x2, b"part1-", mask=False, fin=False))
+        assert left.wait(5)
+        sock.sendall(
+            frame(0x0, b"part2-", mask=False, fin=False)
+            + frame(0x0, b"part3", mask=False)
+            + close_frame(1000, mask=False)
+        )
+        reader = FrameReader(sock, rest)
+        while (item := reader.read()) is not None and item[0] != 0x8:
+            pass
+        sock.shutdown(socket.SHUT_RDWR)  # the server closes TCP first (RFC 6455 §7.1.1)
+
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=5) as ws:
+        assert _leave(ws, "break") == b"part1-"
+        left.set()
+        with pytest.raises(syncws.ConnectionClosedOK):
+            ws.recv(timeout=2)
+        assert ws.close_code == 1000
+
+
+def test_recv_streaming_left_early_still_checks_utf8() -> None:
+    """Invalid UTF-8 in the discarded rest of a text message fails the connection with
+    1007, as in a message that is read."""
+    left = threading.Event()
+    closes: list[tuple[int, str]] = []
+
+    def behaviour(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x1, b"caf\xc3", mask=False, fin=False))
+        assert left.wait(5)
+        sock.sendall(frame(0x0, b"\xa9!", mask=False, fin=False))
+        sock.sendall(frame(0x0, b"\xff", mask=False))
+        frames = FrameReader(sock, rest).read_until_eof()
+        closes.extend(parse_close(payload) for opcode, payload in frames if opcode == 0x8)
+
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=0.5) as ws:
+        assert _leave(ws, "close") == "caf"
+        left.set()
+        with pytest.raises(syncws.ConnectionClosedError):
+            ws.recv(timeout=2)
+    assert closes and closes[0][0] == 1007
+
+
+def test_handler_leaving_recv_streaming_early_gets_the_next_message(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """On the server side too: a handler that abandons a fragmented message after its
+    first fragment receives the next message whole."""
+    received: list[syncws.Data] = []
+    first_seen = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        fragments = ws.recv_streaming()
+        received.append(next(fragments))
+        fragments.close()
+        first_seen.set()
+        received.append(ws.recv(timeout=5))
+        ws.send("done")
+
+    def pieces() -> Iterator[str]:
+        yield "part1-"
+        assert first_seen.wait(5)
+        yield "part2-"
+        yield "part3"
+
+    with syncws.connect(uri(server(handler, compression=None)), compression=None) as ws:
+        ws.send(pieces())
+        ws.send("second message")
+        assert ws.recv(timeout=5) == "done"
+    assert received == ["part1-", "second message"]
+
+
 def test_concurrent_recv_raises_concurrency_error(server: ServerFactory, uri: UriFactory) -> None:
     """A second thread calling recv() while another is inside raises ConcurrencyError."""
     with syncws.connect(uri(server())) as ws:

@@ -96,6 +96,7 @@ class Connection(Reader, Writer):
         "_pings",
         "_reading",
         "_send_mutex",
+        "_skipping",
         "_sockname",
         "_stream",
         "_streaming",
@@ -155,6 +156,8 @@ class Connection(Reader, Writer):
         self._partial: io.StringIO | bytearray | None = None
         self._streaming = False
         self._stream: collections.deque[Fragment] | None = None  # made by recv_streaming
+        # The rest of a message whose recv_streaming() was left early is being dropped.
+        self._skipping = False
         # Pings waiting for their pong: when sent, and the event of ping() (None for the
         # heartbeat's keepalive pings, which nobody waits for).
         self._pings: dict[bytes, tuple[float, threading.Event | None]] = {}
@@ -364,6 +367,16 @@ class Connection(Reader, Writer):
         A message that already arrived whole is yielded in one piece. Text fragments are
         ``str`` (a character split across frames comes with the frame completing it).
 
+        Leaving the iteration before the message's last fragment (``break``, an exception
+        in the loop, or closing the generator) discards the rest of that message: its
+        fragments that arrived already and those still to come, up to and including the
+        last one, are dropped by whichever thread reads them, and the next :meth:`recv` or
+        :meth:`recv_streaming` gets the message after it. The discarded fragments are still
+        checked as they arrive (``max_size``, and UTF-8 for text, failing the connection
+        with 1009 or 1007), and they are not buffered. Until the generator is closed or
+        released, it keeps the reader role: another :meth:`recv` in the meantime raises
+        :exc:`~syncws.exceptions.ConcurrencyError`.
+
         Args:
             decode: As for :meth:`recv`.
 
@@ -387,8 +400,10 @@ class Connection(Reader, Writer):
                 partial, self._partial = self._partial, None
                 if partial is not None:
                     self._stream.append(Fragment(_assembled(partial), False))
+        final = False  # whether the message's last fragment was yielded
         try:
             if whole:
+                final = True
                 yield _decode(message, decode)
                 return
             while True:
@@ -406,11 +421,19 @@ class Connection(Reader, Writer):
                 if fragment is None:
                     self._read_once(None)
                     continue
+                final = fragment.final
                 yield _decode(fragment.data, decode)
-                if fragment.final:
+                if final:
                     return
         finally:
             with self._lock:
+                if not final:
+                    # Left early: drop the rest of the message. Its fragments read already
+                    # are in _stream; if its last one is not among them (_streaming still
+                    # set), drop the others as they arrive, whoever reads them.
+                    self._skipping = self._streaming
+                    if self._stream:
+                        self._stream.clear()
                 self._streaming = False
                 self._reading = False
                 self._left_recv = time.monotonic()

@@ -56,6 +56,7 @@ class Reader:
     _dropped: int
     _partial: io.StringIO | bytearray | None
     _streaming: bool
+    _skipping: bool
     _messages: collections.deque[Data] | None
     _stream: collections.deque[Fragment] | None
     _pings: dict[bytes, tuple[float, threading.Event | None]]
@@ -149,6 +150,11 @@ class Reader:
                 return
             self._queue(event.data)
         elif type(event) is Fragment:
+            if self._skipping:
+                # The rest of a message whose recv_streaming() was left early (see there).
+                if event.final:
+                    self._skipping = False
+                return
             if self._streaming and self._stream is not None:
                 self._stream.append(event)
                 if event.final:
