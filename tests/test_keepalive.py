@@ -273,6 +273,48 @@ def test_ping_returns_an_event_set_by_the_pong(server: ServerFactory, uri: UriFa
         assert ws.ping(memoryview(b"view")).wait(0.5)  # type: ignore[arg-type]
 
 
+def test_ping_too_long_is_refused_before_it_is_registered(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A ping payload over 125 bytes raises ValueError every time, and leaves no waiter
+    behind: the same payload is not "already waiting" and later pings work."""
+    with syncws.connect(uri(server())) as ws:
+        for _ in range(2):
+            with pytest.raises(ValueError, match="125 bytes"):
+                ws.ping(b"x" * 126)
+        assert ws.ping(b"x" * 125).wait(2)
+        assert ws.ping(b"").wait(2)
+        assert not ws._pings
+
+
+@pytest.mark.parametrize("data", [5, [1, 2], 1.5], ids=["int", "list", "float"])
+def test_ping_and_pong_refuse_data_that_is_not_str_or_bytes_like(
+    server: ServerFactory, uri: UriFactory, data: object
+) -> None:
+    """ping() and pong() raise TypeError for data that is neither str nor bytes-like, as
+    send() does: ping(5) must not send five NUL bytes."""
+    with syncws.connect(uri(server())) as ws:
+        with pytest.raises(TypeError):
+            ws.ping(data)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            ws.pong(data)  # type: ignore[arg-type]
+        assert not ws._pings
+        assert ws.ping().wait(2)
+        ws.send("still open")
+        assert ws.recv(timeout=2) == "still open"
+
+
+def test_ping_after_close_leaves_no_waiter(server: ServerFactory, uri: UriFactory) -> None:
+    """A ping on a closed connection raises ConnectionClosed each time, not
+    ConcurrencyError for the first one's payload, and registers nothing."""
+    ws = syncws.connect(uri(server()))
+    ws.close()
+    for _ in range(2):
+        with pytest.raises(syncws.ConnectionClosed):
+            ws.ping(b"z")
+    assert not ws._pings
+
+
 def test_handler_ping_is_answered_while_the_handler_is_not_reading(
     server: ServerFactory, uri: UriFactory
 ) -> None:

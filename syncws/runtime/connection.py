@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..protocol.connection import Protocol
 from ..protocol.events import Fragment, PayloadRead, State
-from ..protocol.frames import CloseCode, Opcode
+from ..protocol.frames import MAX_CONTROL_PAYLOAD, CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .reading import Data, Reader, _assembled
 from .writing import Writer
@@ -528,13 +528,17 @@ class Connection(Reader, Writer):
 
         Args:
             data: Payload (at most 125 bytes); random 4 bytes if ``None``. A ``str`` is
-                encoded to UTF-8.
+                encoded to UTF-8, a bytes-like object is sent as it is.
 
         Raises:
             ConnectionClosed: The connection is closed.
             ConcurrencyError: A ping with the same payload is still waiting for its pong.
+            TypeError: ``data`` is neither ``str`` nor bytes-like (an ``int`` is refused,
+                not taken as a length as by ``bytes()``).
+            ValueError: The payload is longer than 125 bytes.
         """
-        payload = data.encode() if isinstance(data, str) else None if data is None else bytes(data)
+        payload = None if data is None else _control_payload(data)
+        waiter = threading.Event()
         with self._lock:
             if payload is None:
                 payload = os.urandom(4)
@@ -542,10 +546,17 @@ class Connection(Reader, Writer):
                     payload = os.urandom(4)
             elif payload in self._pings:
                 raise ConcurrencyError("a ping with the same payload is already waiting")
-            waiter = threading.Event()
-            self._pings[bytes(payload)] = (time.monotonic(), waiter)
-        with self._send_mutex:
-            self._write(self.protocol.send_ping, bytes(payload))
+            self._pings[payload] = (time.monotonic(), waiter)
+        try:
+            with self._send_mutex:
+                self._write(self.protocol.send_ping, payload)
+        except BaseException:
+            # Not sent (closed, or failed while writing): no pong will come for it, and a
+            # stale entry would refuse the same payload again, or take a pong meant for no one.
+            with self._lock:
+                if self._pings.get(payload, (0.0, None))[1] is waiter:
+                    del self._pings[payload]
+            raise
         if not self._reading:
             # Nobody reads this socket now: have the heartbeat read the pong at once, so
             # that the waiter and the latency do not depend on the handler's next recv().
@@ -553,8 +564,17 @@ class Connection(Reader, Writer):
         return waiter
 
     def pong(self, data: Data = b"") -> None:
-        """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3)."""
-        payload = data.encode() if isinstance(data, str) else bytes(data)
+        """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3).
+
+        Args:
+            data: Payload (at most 125 bytes), as for :meth:`ping`.
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+            TypeError: ``data`` is neither ``str`` nor bytes-like.
+            ValueError: The payload is longer than 125 bytes.
+        """
+        payload = _control_payload(data)
         with self._send_mutex:
             self._write(self.protocol.send_pong, payload)
 
@@ -717,6 +737,19 @@ class Connection(Reader, Writer):
             self.close()
         else:
             self.close(CloseCode.INTERNAL_ERROR)
+
+
+def _control_payload(data: Data) -> bytes:
+    """The payload of a ping or a pong, checked before anything is sent or registered."""
+    if isinstance(data, str):
+        payload = data.encode()
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        payload = bytes(data)
+    else:
+        raise TypeError("data must be str or bytes-like")
+    if len(payload) > MAX_CONTROL_PAYLOAD:
+        raise ValueError("control frame payload longer than 125 bytes")
+    return payload
 
 
 def _decode(data: Data, decode: bool | None) -> Data:
