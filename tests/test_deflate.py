@@ -843,6 +843,27 @@ def test_fragmented_bomb_fails_with_1009():
     assert_failed(protocol, 1009)
 
 
+@pytest.mark.parametrize("fragments", [1, 3])
+def test_max_size_close_reason_names_max_size(fragments):
+    """The close reason of a message over max_size once decompressed names max_size, also
+    when a later fragment goes over (the extension only knows what the others left)."""
+    protocol = server_with(PerMessageDeflate(), max_size=10_000)
+    compressor = zlib.compressobj(wbits=-15)
+    chunk = bytes(12_000 // fragments)
+    for i in range(fragments):
+        payload = compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        fin = i == fragments - 1
+        if fin:
+            payload = payload[:-4]
+        opcode = Opcode.CONT if i else Opcode.BINARY
+        protocol.receive_data(client_frame(opcode, payload, fin=fin, rsv1=not i))
+    (frame,) = frames_out(protocol)
+    assert frame.opcode is Opcode.CLOSE
+    assert int.from_bytes(frame.data[:2], "big") == 1009
+    assert frame.data[2:] == b"message exceeds max_size=10000 once decompressed"
+    assert str(protocol.exc) == "message exceeds max_size=10000 once decompressed"
+
+
 def test_decode_max_size_directly():
     """Extension.decode enforces max_size itself and frees its decompressor."""
     extension = PerMessageDeflate()

@@ -362,8 +362,15 @@ class Protocol(Shortcuts):
             rsv3=bool(b0 & 0x10),
         )
         limit = None if self.max_size is None else self.max_size - self._recv_size
-        for extension in reversed(self.extensions):
-            frame = extension.decode(frame, max_size=limit)
+        try:
+            for extension in reversed(self.extensions):
+                frame = extension.decode(frame, max_size=limit)
+        except PayloadTooBig as exc:
+            # An extension knows only what is left of max_size for this frame (less than
+            # max_size in a fragmented message): the reason names the limit the user set.
+            raise PayloadTooBig(
+                f"message exceeds max_size={self.max_size} once decompressed"
+            ) from exc
         if limit is not None and len(frame.data) > limit:
             raise PayloadTooBig(f"message exceeds max_size={self.max_size} after decoding")
         return frame.data

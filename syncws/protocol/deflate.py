@@ -196,7 +196,7 @@ class PerMessageDeflate:
             raise ProtocolError(f"invalid compressed data: {exc}") from None
         if max_size is not None and len(output) > max_size:
             self._decompressor = None  # its state is now useless: free it
-            raise PayloadTooBig(f"message exceeds max_size={max_size} once decompressed")
+            raise PayloadTooBig(f"frame exceeds {max_size} bytes once decompressed")
         if decompressor.eof:
             # The peer ended the DEFLATE stream (a block with BFINAL set, which §7.2.3.4
             # permits): what follows is a new stream, for a new decompressor.
