@@ -7,6 +7,7 @@ never would (invalid UTF-8, malformed requests, silence).
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 import os
 import queue
@@ -14,11 +15,12 @@ import socket
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import tls_contexts
-from rawws import wait_for
+from rawws import REQUEST, wait_for
 
 import syncws
 from syncws.protocol.frames import Opcode, serialize_frame
@@ -140,6 +142,13 @@ def has_ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
+
+
+def assert_threads_end(threads: list[threading.Thread]) -> None:
+    """The threads exit, within TIMEOUT."""
+    for thread in threads:
+        thread.join(TIMEOUT)
+        assert not thread.is_alive(), f"{thread.name} still runs"
 
 
 @pytest.fixture
@@ -551,6 +560,118 @@ def test_process_response_adds_header(server: ServerFactory, uri: Uri) -> None:
     with syncws.connect(uri(srv)) as ws:
         assert ws.response is not None
         assert ws.response.headers["X-Served-By"] == "syncws-test"
+
+
+def invalid_status(ws: syncws.ServerConnection, request: syncws.Request) -> object:
+    return ws.respond(99, "x")
+
+
+def legacy_tuple(ws: syncws.ServerConnection, request: syncws.Request) -> object:
+    return (200, [], b"hi")  # what websockets' legacy process_request returns
+
+
+def plain_str(ws: syncws.ServerConnection, request: syncws.Request) -> object:
+    return "OK"
+
+
+def response_with_str_body(
+    ws: syncws.ServerConnection, request: syncws.Request, response: syncws.Response
+) -> object:
+    return syncws.Response(200, "OK", syncws.Headers(), "not bytes")  # type: ignore[arg-type]
+
+
+def invalid_status_in_place(
+    ws: syncws.ServerConnection, request: syncws.Request, response: syncws.Response
+) -> None:
+    response.status_code = 1000
+
+
+def sys_exit(ws: syncws.ServerConnection, request: syncws.Request) -> None:
+    raise SystemExit(3)
+
+
+def served_and_collected(srv: syncws.Server) -> tuple[bytes, list[str]]:
+    """Send a handshake request and read the answer until EOF, then shut the server down
+    and wait for its pool thread to exit (which drops its last task, and what that held);
+    return the answer and the ResourceWarnings raised meanwhile (garbage collected too)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with raw_connect(srv) as sock:
+            sock.sendall(REQUEST % b"/")
+            response = read_until_eof(sock)
+        threads = list(srv._pool._threads)
+        srv.shutdown(timeout=TIMEOUT)
+        assert_threads_end(threads)
+        gc.collect()
+    return response, [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+@pytest.mark.parametrize(
+    ("hooks", "logged"),
+    [
+        pytest.param(
+            {"process_request": invalid_status},
+            "process_request returned an invalid response (invalid status code: 99): ",
+            id="status-99",
+        ),
+        pytest.param(
+            {"process_request": legacy_tuple},
+            "process_request returned an invalid response (a tuple, not a syncws.Response): "
+            "(200, [], b'hi')",
+            id="tuple",
+        ),
+        pytest.param(
+            {"process_request": plain_str},
+            "process_request returned an invalid response (a str, not a syncws.Response): 'OK'",
+            id="str",
+        ),
+        pytest.param(
+            {"process_response": response_with_str_body},
+            "process_response returned an invalid response (",
+            id="str-body",
+        ),
+        pytest.param(
+            {"process_response": invalid_status_in_place},
+            "process_response returned an invalid response (invalid status code: 1000): ",
+            id="changed-in-place",
+        ),
+        pytest.param({"process_request": sys_exit}, "process_request failed", id="sys-exit"),
+    ],
+)
+def test_hook_failing_or_returning_invalid_response_gets_500(
+    server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+    hooks: dict[str, Callable[..., object]],
+    logged: str,
+) -> None:
+    """A hook's unsendable return value (or exit) gets a 500, logged at ERROR; no leak."""
+    srv = server(**hooks)
+    response, leaks = served_and_collected(srv)
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), response
+    assert body == b"Failed to open a WebSocket connection.\n"
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.name == "syncws.server"
+    assert record.levelno == logging.ERROR
+    assert record.getMessage().startswith(logged), record.getMessage()
+    assert record.exc_info is not None
+    assert leaks == []
+
+
+def test_unexpected_handshake_error_closes_socket(
+    server: ServerFactory, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails in the handshake, the server closes the socket: no leak, no hang."""
+    srv = server()
+
+    def broken() -> None:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(srv, "_new_protocol", broken)
+    response, leaks = served_and_collected(srv)
+    assert response == b""
+    assert leaks == []
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
 
 
 def test_handshake_headers_are_packed_and_still_readable(server: ServerFactory, uri: Uri) -> None:

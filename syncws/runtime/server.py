@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import reprlib
 import select
 import signal
 import socket
@@ -40,6 +41,12 @@ _503 = (
     b"Content-Length: 42\r\nConnection: close\r\n\r\n"
     b"The server is at capacity; try again later"
 )
+_SHUTTING_DOWN = "The server is shutting down.\n"
+_HOOK_FAILED = "Failed to open a WebSocket connection.\n"
+
+# For the log: what a hook returned instead of a Response, shortened.
+_repr = reprlib.Repr()
+_repr.maxother = _repr.maxstring = 80
 
 
 class ConnectionOwner(Protocol):
@@ -171,9 +178,10 @@ class Server(_ConnectionOptions):
         process_request: ``process_request(connection, request)``, called before the
             handshake; return a :class:`~syncws.Response` (e.g. from
             :meth:`ServerConnection.respond`) to answer plain HTTP instead, or ``None`` to
-            go on with the WebSocket handshake.
+            go on with the WebSocket handshake. Anything else, or an exception, gets the
+            client HTTP 500, logged at ERROR.
         process_response: ``process_response(connection, request, response)``, called with
-            the handshake response; it may modify it, or return another one.
+            the handshake response; it may modify it, or return another one (as above).
         server_header: The ``Server`` header; ``None`` omits it.
         max_size: Largest incoming message, in bytes; ``None`` for no limit (1009 beyond).
             With compression, the limit applies to the decompressed size.
@@ -456,21 +464,25 @@ class Server(_ConnectionOptions):
         conn._close_nowait(code, reason, handler_done=True)
 
     def _handshake(self, sock: socket.socket, address: Any) -> ServerConnection | None:
+        """Run the TLS and HTTP handshakes; return the open connection, or ``None`` once the
+        socket has been answered (or dropped) and closed: it never outlives a failure."""
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
-        transport: Transport
+        conn: ServerConnection | None = None
         try:
-            if self.ssl is not None:
-                transport = TLSTransport(sock, self.ssl, server_side=True)
-                transport.handshake(deadline)
+            if self.ssl is None:
+                transport: Transport = Transport(sock)
             else:
-                transport = Transport(sock)
-        except (OSError, ssl_module.SSLError, TimeoutError) as exc:
-            self.logger.info("TLS handshake with %s failed: %s", address, exc)
-            sock.close()
-            return None
-        protocol = self._new_protocol()
-        conn = ServerConnection(self, transport, protocol, addresses=(self._local_address, address))
-        try:
+                try:
+                    transport = TLSTransport(sock, self.ssl, server_side=True)
+                    transport.handshake(deadline)
+                except (OSError, ssl_module.SSLError, TimeoutError) as exc:
+                    self.logger.info("TLS handshake with %s failed: %s", address, exc)
+                    self._drop(sock)
+                    return None
+            protocol = self._new_protocol()
+            conn = ServerConnection(
+                self, transport, protocol, addresses=(self._local_address, address)
+            )
             request = self._read_request(conn, deadline)
             if request is None:
                 return None
@@ -490,11 +502,13 @@ class Server(_ConnectionOptions):
             transport.send(transport.encode(wire), deadline)
         except (OSError, TimeoutError) as exc:
             self.logger.info("opening handshake with %s failed: %s", address, exc)
-            with self._lock:
-                self._connections.discard(conn)
-            transport.shutdown()
-            transport.close()
+            self._drop(sock, conn)
             return None
+        except BaseException:
+            # Unexpected (_build_response vets what the hooks return), and reported by the
+            # pool thread; the socket must not leak for all that.
+            self._drop(sock, conn)
+            raise
         if not accepted:
             if protocol.handshake_exc is not None:
                 self.logger.info(
@@ -505,8 +519,7 @@ class Server(_ConnectionOptions):
                 )
             else:
                 self.logger.info("answered %s with HTTP %d", address, response.status_code)
-            transport.shutdown()
-            transport.close()
+            self._drop(sock)
             return None
         if self.logger.isEnabledFor(logging.INFO):  # conn.id is made on first use
             self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
@@ -523,6 +536,8 @@ class Server(_ConnectionOptions):
         return conn
 
     def _read_request(self, conn: ServerConnection, deadline: float | None) -> Request | None:
+        """Read the handshake request; ``None`` when there is none to answer: then the
+        socket is closed, after an error response where one is due."""
         protocol, transport = conn.protocol, conn.transport
         # The request has usually arrived by now: then one system call reads it.
         data = transport.recv_nowait()
@@ -553,31 +568,56 @@ class Server(_ConnectionOptions):
                     transport.send(transport.encode(protocol.data_to_send()), deadline)
                 except (OSError, TimeoutError):
                     pass
-            transport.shutdown()
-            transport.close()
+            self._drop(transport.sock)
             return None
 
     def _build_response(self, conn: ServerConnection, request: Request) -> Response:
-        response = None
         if self.process_request is not None:
             try:
                 response = self.process_request(conn, request)
-            except Exception:
+            except BaseException:  # SystemExit too, as for a handler
                 self.logger.error("process_request failed", exc_info=True)
-                return conn.respond(500, "Failed to open a WebSocket connection.\n")
-        if response is None:
-            if self._stopping:
-                return conn.respond(503, "The server is shutting down.\n")
-            response = conn.protocol.accept(request)
-            if self.process_response is not None:
-                try:
-                    replacement = self.process_response(conn, request, response)
-                except Exception:
-                    self.logger.error("process_response failed", exc_info=True)
-                    return conn.respond(500, "Failed to open a WebSocket connection.\n")
-                if replacement is not None:
-                    response = replacement
+                return conn.respond(500, _HOOK_FAILED)
+            if response is not None:
+                return self._vetted("process_request", response, conn)
+        if self._stopping:
+            return conn.respond(503, _SHUTTING_DOWN)
+        response = conn.protocol.accept(request)
+        if self.process_response is not None:
+            try:
+                replacement = self.process_response(conn, request, response)
+            except BaseException:
+                self.logger.error("process_response failed", exc_info=True)
+                return conn.respond(500, _HOOK_FAILED)
+            # The hook may have changed the response in place, too: vetted either way.
+            return self._vetted(
+                "process_response", response if replacement is None else replacement, conn
+            )
         return response
+
+    def _vetted(self, hook: str, response: object, conn: ServerConnection) -> Response:
+        """``response``, from ``hook``, if it can be sent, else a 500 (the error logged):
+        checked here, as ``send_response()`` fails past the point where a 500 can be sent."""
+        try:
+            if not isinstance(response, Response):
+                raise TypeError(f"a {type(response).__name__}, not a syncws.Response")
+            response.serialize()  # as send_response() will: raises for a bad status, ...
+        except Exception as exc:
+            message = "%s returned an invalid response (%s): %s"
+            self.logger.error(message, hook, exc, _repr.repr(response), exc_info=True)
+            return conn.respond(500, _HOOK_FAILED)
+        return response
+
+    def _drop(self, sock: socket.socket, conn: ServerConnection | None = None) -> None:
+        """Close the socket of a handshake that ended without a connection."""
+        if conn is not None:
+            with self._lock:
+                self._connections.discard(conn)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
     def start(self) -> Server:
         """Run :meth:`serve_forever` in a background thread; return the server.
