@@ -413,11 +413,16 @@ class TLSTransport(Transport):
                 return b""  # a corrupt record: nothing more can be read
 
     def _feed(self, raw: bytes) -> None:
+        """Pass raw bytes (never the EOF) to OpenSSL.
+
+        The callers return EOF themselves: OpenSSL would take a missing ``close_notify`` as
+        a fatal error and refuse to encrypt anything more, when the server still has a 503
+        to send on a handshake that its shutdown interrupted (see
+        ``Server._interrupt_handshakes``). Nothing is lost: a complete record would have
+        been decrypted before the read that met the EOF.
+        """
         with self._tls_lock:
-            if raw:
-                self._incoming.write(raw)
-            else:
-                self._incoming.write_eof()
+            self._incoming.write(raw)
 
     def recv(self, timeout: float | None = None) -> bytes | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -426,8 +431,8 @@ class TLSTransport(Transport):
             if data is not None:
                 return data
             raw = Transport.recv(self, None if deadline is None else deadline - time.monotonic())
-            if raw is None:
-                return None
+            if not raw:  # None (nothing yet) or b"" (EOF: see _feed)
+                return raw
             self._feed(raw)
 
     def read_payload(self, read: PayloadRead) -> bytes | None:
@@ -464,8 +469,8 @@ class TLSTransport(Transport):
             if data is not None:
                 return data
             raw = Transport.recv_nowait(self)
-            if raw is None:
-                return None
+            if not raw:  # None (nothing yet) or b"" (EOF: see _feed)
+                return raw
             self._feed(raw)
 
     def encrypt(self, buffers: Sequence[bytes | memoryview]) -> Iterator[bytes]:
