@@ -144,6 +144,19 @@ def has_ipv6_loopback() -> bool:
     return True
 
 
+def wait_for_busy_pool(srv: syncws.Server) -> list[threading.Thread]:
+    """Wait (bounded) until a pool thread has taken a connection; return the pool's threads.
+
+    Only a handshake the server has accepted is "in progress"; one still in the kernel's
+    backlog is reset when the listening socket closes.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while srv._pool.busy == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert srv._pool.busy == 1
+    return list(srv._pool._threads)
+
+
 def assert_threads_end(threads: list[threading.Thread]) -> None:
     """The threads exit, within TIMEOUT."""
     for thread in threads:
@@ -489,6 +502,108 @@ def test_shutdown_closes_connection_whose_handshake_ends_during_shutdown(
         assert excinfo.value.rcvd.code == 1001
     stopper.join(TIMEOUT)
     assert not stopper.is_alive(), "shutdown() did not return"
+
+
+@pytest.mark.parametrize("open_timeout", [None, 10.0], ids=["no-open-timeout", "open-timeout"])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(b"", id="nothing"),  # a browser's preconnect
+        pytest.param(b"GET / HTTP/1.1\r\nHost: localhost\r\n", id="half-a-request"),
+    ],
+)
+def test_shutdown_answers_waiting_handshake_with_503_at_once(
+    server: ServerFactory,
+    caplog: pytest.LogCaptureFixture,
+    open_timeout: float | None,
+    sent: bytes,
+) -> None:
+    """shutdown() answers 503 at once to a handshake whose request has not fully arrived."""
+    caplog.set_level(logging.INFO, logger="syncws.server")
+    srv = server(open_timeout=open_timeout)
+    with raw_connect(srv) as sock:
+        address = sock.getsockname()
+        sock.sendall(sent)
+        threads = wait_for_busy_pool(srv)
+        start = time.monotonic()
+        srv.shutdown(timeout=2.0)
+        elapsed = time.monotonic() - start
+        response = read_until_eof(sock)
+    assert elapsed < 1.0, f"shutdown took {elapsed:.2f}s"
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 503 Service Unavailable", response
+    assert b"connection: close" in [line.lower() for line in lines]
+    assert f"content-length: {len(body)}".encode() in [line.lower() for line in lines]
+    assert body == b"The server is shutting down.\n"
+    assert [
+        (r.levelno, r.getMessage()) for r in caplog.records if "HTTP 503" in r.getMessage()
+    ] == [(logging.INFO, f"answered {address} with HTTP 503: the server is shutting down")]
+    assert srv._handshaking == set()
+    assert_threads_end(threads)
+
+
+def test_handshake_starting_after_shutdown_began_gets_503_at_once(
+    server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handshake whose thread starts after shutdown() woke the others is not waited for."""
+    srv = server(open_timeout=None)
+    gate = threading.Event()
+    submit, join = srv._pool.try_submit, srv._pool.join
+
+    def late_submit(task: Callable[[], None]) -> bool:
+        def late_task() -> None:
+            gate.wait(TIMEOUT)
+            task()
+
+        return submit(late_task)
+
+    def open_gate_then_join(timeout: float | None = None) -> bool:
+        gate.set()  # shutdown() has woken the threads waiting for a request by now
+        return join(timeout)
+
+    monkeypatch.setattr(srv._pool, "try_submit", late_submit)
+    monkeypatch.setattr(srv._pool, "join", open_gate_then_join)
+    with raw_connect(srv) as sock:
+        wait_for_busy_pool(srv)
+        start = time.monotonic()
+        srv.shutdown(timeout=2.0)
+        elapsed = time.monotonic() - start
+        response = read_until_eof(sock)
+    assert gate.is_set()
+    assert elapsed < 1.0, f"shutdown took {elapsed:.2f}s"
+    assert response.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), response
+
+
+def test_shutdown_interrupts_tls_handshakes(
+    server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With TLS, shutdown() answers half a request with 503, drops a TLS handshake at once."""
+    caplog.set_level(logging.INFO, logger="syncws.server")
+    server_ctx, client_ctx = tls_contexts()
+    srv = server(ssl=server_ctx, open_timeout=None)
+    with raw_connect(srv) as silent:
+        threads = wait_for_busy_pool(srv)
+        with client_ctx.wrap_socket(raw_connect(srv), server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            deadline = time.monotonic() + TIMEOUT
+            while srv._pool.busy < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert srv._pool.busy == 2
+            threads += srv._pool._threads
+            start = time.monotonic()
+            srv.shutdown(timeout=2.0)
+            elapsed = time.monotonic() - start
+            response = read_until_eof(tls)
+        assert read_until_eof(silent) == b""
+    assert elapsed < 1.0, f"shutdown took {elapsed:.2f}s"
+    assert response.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), response
+    assert response.endswith(b"\r\n\r\nThe server is shutting down.\n"), response
+    assert any(
+        r.levelno == logging.INFO and r.getMessage().endswith("failed: the server is shutting down")
+        for r in caplog.records
+    )
+    assert_threads_end(threads)
 
 
 def test_context_manager_shuts_down_and_connections_tracks_open_ones(

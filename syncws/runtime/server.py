@@ -49,6 +49,14 @@ _repr = reprlib.Repr()
 _repr.maxother = _repr.maxstring = 80
 
 
+def _shut_read(sock: socket.socket) -> None:
+    """Shut ``sock`` down for reading: a thread blocked reading it wakes up with EOF."""
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass
+
+
 class ConnectionOwner(Protocol):
     """What a :class:`ServerConnection` takes from whoever accepted it: its settings, the
     heartbeat thread that serves it, and the set of open connections it joins.
@@ -285,6 +293,9 @@ class Server(_ConnectionOptions):
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._stopping = False  # a flag, not an Event: nobody waits for it
+        # Sockets whose handshake request is still awaited, under _lock: shutdown() wakes
+        # their threads (see _interrupt_handshakes).
+        self._handshaking: set[socket.socket] = set()
         self._shutdown_close: tuple[int, str] = (CloseCode.GOING_AWAY, "")
         self._stopped = threading.Event()
         self._shutdown_lock = threading.Lock()
@@ -467,6 +478,13 @@ class Server(_ConnectionOptions):
         """Run the TLS and HTTP handshakes; return the open connection, or ``None`` once the
         socket has been answered (or dropped) and closed: it never outlives a failure."""
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
+        with self._lock:
+            # Until the request has arrived, shutdown() can end the wait for it (see
+            # _interrupt_handshakes); a thread that starts after shutdown() began does so.
+            if self._stopping:
+                _shut_read(sock)
+            else:
+                self._handshaking.add(sock)
         conn: ServerConnection | None = None
         try:
             if self.ssl is None:
@@ -476,7 +494,8 @@ class Server(_ConnectionOptions):
                     transport = TLSTransport(sock, self.ssl, server_side=True)
                     transport.handshake(deadline)
                 except (OSError, ssl_module.SSLError, TimeoutError) as exc:
-                    self.logger.info("TLS handshake with %s failed: %s", address, exc)
+                    why = "the server is shutting down" if self._stopping else exc
+                    self.logger.info("TLS handshake with %s failed: %s", address, why)
                     self._drop(sock)
                     return None
             protocol = self._new_protocol()
@@ -545,17 +564,13 @@ class Server(_ConnectionOptions):
             if data is None:
                 timeout = None if deadline is None else deadline - time.monotonic()
                 data = transport.recv(timeout) if timeout is None or timeout > 0 else None
-            if data is None:
-                self.logger.info(
-                    "opening handshake from %s timed out; dropped", conn.remote_address
-                )
-            elif not data:
-                self.logger.info(
-                    "%s closed the connection during the handshake", conn.remote_address
-                )
-            else:
+            if data:
                 for event in protocol.receive_data(data):
                     if not isinstance(event, ResponseReceived):
+                        # From now on, a shutdown answers 503 in _build_response or closes
+                        # the connection: the socket must stay readable.
+                        with self._lock:
+                            self._handshaking.discard(transport.sock)
                         return event.request  # type: ignore[union-attr]
                 if protocol.handshake_exc is None:
                     data = None
@@ -564,8 +579,24 @@ class Server(_ConnectionOptions):
                 self.logger.info(
                     "bad HTTP request from %s: %s", conn.remote_address, protocol.handshake_exc
                 )
+            elif self._stopping:
+                # shutdown() ended the wait, or the client left as it began: 503 either way.
+                self.logger.info(
+                    "answered %s with HTTP 503: the server is shutting down", conn.remote_address
+                )
+                protocol.send_response(conn.respond(503, _SHUTTING_DOWN))
+            elif data is None:
+                self.logger.info(
+                    "opening handshake from %s timed out; dropped", conn.remote_address
+                )
+            else:
+                self.logger.info(
+                    "%s closed the connection during the handshake", conn.remote_address
+                )
+            wire = protocol.data_to_send()
+            if wire:
                 try:
-                    transport.send(transport.encode(protocol.data_to_send()), deadline)
+                    transport.send(transport.encode(wire), deadline)
                 except (OSError, TimeoutError):
                     pass
             self._drop(transport.sock)
@@ -610,14 +641,28 @@ class Server(_ConnectionOptions):
 
     def _drop(self, sock: socket.socket, conn: ServerConnection | None = None) -> None:
         """Close the socket of a handshake that ended without a connection."""
-        if conn is not None:
-            with self._lock:
+        with self._lock:
+            # Unlisted first: shutdown() must not shut down a closed socket's descriptor,
+            # which may already belong to another socket.
+            self._handshaking.discard(sock)
+            if conn is not None:
                 self._connections.discard(conn)
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         sock.close()
+
+    def _interrupt_handshakes(self) -> None:
+        """Step 2 of :meth:`shutdown`: wake the threads waiting for a handshake request.
+
+        Shut down for reading, a socket wakes its reader with EOF (after what had arrived);
+        that thread, the socket's only writer, answers 503 (drops a TLS handshake not done).
+        Waiting on a wake-up socket too would cost a ``poll()`` per handshake read; this
+        costs nothing until shutdown."""
+        with self._lock:
+            for sock in self._handshaking:
+                _shut_read(sock)
 
     def start(self) -> Server:
         """Run :meth:`serve_forever` in a background thread; return the server.
@@ -667,6 +712,7 @@ class Server(_ConnectionOptions):
                     os.unlink(self.unix_path)
                 except OSError:
                     pass
+            self._interrupt_handshakes()
             with self._lock:
                 connections = list(self._connections)
             for conn in connections:
