@@ -2,16 +2,16 @@
 
 The acceptor thread (the one in :meth:`Server.serve_forever`) waits with ``poll`` on
 the listening socket and a wake-up socket pair. Each accepted connection goes to a pool
-thread, which runs the TLS and HTTP handshake (bounded by ``open_timeout``), then the
-handler, then hands the closing handshake to the heartbeat thread and returns to the pool.
-When every pool thread is busy, the acceptor answers HTTP 503 itself.
+thread, which runs the TLS and HTTP handshake (bounded by ``open_timeout``; see
+``opening.py``), then the handler, then hands the closing handshake to the heartbeat
+thread and returns to the pool. When every pool thread is busy, the acceptor answers HTTP
+503 itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import reprlib
 import select
 import signal
 import socket
@@ -24,15 +24,14 @@ from typing import Any, Protocol
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
-from ..protocol.events import ResponseReceived, State
 from ..protocol.frames import CloseCode
 from ..protocol.http11 import Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from .connection import Connection
 from .heartbeat import Heartbeat
-from .options import _ConnectionOptions
+from .opening import _OpeningHandshake
 from .pool import Pool
-from .transport import TLSTransport, Transport
+from .transport import Transport
 
 __all__ = ["Server", "ServerConnection", "serve"]
 
@@ -41,20 +40,6 @@ _503 = (
     b"Content-Length: 42\r\nConnection: close\r\n\r\n"
     b"The server is at capacity; try again later"
 )
-_SHUTTING_DOWN = "The server is shutting down.\n"
-_HOOK_FAILED = "Failed to open a WebSocket connection.\n"
-
-# For the log: what a hook returned instead of a Response, shortened.
-_repr = reprlib.Repr()
-_repr.maxother = _repr.maxstring = 80
-
-
-def _shut_read(sock: socket.socket) -> None:
-    """Shut ``sock`` down for reading: a thread blocked reading it wakes up with EOF."""
-    try:
-        sock.shutdown(socket.SHUT_RD)
-    except OSError:
-        pass
 
 
 class ConnectionOwner(Protocol):
@@ -158,7 +143,7 @@ ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 ProcessResponse = Callable[[ServerConnection, Request, Response], Response | None]
 
 
-class Server(_ConnectionOptions):
+class Server(_OpeningHandshake):
     """A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
 
     The constructor binds the socket (``port=0`` picks a free port: see :attr:`port`);
@@ -446,6 +431,11 @@ class Server(_ConnectionOptions):
                 pass
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def _new_connection(
+        self, transport: Transport, protocol: ServerProtocol, address: Any
+    ) -> ServerConnection:
+        return ServerConnection(self, transport, protocol, addresses=(self._local_address, address))
+
     def _reject_at_capacity(self, sock: socket.socket, address: Any) -> None:
         self.logger.warning("rejected connection from %s: server at capacity (HTTP 503)", address)
         try:
@@ -473,196 +463,6 @@ class Server(_ConnectionOptions):
         else:
             code, reason = CloseCode.NORMAL_CLOSURE, ""
         conn._close_nowait(code, reason, handler_done=True)
-
-    def _handshake(self, sock: socket.socket, address: Any) -> ServerConnection | None:
-        """Run the TLS and HTTP handshakes; return the open connection, or ``None`` once the
-        socket has been answered (or dropped) and closed: it never outlives a failure."""
-        deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
-        with self._lock:
-            # Until the request has arrived, shutdown() can end the wait for it (see
-            # _interrupt_handshakes); a thread that starts after shutdown() began does so.
-            if self._stopping:
-                _shut_read(sock)
-            else:
-                self._handshaking.add(sock)
-        conn: ServerConnection | None = None
-        try:
-            if self.ssl is None:
-                transport: Transport = Transport(sock)
-            else:
-                try:
-                    transport = TLSTransport(sock, self.ssl, server_side=True)
-                    transport.handshake(deadline)
-                except (OSError, ssl_module.SSLError, TimeoutError) as exc:
-                    why = "the server is shutting down" if self._stopping else exc
-                    self.logger.info("TLS handshake with %s failed: %s", address, why)
-                    self._drop(sock)
-                    return None
-            protocol = self._new_protocol()
-            conn = ServerConnection(
-                self, transport, protocol, addresses=(self._local_address, address)
-            )
-            request = self._read_request(conn, deadline)
-            if request is None:
-                return None
-            response = self._build_response(conn, request)
-            protocol.send_response(response)
-            wire = protocol.data_to_send()
-            # Decided now: once listed, shutdown() may start closing the connection (the
-            # state moves on to CLOSING) before the 101 is even written.
-            accepted = protocol.state is State.OPEN
-            if accepted:
-                # Listed before the 101 goes out, so that a client whose connect() returned
-                # is in server.connections. This thread holds the writer token meanwhile:
-                # a broadcast queues its message behind the 101, written just below.
-                conn._writing = True
-                with self._lock:
-                    self._connections.add(conn)
-            transport.send(transport.encode(wire), deadline)
-        except (OSError, TimeoutError) as exc:
-            self.logger.info("opening handshake with %s failed: %s", address, exc)
-            self._drop(sock, conn)
-            return None
-        except BaseException:
-            # Unexpected (_build_response vets what the hooks return), and reported by the
-            # pool thread; the socket must not leak for all that.
-            self._drop(sock, conn)
-            raise
-        if not accepted:
-            if protocol.handshake_exc is not None:
-                self.logger.info(
-                    "rejected WebSocket handshake from %s: HTTP %d (%s)",
-                    address,
-                    response.status_code,
-                    protocol.handshake_exc,
-                )
-            else:
-                self.logger.info("answered %s with HTTP %d", address, response.status_code)
-            self._drop(sock)
-            return None
-        if self.logger.isEnabledFor(logging.INFO):  # conn.id is made on first use
-            self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
-        self._heartbeat.add(conn)
-        with conn._lock:
-            conn._writing = False
-        conn._flush_nowait()  # what a broadcast queued while the 101 was being written
-        if protocol.has_buffered_data() or transport.tls:
-            conn._process_buffered()
-        if self._stopping:
-            # shutdown() may have listed the connections just before this one was added
-            # (it passed the "shutting down? 503" check before shutdown began).
-            conn._close_nowait(*self._shutdown_close)
-        return conn
-
-    def _read_request(self, conn: ServerConnection, deadline: float | None) -> Request | None:
-        """Read the handshake request; ``None`` when there is none to answer: then the
-        socket is closed, after an error response where one is due."""
-        protocol, transport = conn.protocol, conn.transport
-        # The request has usually arrived by now: then one system call reads it.
-        data = transport.recv_nowait()
-        while True:
-            if data is None:
-                timeout = None if deadline is None else deadline - time.monotonic()
-                data = transport.recv(timeout) if timeout is None or timeout > 0 else None
-            if data:
-                for event in protocol.receive_data(data):
-                    if not isinstance(event, ResponseReceived):
-                        # From now on, a shutdown answers 503 in _build_response or closes
-                        # the connection: the socket must stay readable.
-                        with self._lock:
-                            self._handshaking.discard(transport.sock)
-                        return event.request  # type: ignore[union-attr]
-                if protocol.handshake_exc is None:
-                    data = None
-                    continue
-                # A malformed request: the protocol already built the error response.
-                self.logger.info(
-                    "bad HTTP request from %s: %s", conn.remote_address, protocol.handshake_exc
-                )
-            elif self._stopping:
-                # shutdown() ended the wait, or the client left as it began: 503 either way.
-                self.logger.info(
-                    "answered %s with HTTP 503: the server is shutting down", conn.remote_address
-                )
-                protocol.send_response(conn.respond(503, _SHUTTING_DOWN))
-            elif data is None:
-                self.logger.info(
-                    "opening handshake from %s timed out; dropped", conn.remote_address
-                )
-            else:
-                self.logger.info(
-                    "%s closed the connection during the handshake", conn.remote_address
-                )
-            wire = protocol.data_to_send()
-            if wire:
-                try:
-                    transport.send(transport.encode(wire), deadline)
-                except (OSError, TimeoutError):
-                    pass
-            self._drop(transport.sock)
-            return None
-
-    def _build_response(self, conn: ServerConnection, request: Request) -> Response:
-        if self.process_request is not None:
-            try:
-                response = self.process_request(conn, request)
-            except BaseException:  # SystemExit too, as for a handler
-                self.logger.error("process_request failed", exc_info=True)
-                return conn.respond(500, _HOOK_FAILED)
-            if response is not None:
-                return self._vetted("process_request", response, conn)
-        if self._stopping:
-            return conn.respond(503, _SHUTTING_DOWN)
-        response = conn.protocol.accept(request)
-        if self.process_response is not None:
-            try:
-                replacement = self.process_response(conn, request, response)
-            except BaseException:
-                self.logger.error("process_response failed", exc_info=True)
-                return conn.respond(500, _HOOK_FAILED)
-            # The hook may have changed the response in place, too: vetted either way.
-            return self._vetted(
-                "process_response", response if replacement is None else replacement, conn
-            )
-        return response
-
-    def _vetted(self, hook: str, response: object, conn: ServerConnection) -> Response:
-        """``response``, from ``hook``, if it can be sent, else a 500 (the error logged):
-        checked here, as ``send_response()`` fails past the point where a 500 can be sent."""
-        try:
-            if not isinstance(response, Response):
-                raise TypeError(f"a {type(response).__name__}, not a syncws.Response")
-            response.serialize()  # as send_response() will: raises for a bad status, ...
-        except Exception as exc:
-            message = "%s returned an invalid response (%s): %s"
-            self.logger.error(message, hook, exc, _repr.repr(response), exc_info=True)
-            return conn.respond(500, _HOOK_FAILED)
-        return response
-
-    def _drop(self, sock: socket.socket, conn: ServerConnection | None = None) -> None:
-        """Close the socket of a handshake that ended without a connection."""
-        with self._lock:
-            # Unlisted first: shutdown() must not shut down a closed socket's descriptor,
-            # which may already belong to another socket.
-            self._handshaking.discard(sock)
-            if conn is not None:
-                self._connections.discard(conn)
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
-
-    def _interrupt_handshakes(self) -> None:
-        """Step 2 of :meth:`shutdown`: wake the threads waiting for a handshake request.
-
-        Shut down for reading, a socket wakes its reader with EOF (after what had arrived);
-        that thread, the socket's only writer, answers 503 (drops a TLS handshake not done).
-        Waiting on a wake-up socket too would cost a ``poll()`` per handshake read; this
-        costs nothing until shutdown."""
-        with self._lock:
-            for sock in self._handshaking:
-                _shut_read(sock)
 
     def start(self) -> Server:
         """Run :meth:`serve_forever` in a background thread; return the server.
