@@ -204,6 +204,22 @@ def test_recv_streaming_leaves_the_next_message_intact() -> None:
         assert ws.recv(timeout=2) == "four"
 
 
+def test_recv_during_an_unfinished_recv_streaming_names_it() -> None:
+    """recv() while a recv_streaming() iteration of the same thread is suspended mid-message
+    raises ConcurrencyError, naming that iteration as a possible cause."""
+
+    def two_fragments(sock: socket.socket, rest: bytes) -> None:
+        sock.sendall(frame(0x1, b"one, ", mask=False, fin=False))
+        FrameReader(sock, rest).read()  # until the client closes
+
+    with raw_server(two_fragments) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        fragments = ws.recv_streaming()
+        assert next(fragments) == "one, "
+        with pytest.raises(syncws.ConcurrencyError, match="recv_streaming"):
+            ws.recv(timeout=1)
+        fragments.close()
+
+
 # Leaving recv_streaming() before the end of a message.
 
 

@@ -230,10 +230,14 @@ def _close_in_a_thread(conn: syncws.Connection) -> tuple[threading.Thread, list[
     return closer, took
 
 
-def test_close_does_not_wait_for_a_send_blocked_on_the_peer(server: ServerFactory) -> None:
+def test_close_does_not_wait_for_a_send_blocked_on_the_peer(
+    server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     """close() from another thread while send() of a large message is blocked on a peer
     that does not read returns within close_timeout (it waited for the send, with no
-    write_timeout forever), and the blocked send() raises ConnectionClosedError."""
+    write_timeout forever), logs the timeout at INFO, and the blocked send() raises
+    ConnectionClosedError."""
+    caplog.set_level(logging.INFO, logger="syncws.server")
     outcome: list[BaseException | str] = []
 
     def handler(ws: syncws.ServerConnection) -> None:
@@ -260,10 +264,56 @@ def test_close_does_not_wait_for_a_send_blocked_on_the_peer(server: ServerFactor
         assert conn.wait_closed(5)
         assert conn.close_code == 1006
         assert wait_for(lambda: srv._pool.busy == 0, 5)
+        timed_out = [r for r in caplog.records if "closing handshake timed out" in r.message]
+        assert [r.levelno for r in timed_out] == [logging.INFO]
     finally:
         sock.close()  # unblocks everything if close() did hang
         if closer is not None:
             closer.join(5)
+
+
+def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
+    server: ServerFactory,
+) -> None:
+    """ping() and pong() from another thread while send() of a large message is blocked on
+    a peer that does not read return at once (with no write_timeout they waited forever);
+    their frames go out after the message once the peer reads, never inside it."""
+    size = 16 << 20
+    sending, sent = threading.Event(), threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        sending.set()
+        ws.send(b"x" * size)
+        sent.set()
+        for _ in ws:
+            pass
+
+    srv = server(handler, ping_interval=None, write_timeout=None, compression=None)
+    sock, rest = raw_client(srv, rcvbuf=4096)
+    with sock:
+        assert sending.wait(5)
+        (conn,) = srv.connections
+        # Blocked in send() (not writing the 101 any more, which also holds the token).
+        assert wait_for(lambda: conn._writing and not sent.is_set(), 5)
+        time.sleep(0.2)
+        assert conn._writing and not sent.is_set()
+        done: list[threading.Event] = []
+
+        def control() -> None:
+            done.append(conn.ping(b"p1"))
+            conn.pong(b"u1")
+
+        thread = threading.Thread(target=control, daemon=True)
+        thread.start()
+        thread.join(2)
+        assert not thread.is_alive(), "ping() or pong() waited for the blocked send()"
+        assert not sent.is_set()
+        reader = FrameReader(sock, rest)
+        assert reader.read() == (2, b"x" * size)
+        assert reader.read() == (9, b"p1")
+        assert reader.read() == (10, b"u1")
+        assert sent.wait(5)
+        assert not done[0].is_set()  # no pong came for it
 
 
 def test_close_does_not_wait_for_a_tail_left_by_broadcast(server: ServerFactory) -> None:

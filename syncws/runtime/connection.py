@@ -263,7 +263,7 @@ class Connection(Reader, Writer):
         lock.acquire()  # not "with": this is the message path, and "with" costs more (3.11)
         try:
             if self._reading:
-                raise ConcurrencyError("another thread is already receiving")
+                raise ConcurrencyError(_ALREADY_RECEIVING)
             if self._messages:
                 return _decode(self._messages.popleft(), decode)
             if self._finalized:
@@ -386,7 +386,7 @@ class Connection(Reader, Writer):
         """
         with self._lock:
             if self._reading:
-                raise ConcurrencyError("another thread is already receiving")
+                raise ConcurrencyError(_ALREADY_RECEIVING)
             if self._messages:
                 message = self._messages.popleft()
                 self._reading = True
@@ -526,6 +526,10 @@ class Connection(Reader, Writer):
     def ping(self, data: Data | None = None) -> threading.Event:
         """Send a ping; the returned event is set when the matching pong arrives.
 
+        It never blocks: the ping is written at once if the socket takes it, else by the
+        thread already writing to this connection, or by the heartbeat thread once the peer
+        reads (as a control frame, it may go between two fragments of a message).
+
         Args:
             data: Payload (at most 125 bytes); random 4 bytes if ``None``. A ``str`` is
                 encoded to UTF-8, a bytes-like object is sent as it is.
@@ -546,17 +550,11 @@ class Connection(Reader, Writer):
                     payload = os.urandom(4)
             elif payload in self._pings:
                 raise ConcurrencyError("a ping with the same payload is already waiting")
+            self.protocol.send_ping(payload)  # raises ConnectionClosed once closing
+            # Registered once queued: a ping that is not sent must not refuse the same
+            # payload later, nor take a pong meant for no one.
             self._pings[payload] = (time.monotonic(), waiter)
-        try:
-            with self._send_mutex:
-                self._write(self.protocol.send_ping, payload)
-        except BaseException:
-            # Not sent (closed, or failed while writing): no pong will come for it, and a
-            # stale entry would refuse the same payload again, or take a pong meant for no one.
-            with self._lock:
-                if self._pings.get(payload, (0.0, None))[1] is waiter:
-                    del self._pings[payload]
-            raise
+        self._flush_nowait()  # or the writer token's holder writes it
         if not self._reading:
             # Nobody reads this socket now: have the heartbeat read the pong at once, so
             # that the waiter and the latency do not depend on the handler's next recv().
@@ -564,7 +562,8 @@ class Connection(Reader, Writer):
         return waiter
 
     def pong(self, data: Data = b"") -> None:
-        """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3).
+        """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3). Like
+        :meth:`ping`, it never blocks.
 
         Args:
             data: Payload (at most 125 bytes), as for :meth:`ping`.
@@ -575,8 +574,9 @@ class Connection(Reader, Writer):
             ValueError: The payload is longer than 125 bytes.
         """
         payload = _control_payload(data)
-        with self._send_mutex:
-            self._write(self.protocol.send_pong, payload)
+        with self._lock:
+            self.protocol.send_pong(payload)  # raises ConnectionClosed once closing
+        self._flush_nowait()
 
     def hb_ping(self) -> bytes | None:
         """Send a keepalive ping from the heartbeat thread; return its payload."""
@@ -640,6 +640,7 @@ class Connection(Reader, Writer):
         if not self._reading:
             self._heartbeat.take_over(self)
         if not self.wait_closed(self.close_timeout):
+            self.logger.info("%s: closing handshake timed out", self.id)  # as the heartbeat's
             self._abort()
             self.wait_closed(1.0)
 
@@ -737,6 +738,11 @@ class Connection(Reader, Writer):
             self.close()
         else:
             self.close(CloseCode.INTERNAL_ERROR)
+
+
+_ALREADY_RECEIVING = (
+    "another thread is already receiving (or a recv_streaming() iteration is not finished)"
+)
 
 
 def _control_payload(data: Data) -> bytes:

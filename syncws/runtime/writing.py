@@ -3,10 +3,11 @@
 Whoever holds the token (``_writing``, under ``_lock``) drains
 ``protocol.data_to_send()`` until it is empty, checked under ``_lock``, so bytes queued by
 anyone meanwhile (a pong, a close echo, a broadcast) go out in order and frames never
-interleave. Application threads wait for the token and write blocking, bounded by
-``write_timeout``; the heartbeat thread and :func:`~syncws.broadcast` only write without
-blocking, and a write the socket could not take at once keeps the token, with its unwritten
-tail, until the heartbeat sees the socket writable again.
+interleave. Application threads sending messages wait for the token and write blocking,
+bounded by ``write_timeout``; control frames (``ping()``, ``pong()``, ``close()``), the
+heartbeat thread and :func:`~syncws.broadcast` only write without blocking, and a write the
+socket could not take at once keeps the token, with its unwritten tail, until the heartbeat
+sees the socket writable again.
 
 :class:`Writer` is the base class of :class:`~syncws.runtime.connection.Connection`, which
 sets up every attribute used here; it lives apart only to keep each module readable.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..exceptions import ConnectionClosed
@@ -110,23 +111,11 @@ class Writer:
             finally:
                 self._lock.acquire()
 
-    def _write(self, op: Callable[[bytes], None], payload: bytes) -> None:
-        """Run ``op(payload)`` on the protocol (queue a control frame) and write what it
-        queued, holding the writer token. Called by application threads, which may block
-        (up to ``write_timeout``)."""
-        deadline = None if self.write_timeout is None else time.monotonic() + self.write_timeout
-        with self._lock:
-            if self._writing or self._finalized:
-                self._wait_for_token(deadline)
-            op(payload)  # raises ConnectionClosed once closing
-            out = self._start_write(self.protocol.buffers_to_send())
-        if out is not None:
-            self._write_out(out, deadline)
-
     def _write_data(
         self, opcode: int, payload: bytes, fin: bool = True, whole: bool = False
     ) -> bool:
-        """Send one data frame, holding the writer token; see :meth:`_write`.
+        """Send one data frame, holding the writer token (waiting for it up to
+        ``write_timeout``).
 
         Without extensions the frame is built under ``_lock``: it is cheap. Compression is
         not, so it runs outside ``_lock`` (a large message would otherwise stall the
