@@ -496,12 +496,7 @@ class Connection(Reader, Writer):
             kind: type | None = None
             try:
                 for fragment in fragments:
-                    if isinstance(fragment, str):
-                        payload = fragment.encode()
-                    elif isinstance(fragment, (bytes, bytearray, memoryview)):
-                        payload = bytes(fragment)
-                    else:
-                        raise TypeError("fragments must be str or bytes-like")
+                    payload = _as_bytes(fragment, "fragments")
                     if kind is None:
                         kind = type(fragment) if isinstance(fragment, str) else bytes
                         is_text = kind is str if text is None else text
@@ -745,14 +740,19 @@ _ALREADY_RECEIVING = (
 )
 
 
+def _as_bytes(data: object, what: str) -> bytes:
+    """``data`` as bytes: a ``str`` encoded to UTF-8, a bytes-like object copied; else
+    TypeError (an ``int`` is not taken as a length, as ``bytes()`` would)."""
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be str or bytes-like")
+
+
 def _control_payload(data: Data) -> bytes:
     """The payload of a ping or a pong, checked before anything is sent or registered."""
-    if isinstance(data, str):
-        payload = data.encode()
-    elif isinstance(data, (bytes, bytearray, memoryview)):
-        payload = bytes(data)
-    else:
-        raise TypeError("data must be str or bytes-like")
+    payload = _as_bytes(data, "data")
     if len(payload) > MAX_CONTROL_PAYLOAD:
         raise ValueError("control frame payload longer than 125 bytes")
     return payload
