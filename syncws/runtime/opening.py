@@ -131,7 +131,7 @@ class _OpeningHandshake(_ConnectionOptions):
             )
         self._heartbeat.add(conn)
         with conn._lock:
-            conn._writing = False
+            conn._release_token()
         conn._flush_nowait()  # what a broadcast queued while the 101 was being written
         if protocol.has_buffered_data() or transport.tls:
             conn._process_buffered()
