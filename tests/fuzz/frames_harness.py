@@ -192,22 +192,19 @@ def thresholds(small: bool) -> Iterator[None]:
     if not small:
         yield
         return
-    saved = (
-        shortcuts_module.BULK_THRESHOLD,
-        shortcuts_module._VIEW_THRESHOLD,
-        connection_module._VIEW_THRESHOLD,
-    )
-    shortcuts_module.BULK_THRESHOLD = 130
-    shortcuts_module._VIEW_THRESHOLD = 40
-    connection_module._VIEW_THRESHOLD = 40
+    patches = [
+        (shortcuts_module, "BULK_THRESHOLD", 130),
+        (shortcuts_module, "_VIEW_THRESHOLD", 40),
+        (connection_module, "_VIEW_THRESHOLD", 40),  # imported by name there
+    ]
+    saved = [getattr(module, name) for module, name, _ in patches]
+    for module, name, value in patches:
+        setattr(module, name, value)
     try:
         yield
     finally:
-        (
-            shortcuts_module.BULK_THRESHOLD,
-            shortcuts_module._VIEW_THRESHOLD,
-            connection_module._VIEW_THRESHOLD,
-        ) = saved
+        for (module, name, _), value in zip(patches, saved, strict=True):
+            setattr(module, name, value)
 
 
 def _event(event: Event) -> tuple[object, ...]:

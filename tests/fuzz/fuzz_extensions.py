@@ -129,7 +129,7 @@ def exchange(client_extension: Extension, server_extension: Extension) -> None:
         sender.send_text(b"frag", fin=False)
         sender.send_continuation(b"mented " * 20, fin=True)
         events = receiver.receive_data(sender.data_to_send())
-        expected = [Message(m) for m in MESSAGES]
+        expected: list[Message | Fragment] = [Message(m) for m in MESSAGES]
         expected += [Fragment("frag", False), Fragment("mented " * 20, True)]
         if receiver.exc is not None or events != expected:
             raise fuzzing.Finding(

@@ -323,7 +323,7 @@ def _atheris() -> object | None:
     if "--builtin" in sys.argv or os.environ.get("SYNCWS_FUZZ_BUILTIN") == "1":
         return None
     try:
-        import atheris  # type: ignore[import-not-found, unused-ignore]
+        import atheris  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         return None
     return atheris  # type: ignore[no-any-return, unused-ignore]
