@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from syncws.exceptions import (
 )
 from syncws.protocol.extensions import Extension, ExtensionParameter
 from syncws.protocol.handshake import (
+    OriginRule,
     accept_key,
     build_request,
     generate_key,
@@ -271,6 +273,9 @@ def test_process_request_checks_version_before_key() -> None:
     assert exc.status_code == 426
 
 
+SUBDOMAINS = re.compile(r"https://[a-z0-9-]+\.example\.com")
+
+
 @pytest.mark.parametrize(
     ("origin", "origins"),
     [
@@ -278,10 +283,15 @@ def test_process_request_checks_version_before_key() -> None:
         (None, ["https://good.example"]),
         (["https://good.example", "https://good.example"], ["https://good.example"]),
         ("HTTPS://GOOD.EXAMPLE", ["https://good.example"]),
+        # A pattern must match the whole Origin, which it is not a search in.
+        ("https://evil.example", [SUBDOMAINS]),
+        ("https://a.example.com.evil.example", [SUBDOMAINS]),
+        ("https://example.com", [SUBDOMAINS]),
+        (None, [SUBDOMAINS]),
     ],
 )
 def test_process_request_rejects_disallowed_origin_with_403(
-    origin: str | list[str] | None, origins: list[str | None]
+    origin: str | list[str] | None, origins: list[OriginRule]
 ) -> None:
     """An Origin that isn't listed exactly, a missing one or two of them get 403."""
     request = make_request() if origin is None else make_request(Origin=origin)
@@ -297,12 +307,15 @@ def test_process_request_rejects_disallowed_origin_with_403(
         (None, None),
         ("https://good.example", ["https://other.example", "https://good.example"]),
         (None, [None, "https://good.example"]),
+        ("https://a.example.com", ["https://good.example", SUBDOMAINS]),
+        ("https://b-2.example.com", [SUBDOMAINS]),
     ],
 )
 def test_process_request_accepts_allowed_origin(
-    origin: str | None, origins: list[str | None] | None
+    origin: str | None, origins: list[OriginRule] | None
 ) -> None:
-    """``origins=None`` allows anything; a None entry allows requests without Origin."""
+    """``origins=None`` allows anything; a None entry allows requests without Origin; a
+    compiled pattern allows the Origins it matches whole (as websockets, issue 19)."""
     request = make_request() if origin is None else make_request(Origin=origin)
     response, _, _ = process_request(request, origins=origins)
     assert response.status_code == 101
@@ -330,17 +343,21 @@ def test_process_request_rejects_malformed_subprotocols_with_400() -> None:
 @pytest.mark.parametrize(
     ("offered", "available", "chosen"),
     [
-        ("superchat, chat", ["chat", "superchat"], "superchat"),
+        ("superchat, chat", ["chat", "superchat"], "chat"),
+        ("chat.v1, chat.v2", ["chat.v2", "chat.v1"], "chat.v2"),
+        ("chat.v2, chat.v1", ["chat.v1", "chat.v2"], "chat.v1"),
         (["v1", "v2"], ["v2"], "v2"),
         ("v1", ["v2"], None),
         ("v1", None, None),
         (None, ["v1"], None),
     ],
 )
-def test_process_request_picks_first_offered_supported_subprotocol(
+def test_process_request_picks_the_servers_preferred_offered_subprotocol(
     offered: str | list[str] | None, available: list[str] | None, chosen: str | None
 ) -> None:
-    """The client's first supported preference wins; no match means no header, no error."""
+    """The server's first subprotocol that the client offers wins, whatever the client's
+    order (as documented, and as websockets does: issue 19); no match means no header, no
+    error."""
     request = make_request() if offered is None else make_request(Sec_WebSocket_Protocol=offered)
     response, subprotocol, _ = process_request(request, available_subprotocols=available)
     assert subprotocol == chosen
@@ -645,5 +662,5 @@ def test_client_and_server_complete_a_handshake_over_bytes() -> None:
     subprotocol, extensions = process_response(
         parsed_response, key=key, subprotocols=["v2", "v1"], extensions=client_factories
     )
-    assert subprotocol == server_subprotocol == "v2"
+    assert subprotocol == server_subprotocol == "v1"  # the server's preference
     assert extensions == [FakeExtension("foo", [("a", "1"), ("ok", None)])]

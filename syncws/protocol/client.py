@@ -30,7 +30,7 @@ class ClientProtocol(Protocol):
     (:class:`~syncws.exceptions.InvalidStatus` carries the response).
 
     Args:
-        uri: Where to connect, from :func:`~syncws.protocol.handshake.parse_uri`. Its user
+        uri: Where to connect, from :func:`~syncws.protocol.uri.parse_uri`. Its user
             info, if any, becomes a Basic ``Authorization`` header.
         origin: The ``Origin`` header, none if ``None``.
         subprotocols: Subprotocols to offer, by preference.

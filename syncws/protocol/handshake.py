@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import http
 import os
+import re
 from collections.abc import Callable, Sequence
 
 from ..exceptions import (
@@ -45,6 +46,7 @@ from .http11 import Headers, HeadersLike, Request, Response
 
 __all__ = [
     "GUID",
+    "OriginRule",
     "accept_key",
     "build_request",
     "generate_key",
@@ -56,6 +58,11 @@ __all__ = [
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The GUID that RFC 6455 §1.3 appends to the key before hashing it."""
+
+#: One item of ``origins``: an ``Origin`` value compared exactly, a compiled regular
+#: expression that must match the whole value (``re.compile(r"https://[a-z]+\.example\.com")``),
+#: or ``None`` to allow requests without ``Origin`` (non-browser clients).
+OriginRule = str | re.Pattern[str] | None
 
 _UPGRADE_HEADERS = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
 
@@ -78,7 +85,7 @@ def generate_key() -> str:
 def process_request(
     request: Request,
     *,
-    origins: Sequence[str | None] | None = None,
+    origins: Sequence[OriginRule] | None = None,
     available_subprotocols: Sequence[str] | None = None,
     select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None = None,
     extensions: Sequence[ServerExtensionFactory] = (),
@@ -97,14 +104,16 @@ def process_request(
     at most, since clients offer alternatives of one extension.
 
     Subprotocol: ``select_subprotocol(offered, available)`` if given (it may raise
-    :exc:`~syncws.exceptions.NegotiationError` to refuse the client), else the first one the
-    client offers that is available. Without a match the handshake proceeds without
+    :exc:`~syncws.exceptions.NegotiationError` to refuse the client), else the first of the
+    server's subprotocols, in its order of preference, that the client offers (as
+    websockets chooses). Without a match the handshake proceeds without
     ``Sec-WebSocket-Protocol``: RFC 6455 §4.2.2 lets the server omit it, and a client that
     needs one fails the handshake itself.
 
     Args:
         request: The request as parsed.
-        origins: Allowed ``Origin`` values (compared exactly); ``None`` allows any. A
+        origins: Allowed ``Origin`` values (see :data:`OriginRule`: strings compared
+            exactly, patterns matched against the whole value); ``None`` allows any. A
             ``None`` entry allows requests without ``Origin`` (non-browser clients).
         available_subprotocols: Subprotocols the server supports.
         select_subprotocol: Overrides the default subprotocol choice.
@@ -194,12 +203,19 @@ def _check_key(headers: Headers, index: dict[str, list[str]]) -> str:
     return keys[0]
 
 
-def _check_origin(headers: Headers, origins: Sequence[str | None]) -> None:
+def _check_origin(headers: Headers, origins: Sequence[OriginRule]) -> None:
     """One ``Origin``, among ``origins`` (``None`` among them: no ``Origin`` is fine)."""
     values = headers.get_all("Origin")
     origin = values[0] if len(values) == 1 else joined_values(headers, "Origin")
-    if len(values) > 1 or origin not in origins:
+    if len(values) > 1:
         raise InvalidOrigin(origin)
+    if origin in origins:
+        return
+    if origin is not None:
+        for rule in origins:
+            if isinstance(rule, re.Pattern) and rule.fullmatch(origin):
+                return
+    raise InvalidOrigin(origin)
 
 
 def _negotiate_extensions(
@@ -240,7 +256,7 @@ def _choose_subprotocol(
             )
         return subprotocol
     if available:
-        return next((p for p in offered if p in available), None)
+        return next((p for p in available if p in offered), None)
     return None
 
 
