@@ -204,6 +204,32 @@ def test_recv_streaming_leaves_the_next_message_intact() -> None:
         assert ws.recv(timeout=2) == "four"
 
 
+@pytest.mark.parametrize("tail", [1, 2], ids=["first-fragment", "two-fragments"])
+def test_recv_streaming_a_whole_message_read_with_the_next_ones_start(tail: int) -> None:
+    """A whole message read in the same chunk as the first fragment(s) of the next one is
+    what recv_streaming() yields, alone; the next message is received whole afterwards
+    (issue 21: it yielded the next message's first fragment, then this one)."""
+
+    streaming = threading.Event()
+
+    def burst(sock: socket.socket, rest: bytes) -> None:
+        assert streaming.wait(5)
+        pieces = [frame(0x1, b"A", mask=False), frame(0x1, b"B1", mask=False, fin=False)]
+        if tail == 2:
+            pieces.append(frame(0x0, b"B2", mask=False, fin=False))
+        sock.sendall(b"".join(pieces))  # one segment
+        time.sleep(0.05)
+        sock.sendall(frame(0x0, b"-end", mask=False) + frame(0x2, b"C", mask=False))
+        FrameReader(sock, rest).read()  # until the client closes
+
+    with raw_server(burst) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
+        fragments = ws.recv_streaming()
+        threading.Timer(0.05, streaming.set).start()  # once the generator reads the socket
+        assert list(fragments) == ["A"]
+        assert ws.recv(timeout=2) == ("B1-end" if tail == 1 else "B1B2-end")
+        assert ws.recv(timeout=2) == b"C"
+
+
 def test_recv_during_an_unfinished_recv_streaming_names_it() -> None:
     """recv() while a recv_streaming() iteration of the same thread is suspended mid-message
     raises ConcurrencyError, naming that iteration as a possible cause."""

@@ -30,6 +30,7 @@ Uri = Callable[..., str]
 
 #: Bound for every blocking step of a test, in seconds.
 TIMEOUT = 5.0
+MASK = b"\x01\x02\x03\x04"
 
 
 # Helpers.
@@ -210,6 +211,34 @@ def test_echo_reassembles_fragmented_message(
     with syncws.connect(uri(srv)) as ws:
         ws.send(iter(fragments))
         assert ws.recv(timeout=TIMEOUT) == expected
+
+
+def test_recv_streaming_a_whole_message_read_with_the_next_ones_start(
+    server: ServerFactory,
+) -> None:
+    """A handler's recv_streaming() yields the whole message A alone when one read brings
+    A and the first fragment of B; recv() then returns B whole (issue 21)."""
+    streaming = threading.Event()
+    results: queue.Queue[object] = queue.Queue()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        fragments = ws.recv_streaming()
+        threading.Timer(0.05, streaming.set).start()  # once the generator reads the socket
+        results.put(list(fragments))
+        results.put(ws.recv(timeout=TIMEOUT))
+
+    srv = server(handler)
+    sock, _ = raw_handshake(srv)
+    with sock:
+        assert streaming.wait(TIMEOUT)
+        sock.sendall(
+            serialize_frame(Opcode.TEXT, b"A", mask=MASK)
+            + serialize_frame(Opcode.BINARY, b"B1", fin=False, mask=MASK)
+        )
+        time.sleep(0.05)
+        sock.sendall(serialize_frame(Opcode.CONT, b"-B2", mask=MASK))
+        assert results.get(timeout=TIMEOUT) == ["A"]
+        assert results.get(timeout=TIMEOUT) == b"B1-B2"
 
 
 # Limits and protocol errors.

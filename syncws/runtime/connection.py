@@ -408,10 +408,8 @@ class Connection(Reader, Writer):
                 return
             while True:
                 with self._lock:
+                    # A message that arrives whole comes here too (see Reader._handle_event).
                     fragment = self._stream.popleft() if self._stream else None
-                    if fragment is None and self._messages:
-                        # The message arrived whole while streaming was being set up.
-                        fragment = Fragment(self._messages.popleft(), True)
                     if fragment is None and self._finalized:
                         raise self.protocol.closed_exception()
                     failing = fragment is None and self.protocol.fail_pending()

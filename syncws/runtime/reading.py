@@ -148,6 +148,11 @@ class Reader:
                 # queue is full: a peer that keeps sending must not grow our memory.
                 self._dropped += 1
                 return
+            if self._streaming:
+                # recv_streaming() waits for the next message, and this is it, whole: it
+                # must come before fragments of the message after it read in this chunk.
+                self._stream_whole(event.data)
+                return
             self._queue(event.data)
         elif type(event) is Fragment:
             if self._skipping:
@@ -180,6 +185,12 @@ class Reader:
             self._acknowledge_pings(event.data)
         elif type(event) is Ping or type(event) is Close:
             pass  # the protocol answered it
+
+    def _stream_whole(self, message: Data) -> None:
+        """Hand a whole message to the waiting recv_streaming() as its only fragment."""
+        assert self._stream is not None
+        self._stream.append(Fragment(message, True))
+        self._streaming = False
 
     def _queue(self, message: Data) -> None:
         # The queue is made by its first message: most are returned by recv() as they
