@@ -230,9 +230,11 @@ def wait_until(predicate: Any, timeout: float, every: float = 0.25) -> bool:
         time.sleep(every)
 
 
-def warm_up(port: int) -> None:
+def warm_up(args: argparse.Namespace, port: int) -> None:
     """One echo, so that the heartbeat threads exist before the baseline is taken."""
-    with syncws.connect(f"ws://127.0.0.1:{port}/echo", open_timeout=10) as ws:
+    uri = f"ws://127.0.0.1:{port}/echo"
+    options = {"ping_interval": args.ping_interval, "close_timeout": args.close_timeout}
+    with syncws.connect(uri, open_timeout=10, **options) as ws:
         ws.send("warm-up")
         assert ws.recv(timeout=10) == "warm-up"
 
@@ -271,7 +273,7 @@ def soak(
     started: float,
 ) -> Report:
     say = report.say
-    warm_up(srv.port)
+    warm_up(args, srv.port)
 
     def pool_idle() -> bool:
         stats = srv.ask("stats")
@@ -348,6 +350,9 @@ def soak(
     sampler.join(5)
     rss1 = proc.rss()
     stats = state["server"]
+    live = live_connections()
+    client_holders = soak_server.describe_live(live)
+    del live
 
     # The summary.
     say(f"syncws soak: {len(everyone)} clients for {args.duration:g} s, seed {args.seed}")
@@ -393,19 +398,27 @@ def soak(
     for line in examples[:15]:
         say(f"    {line}")
     report.check(not stuck, f"every client thread ended by itself ({len(stuck)} stuck)")
+    say(f"  (after the load, waited up to {args.settle:g} s for what follows to settle)")
     report.check(
-        is_settled,
-        f"settled within {args.settle:g} s: server threads {state['threads']} "
-        f"(baseline {threads0}, peak {proc.threads_peak}), fds {state['fds']} "
-        f"(baseline {fds0}, peak {proc.fds_peak}), open connections {stats['open']}",
+        state["threads"] <= threads0,
+        f"server threads: baseline {threads0}, peak {proc.threads_peak}, final {state['threads']}",
     )
+    report.check(
+        state["fds"] <= fds0,
+        f"server file descriptors: baseline {fds0}, peak {proc.fds_peak}, final {state['fds']}",
+    )
+    report.check(stats["open"] == 0, f"server open connections: {stats['open']}")
     report.check(
         stats["live"] == 0,
         f"server live connections after gc: {stats['live']} {stats['live_states']}",
     )
+    for line in stats["live_holders"]:
+        say(f"    {line}")
     report.check(
         state["client_live"] == 0, f"client live connections after gc: {state['client_live']}"
     )
+    for line in client_holders:
+        say(f"    {line}")
     server_errors = stats["log_counts"].get("ERROR", 0)
     client_errors = capture.counts.get("ERROR", 0)
     report.check(

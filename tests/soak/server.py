@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import logging
 import os
@@ -96,6 +97,39 @@ def capture_thread_crashes() -> None:
         log.error("uncaught exception in thread %s", name, exc_info=args.exc_value)
 
     threading.excepthook = hook
+
+
+def who_holds(obj: object, ignore: list[object]) -> list[str]:
+    """Describe what refers to ``obj`` (two levels up), to tell where a leak sits."""
+    skip = {id(ignore), id(sys._getframe())}
+    found = []
+    for ref in gc.get_referrers(obj):
+        if id(ref) in skip or ref is ignore:
+            continue
+        what = type(ref).__qualname__
+        if isinstance(ref, tuple):
+            what += repr(
+                tuple(x if isinstance(x, (int, float, str, bytes)) else "..." for x in ref)
+            )
+        if isinstance(ref, (dict, list, set, tuple)):
+            owners = [
+                type(owner).__qualname__
+                for owner in gc.get_referrers(ref)
+                if id(owner) not in skip
+                and owner is not ignore
+                and type(owner) is not type(sys._getframe())
+            ][:3]
+            what += f" in {owners}"
+        found.append(what)
+    return found[:6]
+
+
+def describe_live(live: list[syncws.Connection]) -> list[str]:
+    """The state and holders of the first few live connections."""
+    return [
+        f"{type(c).__name__} {c.state!s}: held by {who_holds(c, live)}"
+        for c in itertools.islice(live, 3)
+    ]
 
 
 def reassemble(fragments: list[syncws.Data]) -> syncws.Data:
@@ -209,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             reply = {
                 "live": len(live),
                 "live_states": sorted(Counter(str(c.state) for c in live).items()),
+                "live_holders": describe_live(live),
                 "open": len(server.connections),
                 "threads": sorted(Counter(_kind(t.name) for t in threading.enumerate()).items()),
                 "log_counts": dict(capture.counts),
