@@ -33,8 +33,6 @@ import syncws
 #: Largest message sent (the server's default ``max_size`` is 1 MiB), in bytes once encoded.
 MAX_SIZE = 2**20
 
-#: Seconds a well-behaved client waits for one echo before it gives up on the connection.
-RECV_TIMEOUT = 30.0
 
 #: Characters of the text messages that are not all ASCII: 2-, 3- and 4-byte UTF-8.
 UNICODE = "aé€😀zß中👍"
@@ -75,10 +73,13 @@ class Soak:
     ping_timeout: float
     close_timeout: float
     open_timeout: float
+    recv_timeout: float
     stop: threading.Event = field(default_factory=threading.Event)
     # Connections and sockets open now, so that a watchdog can end stuck clients.
     lock: threading.Lock = field(default_factory=threading.Lock)
     open_now: set[Any] = field(default_factory=set)
+    # A fault for the self-test: if a list, every well-behaved connection is kept in it.
+    leak: list[Any] | None = None
 
     @property
     def ending(self) -> bool:
@@ -250,6 +251,8 @@ class Echoer(Client):
         tag = next(_tags)
         ledger = Ledger()
         soak.track(ws)
+        if soak.leak is not None:
+            soak.leak.append(ws)
         try:
             with ws:
                 count = rng.randint(1, 100)
@@ -294,7 +297,7 @@ class Echoer(Client):
             echo = reassemble(list(ws.recv_streaming()))
             self.stats.add(streamed=1)
         else:
-            echo = ws.recv(timeout=RECV_TIMEOUT)
+            echo = ws.recv(timeout=self.soak.recv_timeout)
         if not (isinstance(echo, str) and echo.startswith(SENTINEL)):
             ledger.received(echo, self.stats, tag)
             self.stats.add(echoes=1)

@@ -21,11 +21,12 @@ Paths (each handler echoes every message, in order):
 A message that starts with :data:`SENTINEL` ends a client's session; it is echoed like the
 others, but never touched by a fault (below).
 
-``--fault`` injects a bug on purpose, so that the harness's self-test can check that each
-of its checks fails when it should: ``reorder`` swaps two echoes, ``drop`` loses one,
-``corrupt`` flips a byte (each every :data:`FAULT_EVERY` messages of a connection),
-``leak`` keeps a reference to every connection, ``error`` logs an ERROR record per
-connection, ``fd`` opens a file per connection and never closes it.
+``--fault`` (comma-separated) injects bugs on purpose, so that the harness's self-test can
+check that each of its checks fails when it should. On one message in
+:data:`FAULT_EVERY` of each connection, in turn among those chosen: ``reorder`` swaps two
+echoes, ``drop`` loses one, ``corrupt`` flips a bit. Once per connection: ``leak`` keeps a
+reference to it, ``error`` logs an ERROR record, ``fd`` opens a file and never closes it,
+``thread`` starts a thread that never ends.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ SENTINEL = "END "
 #: A fault hits one message in this many (per connection).
 FAULT_EVERY = 5
 
-FAULTS = ("none", "reorder", "drop", "corrupt", "leak", "error", "fd")
+#: The faults that the server can inject (see the module docstring).
+FAULTS = ("reorder", "drop", "corrupt", "leak", "error", "fd", "thread")
+MESSAGE_FAULTS = ("reorder", "drop", "corrupt")
 
 #: Records of each level whose text is kept for the report (the rest are only counted).
 KEEP_RECORDS = 20
@@ -148,19 +151,22 @@ def pieces(message: syncws.Data, count: int) -> list[syncws.Data]:
 class Handlers:
     """The echo handlers, with the fault chosen on the command line."""
 
-    def __init__(self, fault: str) -> None:
-        self.fault = fault
-        self.leaked: list[syncws.ServerConnection] = []
-        self.files: list[Any] = []
+    def __init__(self, faults: set[str]) -> None:
+        self.faults = faults
+        self.message_faults = [f for f in MESSAGE_FAULTS if f in faults]
+        self.leaked: list[Any] = []
+        self.never = threading.Event()
         self.log = logging.getLogger("syncws.soak")
 
     def __call__(self, ws: syncws.ServerConnection) -> None:
-        if self.fault == "leak":
+        if "leak" in self.faults:
             self.leaked.append(ws)
-        elif self.fault == "error":
+        if "error" in self.faults:
             self.log.error("%s: an ERROR record injected by --fault error", ws.id)
-        elif self.fault == "fd":
-            self.files.append(open(os.devnull, "rb"))  # noqa: SIM115 (leaked on purpose)
+        if "fd" in self.faults:
+            self.leaked.append(open(os.devnull, "rb"))  # noqa: SIM115 (leaked on purpose)
+        if "thread" in self.faults:
+            threading.Thread(target=self.never.wait, daemon=True).start()
         assert ws.request is not None
         mixed = ws.request.path.startswith("/mixed")
         count = 0
@@ -177,13 +183,14 @@ class Handlers:
             if sentinel and held is not None:
                 self.echo(ws, held, count, mixed)  # never lost: only late
                 held = None
-            elif not sentinel and count % FAULT_EVERY == 0:
-                if self.fault == "drop":
+            elif not sentinel and self.message_faults and count % FAULT_EVERY == 0:
+                fault = self.message_faults[(count // FAULT_EVERY) % len(self.message_faults)]
+                if fault == "drop":
                     continue
-                if self.fault == "reorder":
+                if fault == "reorder":
                     held = message
                     continue
-                if self.fault == "corrupt" and len(message) > 0:
+                if fault == "corrupt" and len(message) > 0:
                     if isinstance(message, str):
                         message = chr(ord(message[0]) ^ 1) + message[1:]
                     else:
@@ -202,6 +209,14 @@ class Handlers:
             ws.send(message)
 
 
+def faults(text: str) -> set[str]:
+    """Parse ``--fault``: a comma-separated subset of :data:`FAULTS`."""
+    chosen = {f for f in text.split(",") if f and f != "none"}
+    if not chosen <= set(FAULTS):
+        raise argparse.ArgumentTypeError(f"unknown fault in {text!r}; choose among {FAULTS}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ping-interval", type=float, default=2.0)
@@ -216,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds an idle pool thread lives (syncws.runtime.pool.IDLE_TIMEOUT, 60 s by "
         "default), so that the thread count comes back to its baseline within the soak",
     )
-    parser.add_argument("--fault", choices=FAULTS, default="none", help=argparse.SUPPRESS)
+    parser.add_argument("--fault", type=faults, default=set(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     capture = capture_logs()
