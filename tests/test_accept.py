@@ -7,9 +7,12 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from conftest import program
 from rawws import REQUEST, FrameReader, frame, raw_client, wait_for
 
 import syncws
@@ -148,3 +151,62 @@ def test_connection_closed_before_the_request(server: ServerFactory) -> None:
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     sock.close()
     assert wait_for(lambda: srv._pool.busy == 0, 5)
+
+
+# Out of file descriptors (issue 21, item 3).
+
+_FD_LIMITED_SERVER = """
+import logging, os, resource, sys, time
+import syncws
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+def echo(ws):
+    for message in ws:
+        ws.send(message)
+
+server = syncws.Server(echo, "127.0.0.1", 0, open_timeout=30).start()
+time.sleep(0.2)  # the pool's first thread, the heartbeat: what a server holds at rest
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 2, hard))
+print("PORT", server.port, file=sys.stderr, flush=True)
+time.sleep(60)
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux's /proc")
+def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) -> None:
+    """At the file descriptor limit, the acceptor logs one ERROR and retries every
+    ACCEPT_RETRY_DELAY instead of spinning on a listening socket that stays readable;
+    once descriptors are free again, it accepts again and says so."""
+    script = tmp_path / "server.py"
+    script.write_text(_FD_LIMITED_SERVER)
+    with program([str(script)]) as running:
+        line = ""
+        while not line.startswith("PORT"):
+            line = running.line(10)
+        port = int(line.split()[1])
+        hogs = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(6)]
+        time.sleep(0.3)  # the first ones are accepted; then accept() fails with EMFILE
+        cpu = _cpu_seconds(running.proc.pid)
+        time.sleep(1.5)
+        assert _cpu_seconds(running.proc.pid) - cpu < 0.5
+        for hog in hogs:
+            hog.close()
+        lines: list[str] = []
+        deadline = time.monotonic() + 10
+        while not any(line.startswith("WARNING accepting again") for line in lines):
+            lines.append(running.line(deadline - time.monotonic()))
+        with syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=5) as ws:
+            ws.send("back")
+            assert ws.recv(timeout=5) == "back"
+        failures = [line for line in lines if "accept failed" in line]
+        assert len(failures) == 1, lines
+        assert failures[0].startswith("ERROR") and "Too many open files" in failures[0]
+        assert any(line.startswith("WARNING accepting again") for line in lines), lines

@@ -3,6 +3,7 @@ once, by the right thread, and nothing is kept for connections that are gone."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
@@ -14,7 +15,8 @@ import pytest
 from rawws import wait_for
 
 import syncws
-from syncws.runtime.heartbeat import _PING, PARK_DELAY, Heartbeat
+from syncws.runtime.debug import live_connections
+from syncws.runtime.heartbeat import _COMPACT_AFTER, _PING, PARK_DELAY, Heartbeat, client_heartbeat
 
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
@@ -225,3 +227,57 @@ def test_removal_and_parking_race_cleanly(server: ServerFactory, uri: UriFactory
     assert thread is not None
     thread.join(5)
     assert not thread.is_alive()
+
+
+# Nothing kept for closed connections (issue 21, item 2).
+
+
+def _live(kind: type[syncws.Connection]) -> list[syncws.Connection]:
+    gc.collect()
+    return [conn for conn in live_connections() if isinstance(conn, kind)]
+
+
+def test_closed_connections_are_not_kept_until_their_next_ping(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """Once closed, connections are released at once on both sides, although their next
+    keepalive ping was due 20 s later: the heartbeat drops the deadlines of the
+    connections it no longer serves."""
+    srv = server(ping_interval=20, ping_timeout=20, close_timeout=10)
+    for _ in range(3):
+        with syncws.connect(uri(srv), ping_interval=20) as ws:
+            ws.send("x")
+            assert ws.recv(timeout=5) == "x"
+        del ws
+    assert wait_for(lambda: not _live(syncws.ServerConnection), 3)
+    assert wait_for(lambda: not _live(syncws.ClientConnection), 3)
+
+
+def test_closed_connections_kept_by_deadlines_are_bounded_while_others_live(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """While a connection stays open, churned ones are released in batches: the heartbeat
+    never keeps more than _COMPACT_AFTER closed connections for their pending pings."""
+    srv = server(ping_interval=20, ping_timeout=20)
+    with syncws.connect(uri(srv), ping_interval=None) as staying:
+        for _ in range(3 * _COMPACT_AFTER):
+            with syncws.connect(uri(srv), ping_interval=None) as ws:
+                ws.send("x")
+                assert ws.recv(timeout=5) == "x"
+        del ws
+        assert wait_for(lambda: len(_live(syncws.ServerConnection)) <= 1 + _COMPACT_AFTER + 2, 3)
+        staying.send("still here")
+        assert staying.recv(timeout=5) == "still here"
+
+
+def test_closing_handshake_started_after_removal_keeps_nothing(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A connection whose closing handshake is registered after it was finalized and
+    removed (a close racing with the peer's EOF) is not remembered by the heartbeat."""
+    srv = server()
+    ws = syncws.connect(uri(srv))
+    ws.close()
+    client_heartbeat().expect_close(ws)  # what the losing side of the race does
+    del ws
+    assert wait_for(lambda: not _live(syncws.ClientConnection), 3)

@@ -63,6 +63,10 @@ PARK_DELAY = 0.2
 
 _PING, _PONG, _CLOSE, _LINGER = 0, 1, 2, 3
 
+#: Removed connections after which the heap is rebuilt without them (plus half the number
+#: of live ones, so that rebuilding costs O(1) per removal): see Heartbeat._compact.
+_COMPACT_AFTER = 64
+
 #: Seconds a rejected socket is read (and its input discarded) before it is closed.
 LINGER_TIMEOUT = 2.0
 
@@ -105,6 +109,8 @@ class Heartbeat:
         # Connections this thread may touch (see _claim), and first pings not scheduled yet.
         self._claimed: set[Connection] = set()
         self._new: list[tuple[float, Connection]] = []
+        # Connections removed since the heap was last rid of their entries (see _compact).
+        self._removed = 0
         self._sleep_until = math.inf
         self._next_check = math.inf
         self._thread: threading.Thread | None = None
@@ -155,6 +161,7 @@ class Heartbeat:
                 removed = conn in self._conns
                 self._conns.discard(conn)
                 self._closing.discard(conn)
+                self._removed += removed
                 wake = self._stopped and not self._conns  # the thread may exit now
         if claimed:
             self._post(lambda: self._forget(conn))
@@ -174,13 +181,23 @@ class Heartbeat:
         self._post(lambda: self._set_interest(conn, conn.hb_events | selectors.EVENT_WRITE))
 
     def expect_close(self, conn: Connection) -> None:
-        """Bound the closing handshake of a connection by its ``close_timeout``."""
-        with self._lock:
-            if conn in self._closing:
+        """Bound the closing handshake of a connection by its ``close_timeout``.
+
+        Does nothing for a connection that is not served (any more): one removed while its
+        closing handshake was being started must not be remembered forever.
+        """
+        now = time.monotonic()
+        wake = False
+        with self._lock:  # one hold: a removal comes before all of it, or after it
+            if conn in self._closing or conn not in self._conns:
                 return
             self._closing.add(conn)
-        if conn.close_timeout is not None:
-            self._schedule(time.monotonic() + conn.close_timeout, _CLOSE, conn)
+            if conn.close_timeout is not None:
+                when = now + conn.close_timeout
+                heapq.heappush(self._heap, (when, next(self._seq), _CLOSE, conn, b""))
+                wake = when < self._sleep_until
+        if wake:
+            self._wake()
         self.take_over(conn)
 
     def linger(self, sock: socket.socket) -> None:
@@ -270,6 +287,10 @@ class Heartbeat:
             with self._lock:
                 if self._new:
                     self._schedule_new()
+                if self._removed and (
+                    not self._conns or self._removed >= _COMPACT_AFTER + len(self._conns) // 2
+                ):
+                    self._compact()
                 now = time.monotonic()
                 until = min(self._heap[0][0] if self._heap else math.inf, self._next_check)
                 if (
@@ -283,28 +304,9 @@ class Heartbeat:
                     until = now  # posted by this thread (it doesn't wake itself): run them
                 self._sleep_until = until
             timeout = None if until == math.inf else max(0.0, until - now)
-            ready = selector.select(timeout)
-            with self._lock:
-                self._sleep_until = -math.inf  # awake: nobody needs to wake us
-            for key, mask in ready:
-                conn = key.data
-                if conn is None:
-                    self._drain_wake()
-                    continue
-                if type(conn) is _Lingering:
-                    try:
-                        if conn.sock.recv(4096):
-                            continue
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        pass
-                    self._end_linger(conn)
-                    continue
-                try:
-                    self._serve(conn, mask)
-                except Exception:
-                    self.logger.exception("error in heartbeat thread")
+            # In a method of its own: no local of this frame may keep the last connection
+            # served alive while the thread sleeps.
+            self._dispatch(selector.select(timeout))
             while self._commands:
                 try:
                     self._commands.popleft()()
@@ -324,6 +326,44 @@ class Heartbeat:
             if conn in self._conns:
                 heapq.heappush(self._heap, (due, next(self._seq), _PING, conn, b""))
         self._new.clear()
+
+    def _dispatch(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
+        """Serve the sockets that ``select`` found ready."""
+        with self._lock:
+            self._sleep_until = -math.inf  # awake: nobody needs to wake us
+        for key, mask in ready:
+            conn = key.data
+            if conn is None:
+                self._drain_wake()
+                continue
+            if type(conn) is _Lingering:
+                try:
+                    if conn.sock.recv(4096):
+                        continue
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    pass
+                self._end_linger(conn)
+                continue
+            try:
+                self._serve(conn, mask)
+            except Exception:
+                self.logger.exception("error in heartbeat thread")
+
+    def _compact(self) -> None:
+        """Drop the deadlines of removed connections; under _lock.
+
+        A removed connection's next ping and its close deadline stay in the heap until due
+        (``ping_interval``, ``close_timeout``), each holding the connection with its buffers
+        and compression state. Under churn that is thousands of closed connections; so the
+        heap is rebuilt once the removed ones could make up a third of it, and when the
+        last connection goes.
+        """
+        conns = self._conns
+        self._heap = [entry for entry in self._heap if entry[2] == _LINGER or entry[3] in conns]
+        heapq.heapify(self._heap)
+        self._removed = 0
 
     def _drain_wake(self) -> None:
         try:
@@ -377,6 +417,7 @@ class Heartbeat:
             self._conns.discard(conn)
             self._closing.discard(conn)
             self._claimed.discard(conn)
+            self._removed += removed
         if removed:
             count_connections(-1)
         # _check_idle stops the periodic checks once no connection is left: stopping them

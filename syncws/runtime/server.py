@@ -10,6 +10,7 @@ thread and returns to the pool. When every pool thread is busy, the acceptor ans
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import select
@@ -40,6 +41,14 @@ _503 = (
     b"Content-Length: 42\r\nConnection: close\r\n\r\n"
     b"The server is at capacity; try again later"
 )
+
+
+#: Seconds the acceptor stops accepting after ``accept()`` failed for lack of a resource
+#: (file descriptors, socket buffers, memory), as asyncio does: the listening socket stays
+#: readable, so retrying at once would spin a core and flood the log.
+ACCEPT_RETRY_DELAY = 1.0
+
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class ConnectionOwner(Protocol):
@@ -286,6 +295,7 @@ class Server(_OpeningHandshake):
         self._shutdown_lock = threading.Lock()
         self._shutdown_done = False
         self._serving = False
+        self._accept_failures = 0  # in a row, for lack of a resource (see _accept)
         self._signal_stop = False
         self._thread: threading.Thread | None = None
 
@@ -366,13 +376,21 @@ class Server(_OpeningHandshake):
         poller.register(self._wake_r, select.POLLIN)
         listening = self.socket.fileno()
         wakeup = self._set_wakeup_fd()
+        resume: float | None = None  # when to accept again after running out of resources
         try:
             while not self._stopping:
-                for fd, _ in poller.poll():
-                    if fd == listening:
-                        self._accept()
-                    else:
+                timeout = None
+                if resume is not None:
+                    timeout = (resume - time.monotonic()) * 1000
+                    if timeout <= 0:
+                        poller.register(self.socket, select.POLLIN)
+                        resume = timeout = None
+                for fd, _ in poller.poll(timeout):
+                    if fd != listening:
                         self._wake_r.recv(4096)
+                    elif not self._accept():
+                        poller.unregister(self.socket)
+                        resume = time.monotonic() + ACCEPT_RETRY_DELAY
         finally:
             if wakeup:
                 signal.set_wakeup_fd(-1)
@@ -396,8 +414,9 @@ class Server(_OpeningHandshake):
             return False
         return True
 
-    def _accept(self) -> None:
-        """Accept one connection, the listening socket being readable.
+    def _accept(self) -> bool:
+        """Accept one connection, the listening socket being readable; ``False`` if the
+        process is out of a resource, and accepting must pause.
 
         One per wake-up: with more waiting, ``poll`` returns at once, which costs less than
         the ``accept`` failing with EAGAIN (an exception) that ends a batch.
@@ -408,10 +427,25 @@ class Server(_OpeningHandshake):
             # the type each time. Blocking, as accept() leaves it.
             fd, address = listening._accept()  # type: ignore[attr-defined]
         except (BlockingIOError, InterruptedError):
-            return
+            return True
         except OSError as exc:
-            self.logger.warning("accept failed: %s", exc)
-            return
+            if exc.errno not in _OUT_OF_RESOURCES:
+                # About that connection only (e.g. reset before it was accepted).
+                self.logger.info("accept failed: %s", exc)
+                return True
+            if not self._accept_failures:
+                self.logger.error(
+                    "accept failed: %s; accepting again in %.1f s, and every %.1f s until "
+                    "it succeeds (connections wait in the listen backlog meanwhile)",
+                    exc,
+                    ACCEPT_RETRY_DELAY,
+                    ACCEPT_RETRY_DELAY,
+                )
+            self._accept_failures += 1
+            return False
+        if self._accept_failures:
+            self.logger.warning("accepting again, after %d failed attempts", self._accept_failures)
+            self._accept_failures = 0
         sock = socket.socket(self._family, self._type, listening.proto, fd)
         if self._set_nodelay:
             self._nodelay(sock)
@@ -419,6 +453,7 @@ class Server(_OpeningHandshake):
         # call of the interpreter, which would cost every connection C stack (see Pool).
         if self._stopping or not self._pool.try_submit(lambda: self._handle(sock, address)):
             self._reject_at_capacity(sock, address)
+        return True
 
     def _nodelay(self, sock: socket.socket) -> None:
         if not self._nodelay_checked:
