@@ -109,7 +109,11 @@ class ServerProcess:
         threading.Thread(target=self._read_stdout, daemon=True).start()
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_reader.start()
-        hello = self.reply(30)
+        try:
+            hello = self.reply(30)
+        except BaseException:
+            self.popen.kill()
+            raise
         self.port: int = hello["port"]
         self.pid: int = hello["pid"]
 
