@@ -281,8 +281,12 @@ class Echoer(Client):
                         break
                 else:
                     self.stats.fail("no sentinel", f"connection {tag:x}: more echoes than sent")
+                closing = time.monotonic()
             if ws.close_code != 1000:
-                self.stats.fail("bad close", f"connection {tag:x}: {ws.close_code}")
+                took = time.monotonic() - closing
+                self.stats.fail(
+                    "bad close", f"connection {tag:x}: {ws.close_code} after {took:.1f} s"
+                )
         finally:
             soak.untrack(ws)
             if ledger.order:
@@ -485,13 +489,15 @@ class Trickle(Raw):
 
     def session(self) -> None:
         soak = self.soak
+        request = rawws.REQUEST % b"/echo"
+        chunks = self.rng.randint(5, 20)
+        spread = 0.5 + self.rng.random() * (2 * soak.open_timeout - 0.5)
+        step = -(-len(request) // chunks)
+        # Before connecting: the server's open_timeout cannot start earlier, so "dropped
+        # early" is sound even when this thread waits long for the GIL.
+        start = time.monotonic()
         sock, _ = self.connect(handshake=False)
         try:
-            request = rawws.REQUEST % b"/echo"
-            chunks = self.rng.randint(5, 20)
-            spread = 0.5 + self.rng.random() * (2 * soak.open_timeout - 0.5)
-            step = -(-len(request) // chunks)
-            start = time.monotonic()
             try:
                 for i in range(0, len(request), step):
                     sock.sendall(request[i : i + step])

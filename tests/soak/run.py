@@ -451,6 +451,12 @@ def soak(
         say(f"    {line}")
     for line in (stats["log_kept"]["WARNING"] + capture.kept["WARNING"])[:5]:
         say(f"    (warning) {line}")
+    say("    what the server logged, most frequent first:")
+    for template, count in stats["log_templates"]:
+        say(f"      {count:>7} {template}")
+    say("    what the clients logged, most frequent first:")
+    for template, count in capture.templates.most_common(12):
+        say(f"      {count:>7} {template}")
     report.check(
         proc.rss_peak <= args.rss_limit * 1024,
         f"server RSS: baseline {rss0 / 1024:.0f} MiB, peak {proc.rss_peak / 1024:.0f} MiB "

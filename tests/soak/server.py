@@ -61,17 +61,20 @@ KEEP_RECORDS = 20
 
 
 class Capture(logging.Handler):
-    """Counts every record by level, and keeps the text of the first WARNING and ERROR."""
+    """Counts every record by level and by message template (what happened how often),
+    and keeps the text of the first WARNING and ERROR records."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.counts: Counter[str] = Counter()
+        self.templates: Counter[str] = Counter()
         self.kept: dict[str, list[str]] = {"WARNING": [], "ERROR": []}
         self.formatter_ = logging.Formatter("%(name)s %(levelname)s %(threadName)s: %(message)s")
 
     def emit(self, record: logging.LogRecord) -> None:
         level = "ERROR" if record.levelno >= logging.ERROR else record.levelname
         self.counts[level] += 1
+        self.templates[f"{level} {record.msg}"] += 1
         kept = self.kept.get(level)
         if kept is not None and len(kept) < KEEP_RECORDS:
             try:
@@ -263,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 "threads": sorted(Counter(_kind(t.name) for t in threading.enumerate()).items()),
                 "log_counts": dict(capture.counts),
                 "log_kept": capture.kept,
+                "log_templates": capture.templates.most_common(12),
             }
             del live
             print(json.dumps(reply), flush=True)
