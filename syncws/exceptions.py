@@ -187,7 +187,8 @@ class InvalidHeader(InvalidHandshake):
         self.name = name
         self.value = value
         if msg is None:
-            msg = f"missing {name} header" if value is None else f"invalid {name} header: {value}"
+            # Quoted: the value comes from the peer and ends up in log lines.
+            msg = f"missing {name} header" if value is None else f"invalid {name} header: {value!r}"
         super().__init__(msg, status_code=status_code, headers=headers)
 
 
@@ -197,7 +198,7 @@ class InvalidOrigin(InvalidHeader):
     status_code = 403
 
     def __init__(self, origin: str | None) -> None:
-        super().__init__("Origin", origin, f"origin not allowed: {origin}")
+        super().__init__("Origin", origin, f"origin not allowed: {origin!r}")
 
 
 class NegotiationError(InvalidHandshake):

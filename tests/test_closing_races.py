@@ -215,6 +215,35 @@ def test_shutdown_while_the_101_is_being_written_closes_with_1001(
         assert ws.close_code == 1001
 
 
+def test_send_while_the_101_is_being_written_goes_out_after_it(
+    server: ServerFactory, uri: UriFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send() to a connection taken from server.connections while its 101 is being
+    written waits for the 101, then goes out: it hung until the client left, because the
+    handshake gave the writer token back without waking it (issue 18)."""
+    srv = server(lambda ws: ws.recv())
+    real_send = Transport.send
+    sent: list[float] = []
+
+    def send_later(conn: syncws.ServerConnection) -> None:
+        start = time.monotonic()
+        conn.send("first")
+        sent.append(time.monotonic() - start)
+
+    def send(self: Transport, wire: bytes | memoryview, deadline: float | None = None) -> None:
+        if bytes(wire[:12]) == b"HTTP/1.1 101":
+            (conn,) = srv.connections
+            threading.Thread(target=send_later, args=(conn,)).start()
+            time.sleep(0.3)  # the send() above waits for the writer token meanwhile
+        real_send(self, wire, deadline)
+
+    monkeypatch.setattr(Transport, "send", send)
+    with syncws.connect(uri(srv)) as ws:
+        assert ws.recv(timeout=2) == "first"
+        assert wait_for(lambda: sent, 2)
+        assert sent[0] < 1.5
+
+
 def _close_in_a_thread(conn: syncws.Connection) -> tuple[threading.Thread, list[float]]:
     """Start ``conn.close()`` in a thread of its own (so that a close() that hangs fails the
     test instead of blocking it); the list gets the seconds close() took."""

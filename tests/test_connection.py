@@ -20,7 +20,7 @@ from syncws.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from syncws.protocol.connection import Protocol
+from syncws.protocol.connection import DEFAULT_MAX_FRAGMENTS, Protocol
 from syncws.protocol.deflate import PerMessageDeflate
 from syncws.protocol.events import Fragment, Message, Ping, Pong, State
 from syncws.protocol.frames import Close, Frame, Opcode, parse_frame, serialize_frame
@@ -315,6 +315,37 @@ def test_max_size_none_is_unlimited():
     assert protocol.receive_data(client_frame(Opcode.BINARY, b"x" * 70000)) == [
         Message(b"x" * 70000)
     ]
+
+
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+def test_max_fragments_counts_every_frame_of_a_message(opcode):
+    """A message of max_fragments frames is received; one more frame, even empty, fails
+    with 1009 (issue 21: endless empty continuations kept a core busy, unseen)."""
+    protocol = server(max_fragments=4)
+    whole = [client_frame(opcode, b"a", fin=False)]
+    whole += [client_frame(Opcode.CONT, b"", fin=False)] * 2 + [client_frame(Opcode.CONT, b"b")]
+    events = protocol.receive_data(b"".join(whole))
+    assert [event.final for event in events] == [False, False, False, True]
+    assert protocol.state is State.OPEN
+    # The count starts again with each message.
+    protocol.receive_data(b"".join(whole[:-1]) + client_frame(Opcode.CONT, b"", fin=False))
+    assert protocol.state is State.OPEN
+    assert protocol.receive_data(client_frame(Opcode.CONT, b"")) == []
+    assert_failed(protocol, 1009)
+    assert isinstance(protocol.exc, PayloadTooBig)
+    assert "max_fragments=4" in str(protocol.exc)
+
+
+def test_max_fragments_default_bounds_empty_continuations():
+    """By default, DEFAULT_MAX_FRAGMENTS frames make a message, and no more."""
+    protocol = server()
+    assert protocol.max_fragments == DEFAULT_MAX_FRAGMENTS
+    empty = client_frame(Opcode.CONT, b"", fin=False)
+    protocol.receive_data(client_frame(Opcode.BINARY, b"", fin=False))
+    protocol.receive_data(empty * (DEFAULT_MAX_FRAGMENTS - 1))
+    assert protocol.state is State.OPEN
+    protocol.receive_data(empty)
+    assert_failed(protocol, 1009)
 
 
 # Control frames.

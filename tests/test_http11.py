@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from syncws.exceptions import InvalidMessage
 from syncws.protocol.http11 import (
     MAX_BODY,
+    MAX_HEAD,
     MAX_LINE,
     MAX_NUM_HEADERS,
     Headers,
@@ -382,10 +383,12 @@ def test_request_parser_accepts_zero_content_length() -> None:
 def test_request_parser_accepts_line_of_exactly_max_line() -> None:
     """A request line or header line of exactly MAX_LINE bytes is accepted."""
     path = b"/" + b"a" * (MAX_LINE - len(b"GET / HTTP/1.1"))
-    header = b"X: " + b"b" * (MAX_LINE - 3)
-    request = parse_request(request_with(header, first=b"GET " + path + b" HTTP/1.1"))
+    request = parse_request(request_with(first=b"GET " + path + b" HTTP/1.1"))
     assert request is not None
     assert len(request.path) == len(path)
+    request = parse_request(request_with(b"X: " + b"b" * (MAX_LINE - 3)))
+    assert request is not None
+    assert len(request.headers["X"]) == MAX_LINE - 3
 
 
 def test_request_parser_accepts_max_num_headers() -> None:
@@ -436,6 +439,57 @@ def test_request_parser_rejects_too_many_headers_with_431() -> None:
     with pytest.raises(InvalidMessage) as exc_info:
         parser.feed(b"X: v\r\n")
     assert exc_info.value.status_code == 431
+
+
+def _head_of(size: int) -> bytes:
+    """A request whose head (request line, headers, CRLFs, blank line) is ``size`` bytes."""
+    head = request_with()
+    filler = size - len(head) - len(b"X-Fill: \r\n")
+    lines = []
+    while filler > MAX_LINE - len(b"X-Fill: "):
+        lines.append(b"X-Fill: " + b"f" * (MAX_LINE - len(b"X-Fill: ") - 8))
+        filler -= len(lines[-1]) + 2
+    lines.append(b"X-Fill: " + b"f" * filler)
+    request = request_with(*lines)
+    assert len(request) == size
+    return request
+
+
+def test_request_parser_accepts_a_head_of_exactly_max_head() -> None:
+    """A head of MAX_HEAD bytes, blank line included, is accepted, whole or in pieces."""
+    data = _head_of(MAX_HEAD)
+    assert parse_request(data) is not None
+    parser = RequestParser()
+    requests = [parser.feed(data[i : i + 1000]) for i in range(0, len(data), 1000)]
+    assert requests[-1] is not None
+
+
+def test_request_parser_rejects_a_larger_head_with_431() -> None:
+    """One byte more than MAX_HEAD is answered with 431 (issue 21: 128 lines of 8 KiB, each
+    within the line limits, cost 2 MiB per pending handshake)."""
+    exc = request_error(_head_of(MAX_HEAD + 1))
+    assert exc.status_code == 431
+    assert str(exc) == "header section too large"
+
+
+def test_request_parser_rejects_a_large_head_before_its_end() -> None:
+    """Headers trickled in short lines fail as soon as the buffer passes MAX_HEAD."""
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\n")
+    with pytest.raises(InvalidMessage) as exc_info:
+        for i in range(MAX_NUM_HEADERS):
+            parser.feed(b"X-%d: %s\r\n" % (i, b"v" * 200))
+    assert exc_info.value.status_code == 431
+    assert i < MAX_NUM_HEADERS - 1
+
+
+def test_response_parser_caps_the_head_too() -> None:
+    """A response head over MAX_HEAD fails the handshake (a client's memory is bounded too)."""
+    parser = ResponseParser()
+    parser.feed(b"HTTP/1.1 101 Switching Protocols\r\n")
+    with pytest.raises(InvalidMessage, match="header section too large"):
+        for i in range(MAX_NUM_HEADERS):
+            parser.feed(b"X-%d: %s\r\n" % (i, b"v" * 200))
 
 
 def test_request_parser_applies_custom_limits() -> None:

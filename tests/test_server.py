@@ -454,6 +454,38 @@ def test_shutdown_returns_within_timeout_despite_blocked_send(server: ServerFact
         assert ended.is_set(), "the handler blocked in send() did not end"
 
 
+def test_shutdown_returns_with_a_handler_busy_elsewhere_whose_next_send_raises(
+    server: ServerFactory, uri: Uri
+) -> None:
+    """As its docstring says, shutdown() cannot stop a handler busy outside syncws: it
+    returns all the same, with the connection closed, and that handler's next send()
+    raises ConnectionClosed."""
+    busy = threading.Event()
+    release = threading.Event()
+    outcome: queue.Queue[BaseException | None] = queue.Queue()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        busy.set()
+        release.wait(TIMEOUT)  # not in syncws: nothing shutdown() can interrupt
+        try:
+            ws.send("too late")
+        except BaseException as exc:
+            outcome.put(exc)
+        else:
+            outcome.put(None)
+
+    srv = server(handler)
+    with syncws.connect(uri(srv)) as ws:
+        assert busy.wait(TIMEOUT)
+        start = time.monotonic()
+        srv.shutdown(timeout=0.2)
+        assert time.monotonic() - start < 3
+        assert outcome.empty()  # the handler still runs
+        release.set()
+        assert isinstance(outcome.get(timeout=TIMEOUT), syncws.ConnectionClosed)
+        assert ws.wait_closed(TIMEOUT)
+
+
 def test_shutdown_answers_handshake_in_progress_with_503(server: ServerFactory) -> None:
     """A handshake still in progress when shutdown() starts is answered with HTTP 503."""
     timeout = 1.0

@@ -42,7 +42,7 @@ from urllib.parse import quote
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.frames import CloseCode
-from ..protocol.http11 import Headers, Request, Response
+from ..protocol.http11 import Headers, Request, Response, redact_target
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from ..runtime.heartbeat import Heartbeat, wsgi_heartbeat
 from ..runtime.options import _ConnectionOptions
@@ -303,7 +303,7 @@ class Upgrader(_ConnectionOptions):
             "%s: connection open from %s %s",
             conn.id,
             conn.remote_address,
-            protocol.request.path if protocol.request else "",
+            redact_target(protocol.request.path) if protocol.request else "",
         )
         with self._lock:
             self._connections.add(conn)

@@ -48,10 +48,16 @@ if TYPE_CHECKING:
     from .extensions import Extension
     from .http11 import Request, Response
 
-__all__ = ["BULK_THRESHOLD", "DEFAULT_MAX_SIZE", "Protocol"]
+__all__ = ["BULK_THRESHOLD", "DEFAULT_MAX_FRAGMENTS", "DEFAULT_MAX_SIZE", "Protocol"]
 
 #: Default limit on the size of a received message, in bytes (1 MiB).
 DEFAULT_MAX_SIZE = 2**20
+
+#: The most frames one message may have. Fragments need not carry any data (empty
+#: continuation frames are valid), so ``max_size`` alone does not end a message that never
+#: ends: a peer could keep a core busy with empty frames while the application, waiting
+#: for the message, never sees anything. Beyond it the connection fails with 1009.
+DEFAULT_MAX_FRAGMENTS = 65536
 
 
 # Close codes that end a connection normally, for ConnectionClosedOK vs ConnectionClosedError.
@@ -93,6 +99,8 @@ class Protocol(Shortcuts):
         max_size: The largest message accepted, in bytes, across all its fragments and
             after decompression; ``None`` for no limit. A larger message fails the
             connection with 1009 as soon as a frame header announces it.
+        max_fragments: The most frames a received message may have (see
+            :data:`DEFAULT_MAX_FRAGMENTS`); one more fails the connection with 1009.
         extensions: The negotiated extensions, in the order of the handshake.
 
     Attributes:
@@ -119,6 +127,7 @@ class Protocol(Shortcuts):
         "_partial_checked",
         "_partial_decoder",
         "_plain_fast",
+        "_recv_frames",
         "_recv_opcode",
         "_recv_size",
         "_rsv_allowed",
@@ -129,6 +138,7 @@ class Protocol(Shortcuts):
         "exc",
         "extensions",
         "is_client",
+        "max_fragments",
         "max_size",
         "pending_failure",
         "request",
@@ -143,11 +153,13 @@ class Protocol(Shortcuts):
         is_client: bool,
         state: State = State.OPEN,
         max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int = DEFAULT_MAX_FRAGMENTS,
         extensions: Sequence[Extension] = (),
     ) -> None:
         self.is_client = is_client
         self.state = state
         self.max_size = max_size
+        self.max_fragments = max_fragments
         self.close_rcvd: Close | None = None
         self.close_sent: Close | None = None
         self.close_rcvd_then_sent: bool | None = None
@@ -161,9 +173,10 @@ class Protocol(Shortcuts):
         self._discard = False  # ignore input: after a close frame, or after failing
         self._close_transport = False
         self._masks = _MaskSource() if is_client else None
-        # Reading a fragmented message: its opcode, size so far, UTF-8 decoder.
+        # Reading a fragmented message: its opcode, size and frames so far, UTF-8 decoder.
         self._recv_opcode = 0
         self._recv_size = 0
+        self._recv_frames = 0
         self._decoder: codecs.IncrementalDecoder | None = None
         # Validating the UTF-8 of a text frame whose payload has only partly arrived (it is
         # always the first frame in _buf): bytes checked so far, and the decoder doing it.
@@ -301,6 +314,10 @@ class Protocol(Shortcuts):
         if opcode == 0:
             if not self._recv_opcode:
                 raise ProtocolError("continuation frame outside a fragmented message")
+            if self._recv_frames >= self.max_fragments:
+                raise PayloadTooBig(
+                    f"message of more than max_fragments={self.max_fragments} frames"
+                )
         elif self._recv_opcode:
             raise ProtocolError("new message before the end of a fragmented message")
         if self.max_size is not None:
@@ -326,6 +343,7 @@ class Protocol(Shortcuts):
             payload = self._decode_extensions(b0, payload)
         if opcode == Opcode.CONT:
             self._recv_size += len(payload)
+            self._recv_frames += 1
             final = bool(fin)
             data: str | bytes = (
                 self._decode_text(payload, final) if self._recv_opcode == Opcode.TEXT else payload
@@ -346,6 +364,7 @@ class Protocol(Shortcuts):
         else:
             self._recv_opcode = opcode
             self._recv_size = len(payload)
+            self._recv_frames = 1
             if opcode == Opcode.TEXT:
                 self._decoder = codecs.getincrementaldecoder("utf-8")()
                 events.append(Fragment(self._decode_text(payload, False), False))

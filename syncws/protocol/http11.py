@@ -10,8 +10,9 @@ Parsing is strict where leniency opens doors (request smuggling, header injectio
   like strict servers: no WebSocket client sends bare LFs.
 * obs-fold (RFC 9112 §5.2), whitespace before a header's colon (RFC 9112 §5.1), names that
   aren't tokens and values with control characters (RFC 9110 §5.5) are rejected.
-* Lines and headers are capped (:data:`MAX_LINE`, :data:`MAX_NUM_HEADERS`); an oversize line
-  fails as soon as the buffer exceeds the limit without a line end, so slowloris can't grow it.
+* Lines, headers and the whole head are capped (:data:`MAX_LINE`, :data:`MAX_NUM_HEADERS`,
+  :data:`MAX_HEAD`); an oversize line or head fails as soon as the buffer exceeds the limit
+  without a line end, so slowloris can't grow it.
 * Response bodies are capped by :data:`MAX_BODY`. Requests cannot have a body.
 
 Header values are decoded as ISO-8859-1, which maps every byte to a character (RFC 9110 §5.5
@@ -29,6 +30,7 @@ from ..exceptions import InvalidMessage
 
 __all__ = [
     "MAX_BODY",
+    "MAX_HEAD",
     "MAX_LINE",
     "MAX_NUM_HEADERS",
     "Headers",
@@ -38,6 +40,7 @@ __all__ = [
     "RequestParser",
     "Response",
     "ResponseParser",
+    "redact_target",
 ]
 
 MAX_LINE = 8192
@@ -46,6 +49,13 @@ request line is answered with HTTP 414 (URI Too Long), a header line with 431.""
 
 MAX_NUM_HEADERS = 128
 """Maximum number of header lines in a message; one more is answered with HTTP 431."""
+
+MAX_HEAD = 16384
+"""Maximum size of a message's head in bytes: its request or status line and its header
+lines, CRLFs included, up to the blank line that ends them (as Node's HTTP parser and h11
+do). A larger request head is answered with HTTP 431. Without it, :data:`MAX_NUM_HEADERS`
+lines of :data:`MAX_LINE` bytes would let each handshake hold about 2 MiB before the
+server decides whether to accept it."""
 
 MAX_BODY = 2**20
 """Maximum size of a response body, in bytes (1 MiB); a larger one fails the handshake."""
@@ -63,8 +73,29 @@ _STATUS_RE = re.compile(r"[1-5][0-9][0-9]")
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 _EOF_MESSAGE = "connection closed before the end of the HTTP message"
+_HEAD_TOO_LARGE = "header section too large"
+# Credentials: their values never go into an exception message (which ends up in logs).
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 # Printable ASCII, SP included: the bytes a request line or header line usually holds.
 _PRINTABLE = bytes(range(0x20, 0x7F))
+
+
+def redact_target(target: str) -> str:
+    """``target`` (a request target, or a request line) as syncws logs it: without its
+    query string, where browsers put the credentials of a WebSocket (``?token=...``).
+
+    >>> redact_target("/chat?token=s3cret&room=1")
+    '/chat?[redacted]'
+    """
+    path, question, _ = target.partition("?")
+    return path + "?[redacted]" if question else path
+
+
+def _invalid_value(name: str, value: str) -> str:
+    """The message for an invalid header value: quoted, or left out for credentials."""
+    if name.lower() in _SECRET_HEADERS:
+        return f"invalid value for header {name}"
+    return f"invalid value for header {name}: {value!r}"
 
 
 def _is_token(name: str) -> bool:
@@ -169,7 +200,7 @@ class Headers:
         if not _is_token(name):
             raise ValueError(f"invalid header name: {name!r}")
         if not _is_field_value(value):
-            raise ValueError(f"invalid value for header {name}: {value!r}")
+            raise ValueError(_invalid_value(name, value))
         self._append(name, value)
 
     def __getitem__(self, name: str) -> str:
@@ -328,8 +359,9 @@ class _Parser(Generic[_T]):
     yields when it needs more. Scans resume where the previous one stopped, so byte-at-a-time
     input costs O(n) in total, not O(n²)."""
 
-    def __init__(self, max_line: int, max_num_headers: int) -> None:
+    def __init__(self, max_line: int, max_num_headers: int, max_head: int) -> None:
         self._max_line = max_line
+        self._max_head = max_head
         self._max_num_headers = max_num_headers
         self._buf = bytearray()
         self._pos = 0
@@ -395,11 +427,15 @@ class _Parser(Generic[_T]):
             scan = len(self._buf)
             if scan - start > limit:
                 raise InvalidMessage(f"{what} too long", status_code=status_code)
+            if scan > self._max_head:
+                raise InvalidMessage(_HEAD_TOO_LARGE, status_code=431)
             if self._eof:
                 raise InvalidMessage(_EOF_MESSAGE) from EOFError()
             yield
         if end - start > limit:
             raise InvalidMessage(f"{what} too long", status_code=status_code)
+        if end >= self._max_head:  # the message starts at 0: its head is end + 1 bytes so far
+            raise InvalidMessage(_HEAD_TOO_LARGE, status_code=431)
         if end == start or self._buf[end - 1] != 0x0D:
             raise InvalidMessage("line ending is a bare LF, not CRLF")
         self._pos = end + 1
@@ -417,10 +453,12 @@ class _Parser(Generic[_T]):
                 raise InvalidMessage("obsolete line folding is not supported")
             name, colon, value = text.partition(":")
             if not colon or not _is_token(name):
+                if name.strip(" \t").lower() in _SECRET_HEADERS:
+                    raise InvalidMessage(f"invalid {name.strip()} header line")
                 raise InvalidMessage(f"invalid header line: {text!r}")
             value = value.strip(" \t")
             if not _is_field_value(value):
-                raise InvalidMessage(f"invalid value for header {name}: {value!r}")
+                raise InvalidMessage(_invalid_value(name, value))
             headers._append(name, value)
         return headers
 
@@ -441,13 +479,20 @@ class RequestParser(_Parser[Request]):
     malformed lines or headers, bare LF, obs-fold or a body (``Transfer-Encoding``, non-zero
     ``Content-Length``); 505 for a version other than ``HTTP/1.1``; 405 with ``Allow: GET``
     for a method other than ``GET`` (request line checks: syntax, version, method); 414 for
-    a request line over ``max_line`` bytes; 431 for a longer header line or more than
-    ``max_num_headers`` headers. Once :meth:`feed` returns the request, :attr:`remainder`
+    a request line over ``max_line`` bytes; 431 for a longer header line, more than
+    ``max_num_headers`` headers, or a head (request line and headers) over ``max_head``
+    bytes. Once :meth:`feed` returns the request, :attr:`remainder`
     holds the bytes that followed it.
     """
 
-    def __init__(self, *, max_line: int = MAX_LINE, max_num_headers: int = MAX_NUM_HEADERS):
-        super().__init__(max_line, max_num_headers)
+    def __init__(
+        self,
+        *,
+        max_line: int = MAX_LINE,
+        max_num_headers: int = MAX_NUM_HEADERS,
+        max_head: int = MAX_HEAD,
+    ):
+        super().__init__(max_line, max_num_headers, max_head)
 
     def feed(self, data: bytes) -> Request | None:
         if self._gen is None and not self._buf and not self._done and type(data) is bytes:
@@ -468,7 +513,7 @@ class RequestParser(_Parser[Request]):
         what is malformed and how to answer, so errors do not depend on this shortcut.
         """
         end = data.find(b"\r\n\r\n")
-        if end < 0:
+        if end < 0 or end + 4 > self._max_head:
             return None
         head = data[:end]
         # Bytes other than printable ASCII must all be the CRLFs between lines.
@@ -519,10 +564,10 @@ class RequestParser(_Parser[Request]):
             or not _TOKEN_RE.fullmatch(parts[0])
             or not _TARGET_RE.fullmatch(parts[1])
         ):
-            raise InvalidMessage(f"invalid request line: {text!r}")
+            raise InvalidMessage(f"invalid request line: {redact_target(text)!r}")
         method, path, version = parts
         if version != "HTTP/1.1":
-            raise InvalidMessage(f"unsupported HTTP version: {version}", status_code=505)
+            raise InvalidMessage(f"unsupported HTTP version: {version!r}", status_code=505)
         if method != "GET":
             raise InvalidMessage(
                 f"unsupported HTTP method: {method}", status_code=405, headers=[("Allow", "GET")]
@@ -551,10 +596,11 @@ class ResponseParser(_Parser[Response]):
         *,
         max_line: int = MAX_LINE,
         max_num_headers: int = MAX_NUM_HEADERS,
+        max_head: int = MAX_HEAD,
         max_body: int = MAX_BODY,
     ):
         self._max_body = max_body
-        super().__init__(max_line, max_num_headers)
+        super().__init__(max_line, max_num_headers, max_head)
 
     def _parse(self) -> Generator[None, None, Response]:
         line = yield from self._read_line("status line", 400)
@@ -581,7 +627,7 @@ class ResponseParser(_Parser[Response]):
         values = headers.get_all("Content-Length")
         # RFC 9112 §6.3: repeated identical values may be accepted; anything else is an error.
         if len(set(values)) != 1 or not _DIGITS_RE.fullmatch(values[0]):
-            raise InvalidMessage(f"invalid Content-Length: {', '.join(values)}")
+            raise InvalidMessage(f"invalid Content-Length: {', '.join(values)!r}")
         size = int(values[0])
         if size > self._max_body:
             raise InvalidMessage(f"body too large: {size} bytes")
@@ -591,7 +637,7 @@ class ResponseParser(_Parser[Response]):
         # RFC 9112 §6.1: Content-Length with Transfer-Encoding smells of smuggling; refuse.
         codings = headers.get_all("Transfer-Encoding")
         if [coding.lower() for coding in codings] != ["chunked"] or "Content-Length" in headers:
-            raise InvalidMessage(f"unsupported Transfer-Encoding: {', '.join(codings)}")
+            raise InvalidMessage(f"unsupported Transfer-Encoding: {', '.join(codings)!r}")
         body = bytearray()
         while True:
             line = yield from self._read_line("chunk size line", 400)

@@ -62,7 +62,10 @@ def basic_auth(
     challenge = f'Basic realm="{realm}", charset="UTF-8"'
 
     def process_request(ws: ServerConnection, request: Request) -> Response | None:
-        value = request.headers.get("Authorization")
+        # Several Authorization headers are malformed (it is a singleton field): they are
+        # no credentials, as for websockets, rather than an error of this hook.
+        values = request.headers.get_all("Authorization")
+        value = values[0] if len(values) == 1 else None
         username = None
         if value is not None:
             try:

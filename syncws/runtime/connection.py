@@ -700,7 +700,7 @@ class Connection(Reader, Writer):
             if self._pending is not None:
                 # The heartbeat's unfinished write will never finish: release the token.
                 self._pending = None
-                self._writing = False
+                self._release_token()
             if self._cond is not None:
                 self._cond.notify_all()
         # The heartbeat thread closes the socket after unregistering it: closing it here

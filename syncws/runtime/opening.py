@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.events import ResponseReceived, State
-from ..protocol.http11 import Request, Response
+from ..protocol.http11 import Request, Response, redact_target
 from ..protocol.server import ServerProtocol
 from .heartbeat import Heartbeat
 from .options import _ConnectionOptions
@@ -126,10 +126,12 @@ class _OpeningHandshake(_ConnectionOptions):
             self._drop(sock)
             return None
         if self.logger.isEnabledFor(logging.INFO):  # conn.id is made on first use
-            self.logger.info("%s: connection open from %s %s", conn.id, address, request.path)
+            self.logger.info(
+                "%s: connection open from %s %s", conn.id, address, redact_target(request.path)
+            )
         self._heartbeat.add(conn)
         with conn._lock:
-            conn._writing = False
+            conn._release_token()
         conn._flush_nowait()  # what a broadcast queued while the 101 was being written
         if protocol.has_buffered_data() or transport.tls:
             conn._process_buffered()

@@ -520,6 +520,15 @@ class Server(_OpeningHandshake):
         seconds, then aborts what is left), and releases the socket. Idempotent; callable
         from any thread but a handler's.
 
+        It returns soon after ``timeout`` (aborted connections get a moment to finish),
+        but it cannot stop a thread:
+        a handler that is busy outside syncws (a computation, a database call, a
+        ``time.sleep()``) may still run when it returns. Its connection is closed by then,
+        so its next ``recv()`` or ``send()`` raises
+        :exc:`~syncws.exceptions.ConnectionClosed`; a handler that never calls syncws
+        again runs until it returns (pool threads are daemon threads: they do not keep the
+        process alive).
+
         Args:
             code: The close code sent to every client (1001 "going away", or 1012
                 "service restart" for a rolling deploy).

@@ -198,6 +198,14 @@ class Writer:
         self._writing = True
         return out
 
+    def _release_token(self) -> None:
+        """Give the writer token back and wake the threads waiting for it; called with
+        ``_lock`` held. Every release goes through here: one that skipped the wake-up
+        left a send() waiting until the peer closed."""
+        self._writing = False
+        if self._token_waiters:
+            self._condition().notify_all()
+
     def _keep_token(self, wire: bytes, sent: int) -> Sequence[Buffer]:
         """Take the writer token, for what is left of ``wire`` once ``sent`` bytes of it are
         written; called with ``_lock`` held."""
@@ -218,15 +226,11 @@ class Writer:
                 with self._lock:
                     out = self.protocol.buffers_to_send()
                     if not out and not (self._tls and transport.has_output()):
-                        self._writing = False
-                        if self._token_waiters:
-                            self._condition().notify_all()
+                        self._release_token()
                         return
         except BaseException as exc:
             with self._lock:
-                self._writing = False
-                if self._token_waiters:
-                    self._condition().notify_all()
+                self._release_token()
             if isinstance(exc, TimeoutError):
                 self._write_timed_out()
             if isinstance(exc, OSError):
@@ -269,10 +273,8 @@ class Writer:
                 sent = self.transport.send_nowait(wire)
             except OSError:
                 with self._lock:
-                    self._writing = False
                     self._pending = None
-                    if self._token_waiters:
-                        self._condition().notify_all()
+                    self._release_token()
                 self._abort()
                 return False
             if sent < len(wire):
@@ -282,10 +284,8 @@ class Writer:
             with self._lock:
                 data = self.protocol.data_to_send()
                 if not data and not (self._tls and self.transport.has_output()):
-                    self._writing = False
                     self._pending = None
-                    if self._token_waiters:
-                        self._condition().notify_all()
+                    self._release_token()
                     return False
             wire = self.transport.encode(data)
 
