@@ -312,6 +312,7 @@ class Raw(Client):
     """A client on a plain socket, to break the protocol's rules."""
 
     def connect(self, path: str = "/echo", handshake: bool = True) -> tuple[socket.socket, bytes]:
+        start = time.monotonic()
         sock = socket.create_connection(("127.0.0.1", self.soak.port), timeout=10)
         self.soak.track(sock)
         rest = b""
@@ -319,6 +320,10 @@ class Raw(Client):
             if handshake:
                 sock.sendall(rawws.REQUEST % path.encode())
                 rest = self.read_head(sock)
+        except OSError as exc:
+            self.close(sock)
+            took = time.monotonic() - start
+            raise ConnectionError(f"handshake failed after {took:.1f} s: {exc}") from exc
         except BaseException:
             self.close(sock)
             raise
