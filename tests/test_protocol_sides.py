@@ -22,9 +22,9 @@ from syncws.protocol.events import (
     State,
 )
 from syncws.protocol.frames import Close, Opcode, serialize_frame
-from syncws.protocol.handshake import parse_uri
 from syncws.protocol.http11 import Headers, Response
 from syncws.protocol.server import ServerProtocol
+from syncws.protocol.uri import parse_uri
 
 URI = parse_uri("ws://example.com/chat?room=1")
 
