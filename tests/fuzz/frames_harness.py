@@ -61,9 +61,10 @@ from syncws.protocol.events import (
 )
 from syncws.protocol.extensions import Extension
 from syncws.protocol.frames import MAX_CONTROL_PAYLOAD, Close, Opcode, parse_frame
-from syncws.protocol.handshake import build_request, parse_uri, process_request, process_response
+from syncws.protocol.handshake import build_request, process_request, process_response
 from syncws.protocol.mask import apply_mask
 from syncws.protocol.server import ServerProtocol
+from syncws.protocol.uri import parse_uri
 
 Role = Literal["server", "client"]
 

@@ -36,13 +36,8 @@ with fuzzing.instrumented():
     )
     from syncws.protocol.events import Fragment, Message
     from syncws.protocol.extensions import Extension
-    from syncws.protocol.handshake import (
-        accept_key,
-        parse_extension_header,
-        process_request,
-        process_response,
-        serialize_extension_header,
-    )
+    from syncws.protocol.handshake import accept_key, process_request, process_response
+    from syncws.protocol.headers import parse_extension_header, serialize_extension_header
     from syncws.protocol.http11 import Headers, RequestParser, Response
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
