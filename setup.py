@@ -7,6 +7,9 @@
 A failure to compile either (no compiler, missing headers, ...) is not fatal: a warning is
 printed, the package installs anyway and syncws falls back to pure Python (masking) or to
 ``socket.send()`` (writes).
+
+Both use only the limited C API, so the wheel is tagged ``cp311-abi3-<platform>``: one wheel
+for CPython 3.11 and every later version (see _wheel_options).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import sysconfig
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,8 +93,29 @@ _SEND = Extension(
     extra_compile_args=["-O2"],
 )
 
+
+def _wheel_options() -> dict[str, dict[str, Any]]:
+    """Tag the wheel abi3 wherever both extensions are built for the stable ABI.
+
+    ``_send.c`` defines ``Py_LIMITED_API`` 3.11 and cffi defines ``Py_LIMITED_API`` in the
+    module it generates (and names both ``*.abi3.so``), except in a debug build of Python.
+    Free-threaded builds before 3.15 have no limited API (setuptools refuses the option
+    there), and other interpreters have no abi3: those keep the interpreter's own tag. A
+    wheel whose extensions failed to compile is pure Python with the same tag: it still
+    installs on every CPython >= 3.11 of that platform and uses the fallbacks.
+    """
+    if (
+        sys.implementation.name != "cpython"
+        or hasattr(sys, "gettotalrefcount")  # a debug build: cffi drops the limited API
+        or (sysconfig.get_config_var("Py_GIL_DISABLED") and sys.version_info < (3, 15))
+    ):
+        return {}
+    return {"bdist_wheel": {"py_limited_api": "cp311"}}
+
+
 setup(
     cffi_modules=["syncws/_mask_build.py:ffibuilder"],
     ext_modules=[_SEND] if os.name == "posix" else [],
     cmdclass={"build_ext": OptionalBuildExt},
+    options=_wheel_options(),
 )
