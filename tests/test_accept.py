@@ -3,6 +3,7 @@ request (what the acceptor and the handshake learn once instead of asking each s
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import program
@@ -210,3 +212,73 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) 
         assert len(failures) == 1, lines
         assert failures[0].startswith("ERROR") and "Too many open files" in failures[0]
         assert any(line.startswith("WARNING accepting again") for line in lines), lines
+
+
+# A host name with several addresses (issue 19).
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _resolving(monkeypatch: pytest.MonkeyPatch, name: str, *ips: str) -> None:
+    """Make ``name`` resolve to ``ips``, in order, whatever this machine's hosts file says."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        return [
+            (
+                socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (ip, port or 0, 0, 0) if ":" in ip else (ip, port or 0),
+            )
+            for ip in ips
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="needs IPv6 on the loopback interface")
+def test_a_host_name_binds_every_address_on_one_port(
+    server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host name that resolves to ::1 and 127.0.0.1 (Debian's "localhost") is served on
+    both, on the same port, as asyncio's create_server does: ws://127.0.0.1:PORT/ is not
+    refused (it was: only the first address was bound)."""
+    _resolving(monkeypatch, "dual.test", "::1", "127.0.0.1")
+    conns, handler = recorder()
+    srv = server(handler, host="dual.test")
+    assert [s.getsockname()[0] for s in srv.sockets] == ["::1", "127.0.0.1"]
+    assert srv.socket is srv.sockets[0]
+    for host in ("[::1]", "127.0.0.1"):
+        with syncws.connect(f"ws://{host}:{srv.port}/") as ws:
+            ws.send(host)
+            assert ws.recv(timeout=5) == host
+    assert [conn.local_address[0] for conn in conns] == ["::1", "127.0.0.1"]
+    srv.shutdown()
+    assert all(s.fileno() == -1 for s in srv.sockets)
+
+
+def test_an_address_that_cannot_be_bound_is_skipped_after_the_first(
+    server: ServerFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An address the system cannot bind (IPv6 disabled while the hosts file maps the
+    name to ::1: here an address of no local interface) is skipped, at INFO, once one
+    address is bound; the first one failing fails the server."""
+    _resolving(monkeypatch, "odd.test", "127.0.0.1", "192.0.2.1")
+    caplog.set_level(logging.INFO, "syncws")
+    srv = server(host="odd.test")
+    assert [s.getsockname()[0] for s in srv.sockets] == ["127.0.0.1"]
+    assert any("cannot listen on 192.0.2.1" in r.getMessage() for r in caplog.records)
+    _resolving(monkeypatch, "odd.test", "192.0.2.1", "127.0.0.1")
+    with pytest.raises(OSError):
+        syncws.Server(lambda ws: None, "odd.test", 0)

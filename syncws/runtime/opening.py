@@ -57,13 +57,16 @@ class _OpeningHandshake(_ConnectionOptions):
     _shutdown_close: tuple[int, str]
 
     def _new_connection(
-        self, transport: Transport, protocol: ServerProtocol, address: Any
+        self, transport: Transport, protocol: ServerProtocol, addresses: tuple[Any, Any]
     ) -> ServerConnection:
         raise NotImplementedError  # Server's
 
-    def _handshake(self, sock: socket.socket, address: Any) -> ServerConnection | None:
+    def _handshake(
+        self, sock: socket.socket, address: Any, local_address: Any = None
+    ) -> ServerConnection | None:
         """Run the TLS and HTTP handshakes; return the open connection, or ``None`` once the
-        socket has been answered (or dropped) and closed: it never outlives a failure."""
+        socket has been answered (or dropped) and closed: it never outlives a failure.
+        ``local_address`` is the socket's own when the acceptor knows it, else ``None``."""
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
         with self._lock:
             # Until the request has arrived, shutdown() can end the wait for it (see
@@ -86,7 +89,7 @@ class _OpeningHandshake(_ConnectionOptions):
                     self._drop(sock)
                     return None
             protocol = self._new_protocol()
-            conn = self._new_connection(transport, protocol, address)
+            conn = self._new_connection(transport, protocol, (local_address, address))
             request = self._read_request(conn, deadline)
             if request is None:
                 return None

@@ -51,6 +51,9 @@ ACCEPT_RETRY_DELAY = 1.0
 
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
+# A listening socket with what its accepted sockets need: family, type, local address.
+_Listener = tuple[socket.socket, int, int, Any]
+
 
 class ConnectionOwner(Protocol):
     """What a :class:`ServerConnection` takes from whoever accepted it: its settings, the
@@ -166,7 +169,10 @@ class Server(_OpeningHandshake):
             (anything, ``SystemExit`` included), with 1011, and the traceback is logged at
             ERROR; the pool thread goes on serving.
         host: Interface to bind; ``None`` binds all interfaces (IPv6 and IPv4 when the
-            system allows both).
+            system allows both). A host name binds every address it resolves to, on one
+            port, as asyncio does: ``"localhost"`` is often ``::1`` and ``127.0.0.1``, and
+            clients (or a proxy in front) may use either. An address the system cannot
+            bind (IPv6 disabled) is skipped, once one is bound, with an INFO log line.
         port: TCP port; ``0`` or ``None`` picks a free one.
         sock: A socket already bound (and possibly listening), used instead of host/port.
         unix_path: Path of a Unix socket to bind instead of TCP.
@@ -260,31 +266,41 @@ class Server(_OpeningHandshake):
         self.process_response = process_response
         self.unix_path = os.fspath(unix_path) if unix_path is not None else None
         if sock is None:
-            sock = self._bind(host, port, reuse_port, backlog)
+            sockets = self._bind(host, port, reuse_port, backlog)
         else:
             try:
                 sock.listen(backlog)
             except OSError:
                 pass  # already listening
-        sock.setblocking(False)
-        self.socket = sock
-        self._family, self._type = int(sock.family), int(sock.type)
+            sockets = [sock]
+        self.sockets = sockets
+        self.socket = sockets[0]
+        self._family = int(self.socket.family)
         # What each accepted socket needs and can be known once, to save system calls:
         # TCP_NODELAY, which accepted sockets inherit from the listening one on Linux (and
         # is set on each until one is seen to have it), and the local address, which is the
-        # listening one for IPv4 unless bound to all interfaces.
+        # listening one for IPv4 unless bound to all interfaces. By file number.
         self._set_nodelay = self._family != socket.AF_UNIX
         self._nodelay_checked = False
-        self._local_address: Any = None
-        if self._set_nodelay:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-        if self._family == socket.AF_INET:
-            address = sock.getsockname()
-            if address[0] != "0.0.0.0":
-                self._local_address = address
+        self._listeners: dict[int, _Listener] = {}
+        for listening in sockets:
+            listening.setblocking(False)
+            if self._set_nodelay:
+                try:
+                    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            local_address = None
+            if listening.family == socket.AF_INET:
+                address = listening.getsockname()
+                if address[0] != "0.0.0.0":
+                    local_address = address
+            self._listeners[listening.fileno()] = (
+                listening,
+                int(listening.family),
+                int(listening.type),
+                local_address,
+            )
         self._pool = Pool(max_connections, "syncws-server", self.logger)
         self._heartbeat = Heartbeat("syncws-server-heartbeat", self.logger)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -304,7 +320,8 @@ class Server(_OpeningHandshake):
 
     def _bind(
         self, host: str | None, port: int | None, reuse_port: bool, backlog: int
-    ) -> socket.socket:
+    ) -> list[socket.socket]:
+        """The listening sockets: one per address that ``host`` resolves to, on one port."""
         if self.unix_path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -313,29 +330,54 @@ class Server(_OpeningHandshake):
             except BaseException:
                 sock.close()
                 raise
-            return sock
+            return [sock]
         port = port or 0
         if host is None and socket.has_dualstack_ipv6():
-            return socket.create_server(
+            sock = socket.create_server(
                 ("", port),
                 family=socket.AF_INET6,
                 backlog=backlog,
                 reuse_port=reuse_port,
                 dualstack_ipv6=True,
             )
-        if host is None:
-            host = ""
+            return [sock]
         infos = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
-        family, _, _, _, address = infos[0]
-        return socket.create_server(
-            address[:2], family=family, backlog=backlog, reuse_port=reuse_port
-        )
+        # Every address, as asyncio's create_server binds them: "localhost" is ::1 and
+        # 127.0.0.1 on Debian and Ubuntu, and a client (or nginx) may use either.
+        sockets: list[socket.socket] = []
+        addresses: set[tuple[int, str]] = set()
+        try:
+            for family, _, _, _, address in infos:
+                ip = str(address[0])
+                if (family, ip) in addresses:
+                    continue
+                addresses.add((family, ip))
+                # With port 0, the first socket picks a free port and the others take it.
+                bound = sockets[0].getsockname()[1] if sockets else port
+                try:
+                    sock = socket.create_server(
+                        (ip, bound), family=family, backlog=backlog, reuse_port=reuse_port
+                    )
+                except OSError as exc:
+                    if sockets and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                        # An address this system cannot bind (IPv6 disabled, while the
+                        # hosts file still maps the name to ::1): serve on the others.
+                        self.logger.info("cannot listen on %s: %s", ip, exc)
+                        continue
+                    raise
+                sockets.append(sock)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+        return sockets
 
     @property
     def host(self) -> str | None:
-        """The bound host (``None`` for a Unix socket)."""
+        """The bound host (``None`` for a Unix socket); the first listening socket's when
+        there are several (see :attr:`sockets`)."""
         if self.socket.family == socket.AF_UNIX:
             return None
         host: str = self.socket.getsockname()[0]
@@ -350,12 +392,15 @@ class Server(_OpeningHandshake):
         return port
 
     def _listening_on(self) -> str:
-        """Where the server listens, for the log: a URI, or a Unix socket's path."""
+        """Where the server listens, for the log: URIs, or a Unix socket's path."""
         if self._family == socket.AF_UNIX:
             return f"unix:{self.socket.getsockname()}"
-        host, port = self.socket.getsockname()[:2]
-        host = f"[{host}]" if ":" in host else host
-        return f"{'ws' if self.ssl is None else 'wss'}://{host}:{port}/"
+        uris = []
+        for listening in self.sockets:
+            host, port = listening.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
+            uris.append(f"{'ws' if self.ssl is None else 'wss'}://{host}:{port}/")
+        return ", ".join(uris)
 
     # Serving.
 
@@ -375,9 +420,10 @@ class Server(_OpeningHandshake):
             self._serving = True
         self.logger.info("server listening on %s", self._listening_on())
         poller = select.poll()
-        poller.register(self.socket, select.POLLIN)
+        for listening in self.sockets:
+            poller.register(listening, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
-        listening = self.socket.fileno()
+        listeners = self._listeners
         wakeup = self._set_wakeup_fd()
         resume: float | None = None  # when to accept again after running out of resources
         try:
@@ -386,13 +432,16 @@ class Server(_OpeningHandshake):
                 if resume is not None:
                     timeout = (resume - time.monotonic()) * 1000
                     if timeout <= 0:
-                        poller.register(self.socket, select.POLLIN)
+                        for listening in self.sockets:
+                            poller.register(listening, select.POLLIN)
                         resume = timeout = None
                 for fd, _ in poller.poll(timeout):
-                    if fd != listening:
+                    listener = listeners.get(fd)
+                    if listener is None:
                         self._wake_r.recv(4096)
-                    elif not self._accept():
-                        poller.unregister(self.socket)
+                    elif resume is None and not self._accept(*listener):
+                        for listening in self.sockets:
+                            poller.unregister(listening)
                         resume = time.monotonic() + ACCEPT_RETRY_DELAY
         finally:
             if wakeup:
@@ -417,14 +466,15 @@ class Server(_OpeningHandshake):
             return False
         return True
 
-    def _accept(self) -> bool:
-        """Accept one connection, the listening socket being readable; ``False`` if the
-        process is out of a resource, and accepting must pause.
+    def _accept(
+        self, listening: socket.socket, family: int, type_: int, local_address: Any
+    ) -> bool:
+        """Accept one connection, ``listening`` being readable; ``False`` if the process is
+        out of a resource, and accepting must pause.
 
         One per wake-up: with more waiting, ``poll`` returns at once, which costs less than
         the ``accept`` failing with EAGAIN (an exception) that ends a batch.
         """
-        listening = self.socket
         try:
             # socket.accept() without its wrapper, which makes enums of the family and
             # the type each time. Blocking, as accept() leaves it.
@@ -449,12 +499,13 @@ class Server(_OpeningHandshake):
         if self._accept_failures:
             self.logger.warning("accepting again, after %d failed attempts", self._accept_failures)
             self._accept_failures = 0
-        sock = socket.socket(self._family, self._type, listening.proto, fd)
+        sock = socket.socket(family, type_, listening.proto, fd)
         if self._set_nodelay:
             self._nodelay(sock)
         # A lambda, not functools.partial: the pool thread calls it without nesting a C
         # call of the interpreter, which would cost every connection C stack (see Pool).
-        if self._stopping or not self._pool.try_submit(lambda: self._handle(sock, address)):
+        handle = lambda: self._handle(sock, address, local_address)  # noqa: E731
+        if self._stopping or not self._pool.try_submit(handle):
             self._reject_at_capacity(sock, address)
         return True
 
@@ -470,9 +521,9 @@ class Server(_OpeningHandshake):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _new_connection(
-        self, transport: Transport, protocol: ServerProtocol, address: Any
+        self, transport: Transport, protocol: ServerProtocol, addresses: tuple[Any, Any]
     ) -> ServerConnection:
-        return ServerConnection(self, transport, protocol, addresses=(self._local_address, address))
+        return ServerConnection(self, transport, protocol, addresses=addresses)
 
     def _reject_at_capacity(self, sock: socket.socket, address: Any) -> None:
         self.logger.warning("rejected connection from %s: server at capacity (HTTP 503)", address)
@@ -483,9 +534,9 @@ class Server(_OpeningHandshake):
             pass
         self._heartbeat.linger(sock)
 
-    def _handle(self, sock: socket.socket, address: Any) -> None:
+    def _handle(self, sock: socket.socket, address: Any, local_address: Any) -> None:
         """Run in a pool thread: handshake, handler, then hand the close to the heartbeat."""
-        conn = self._handshake(sock, address)
+        conn = self._handshake(sock, address, local_address)
         if conn is None:
             return
         try:
@@ -553,7 +604,8 @@ class Server(_OpeningHandshake):
                 pass
             if self._serving:
                 self._stopped.wait()
-            self.socket.close()
+            for listening in self.sockets:
+                listening.close()
             if self.unix_path is not None:
                 try:
                     os.unlink(self.unix_path)
