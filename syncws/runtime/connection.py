@@ -35,6 +35,7 @@ import collections
 import io
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -58,6 +59,8 @@ __all__ = ["Connection", "Data"]
 
 # Connection ids are made on first use (uuid4 costs a getrandom() call per connection).
 _ID_LOCK = threading.Lock()
+
+_keepalive_payload = random.getrandbits  # see hb_ping
 
 # Plain globals: enum attribute lookups are slow (3.11).
 _OPEN = State.OPEN
@@ -576,7 +579,12 @@ class Connection(Reader, Writer):
         with self._lock:
             if self.protocol.state is not _OPEN:
                 return None
-            payload = os.urandom(4)
+            # Not os.urandom(): it releases the GIL, which this thread then waits for
+            # behind every thread running Python (see Transport.recv_nowait). A keepalive
+            # payload needs to be unique among this connection's pings, not secret.
+            payload = _keepalive_payload(32).to_bytes(4, "big")
+            while payload in self._pings:
+                payload = _keepalive_payload(32).to_bytes(4, "big")
             self._pings[payload] = (time.monotonic(), None)
             self.protocol.send_ping(payload)
         self._flush_nowait()
