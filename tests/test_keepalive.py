@@ -338,6 +338,33 @@ def test_handler_ping_is_answered_while_the_handler_is_not_reading(
     assert latency > 0
 
 
+def test_ping_does_not_wake_the_heartbeat_that_reads_already(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A handler out of recv() that pings again and again hands reading to the heartbeat
+    once: the pongs of its later pings are read without waking that thread each time."""
+    results: list[bool] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        results.extend(ws.ping().wait(5) for _ in range(5))
+        ws.send("done")
+        ws.recv()
+
+    srv = server(handler, ping_interval=None)
+    take_overs: list[syncws.Connection] = []
+    original = srv._heartbeat.take_over
+
+    def take_over(conn: syncws.Connection) -> None:
+        take_overs.append(conn)
+        original(conn)
+
+    srv._heartbeat.take_over = take_over  # type: ignore[method-assign]
+    with syncws.connect(uri(srv)) as ws:
+        assert ws.recv(timeout=10) == "done"
+    assert results == [True] * 5
+    assert len(take_overs) == 1
+
+
 def _releases_the_gil(function: object) -> bool:
     """Whether a C function is a short system call that the standard library makes with
     the GIL released: a non-blocking socket read or write, an epoll change, os.urandom."""

@@ -551,9 +551,12 @@ class Connection(Reader, Writer):
             # payload later, nor take a pong meant for no one.
             self._pings[payload] = (time.monotonic(), waiter)
         self._flush_nowait()  # or the writer token's holder writes it
-        if not self._reading:
+        if not self._reading and not self.hb_parked:
             # Nobody reads this socket now: have the heartbeat read the pong at once, so
             # that the waiter and the latency do not depend on the handler's next recv().
+            # Not if it reads it already (hb_parked, a plain flag read without the lock:
+            # at worst a wake-up too many): under load, the wake-up of every ping() of
+            # every connection made up most of that thread's work.
             self._heartbeat.take_over(self)
         return waiter
 
