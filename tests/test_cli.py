@@ -128,7 +128,7 @@ def test_binary_option_sends_hex_decoded_lines(server: ServerFactory, uri: UriFa
     srv = server(handler)
     result = run_cli(uri(srv), "--binary", "--wait", "10", stdin="01 02 ff\nzz\n00ab\n")
     assert received == [b"\x01\x02\xff", b"\x00\xab"]
-    assert "< (binary) 01 02 ff\n< (binary) 00 ab\n" in result.stdout
+    assert "< (binary) 0102ff\n< (binary) 00ab\n" in result.stdout
     assert result.stderr == "Invalid hex: 'zz' not sent.\n"
     assert result.returncode == 0
 
@@ -445,4 +445,4 @@ def test_close_line(code: int, reason: str, line: str) -> None:
 def test_format_message() -> None:
     """Text prints as is (escaped), binary as spaced hex."""
     assert format_message("héllo") == "< héllo"
-    assert format_message(b"\x00\xff") == "< (binary) 00 ff"
+    assert format_message(b"\x00\xff") == "< (binary) 00ff"

@@ -244,6 +244,35 @@ def test_send_while_the_101_is_being_written_goes_out_after_it(
         assert sent[0] < 1.5
 
 
+def test_shutdown_does_not_wait_for_a_connection_whose_101_failed(
+    server: ServerFactory, uri: UriFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that shutdown() listed, and whose 101 then failed to go out, is closed
+    at once: shutdown() waited close_timeout for it (found by a review)."""
+    srv = server(lambda ws: ws.recv(), close_timeout=5)
+    real_send = Transport.send
+    took: list[float] = []
+
+    def shut_down() -> None:
+        start = time.monotonic()
+        srv.shutdown()
+        took.append(time.monotonic() - start)
+
+    def send(self: Transport, wire: bytes | memoryview, deadline: float | None = None) -> None:
+        if bytes(wire[:12]) == b"HTTP/1.1 101":
+            threading.Thread(target=shut_down).start()
+            closing = lambda: any(c.state is State.CLOSING for c in srv._connections)  # noqa: E731
+            assert wait_for(closing, 5)  # shutdown() has listed it
+            raise ConnectionResetError("the client left")
+        real_send(self, wire, deadline)
+
+    monkeypatch.setattr(Transport, "send", send)
+    with pytest.raises((syncws.InvalidHandshake, OSError)):
+        syncws.connect(uri(srv), open_timeout=5)
+    assert wait_for(lambda: took, 10)
+    assert took[0] < 3
+
+
 def _close_in_a_thread(conn: syncws.Connection) -> tuple[threading.Thread, list[float]]:
     """Start ``conn.close()`` in a thread of its own (so that a close() that hangs fails the
     test instead of blocking it); the list gets the seconds close() took."""

@@ -378,11 +378,12 @@ def test_pong_reported():
 
 
 def test_peer_initiated_close_is_echoed():
-    """The server echoes the client's close code and then closes TCP (RFC 6455 §7.1.1)."""
+    """The server echoes the client's close code and reason (as websockets and Node's ws do,
+    issue 19), then closes TCP (RFC 6455 §7.1.1)."""
     protocol = server()
     events = protocol.receive_data(client_frame(Opcode.CLOSE, Close(1001, "bye").serialize()))
     assert events == [Close(1001, "bye")]
-    assert sent_close(protocol) == Close(1001)
+    assert sent_close(protocol) == Close(1001, "bye")
     assert protocol.state is State.CLOSING
     assert protocol.close_expected()
     assert protocol.should_close_transport()
@@ -392,7 +393,7 @@ def test_peer_initiated_close_is_echoed():
     assert (protocol.close_code, protocol.close_reason) == (1001, "bye")
     exc = protocol.closed_exception()
     assert isinstance(exc, ConnectionClosedOK)
-    assert str(exc) == "received 1001 (going away) bye; then sent 1001 (going away)"
+    assert str(exc) == "received 1001 (going away) bye; then sent 1001 (going away) bye"
 
 
 def test_client_waits_for_server_to_close_tcp():

@@ -28,8 +28,8 @@ from syncws.protocol.deflate import (
 )
 from syncws.protocol.events import Fragment, Message, Ping, RequestReceived, ResponseReceived, State
 from syncws.protocol.frames import Frame, Opcode, parse_frame, serialize_frame
-from syncws.protocol.handshake import parse_uri
 from syncws.protocol.server import ServerProtocol
+from syncws.protocol.uri import parse_uri
 
 URI = parse_uri("ws://example.com/")
 MASK = b"\x01\x02\x03\x04"

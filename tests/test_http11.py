@@ -492,6 +492,17 @@ def test_response_parser_caps_the_head_too() -> None:
             parser.feed(b"X-%d: %s\r\n" % (i, b"v" * 200))
 
 
+def test_response_parser_max_head_leaves_a_chunked_body_alone() -> None:
+    """MAX_HEAD bounds the head, not the chunk-size lines of a body up to MAX_BODY: a proxy's
+    403 page of 20 KiB, chunked, is parsed (the client reports it as InvalidStatus)."""
+    head = b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunks = b"".join(b"%x\r\n" % 4000 + b"x" * 4000 + b"\r\n" for _ in range(5))
+    response = ResponseParser().feed(head + chunks + b"0\r\n\r\n")
+    assert response is not None
+    assert (response.status_code, len(response.body)) == (403, 20000)
+    assert MAX_HEAD < 20000  # the body is larger than any head may be
+
+
 def test_request_parser_applies_custom_limits() -> None:
     """``max_line`` and ``max_num_headers`` override the defaults."""
     with pytest.raises(InvalidMessage) as exc_info:

@@ -22,9 +22,9 @@ from syncws.protocol.events import (
     State,
 )
 from syncws.protocol.frames import Close, Opcode, serialize_frame
-from syncws.protocol.handshake import parse_uri
 from syncws.protocol.http11 import Headers, Response
 from syncws.protocol.server import ServerProtocol
+from syncws.protocol.uri import parse_uri
 
 URI = parse_uri("ws://example.com/chat?room=1")
 
@@ -84,7 +84,7 @@ def test_closing_handshake_between_sides():
     client.send_close(1000, "bye")
     assert server.receive_data(client.data_to_send()) == [Close(1000, "bye")]
     assert server.should_close_transport()
-    assert client.receive_data(server.data_to_send()) == [Close(1000)]
+    assert client.receive_data(server.data_to_send()) == [Close(1000, "bye")]
     assert not client.should_close_transport()
     assert client.close_expected()
     server.receive_eof()
@@ -189,11 +189,11 @@ def test_server_origin_check():
 
 
 def test_subprotocol_negotiated():
-    """The first client-offered subprotocol the server supports is selected."""
+    """The server's first supported subprotocol that the client offers is selected."""
     client = ClientProtocol(URI, subprotocols=["v2", "v1"])
     server = ServerProtocol(subprotocols=["v1", "v2"])
     handshake(client, server)
-    assert client.subprotocol == server.subprotocol == "v2"
+    assert client.subprotocol == server.subprotocol == "v1"
 
 
 def test_client_user_info_sends_basic_auth():

@@ -34,8 +34,8 @@ from ..exceptions import (
     WebSocketException,
 )
 from ..protocol.frames import CloseCode
-from ..protocol.handshake import parse_uri
 from ..protocol.http11 import Headers
+from ..protocol.uri import parse_uri
 from ..runtime.client import ClientConnection, connect
 from ..runtime.connection import Data
 from .signals import MainThreadWaker, signals_blocked

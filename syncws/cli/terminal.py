@@ -73,10 +73,11 @@ def escape(text: str) -> str:
 
 
 def format_message(message: Data) -> str:
-    """The line shown for an incoming message: ``< text`` or ``< (binary) 0a ff``."""
+    """The line shown for an incoming message: ``< text`` or ``< (binary) 0aff`` (as the
+    websockets CLI prints it, which scripts parse)."""
     if isinstance(message, str):
         return f"< {escape(message)}"
-    return f"< (binary) {message.hex(' ')}"
+    return f"< (binary) {message.hex()}"
 
 
 def close_line(code: int, reason: str) -> str:

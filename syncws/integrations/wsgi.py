@@ -42,6 +42,7 @@ from urllib.parse import quote
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.frames import CloseCode
+from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Headers, Request, Response, redact_target
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from ..runtime.heartbeat import Heartbeat, wsgi_heartbeat
@@ -232,7 +233,7 @@ class Upgrader(_ConnectionOptions):
     def __init__(
         self,
         *,
-        origins: Sequence[str | None] | None = None,
+        origins: Sequence[OriginRule] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None = None,
         server_header: str | None = DEFAULT_SERVER_HEADER,

@@ -8,14 +8,10 @@ from ..exceptions import InvalidHandshake, InvalidMessage
 from .connection import DEFAULT_MAX_SIZE, Protocol
 from .events import Event, ResponseReceived, State
 from .extensions import ClientExtensionFactory
-from .handshake import (
-    WebSocketURI,
-    build_authorization_basic,
-    build_request,
-    generate_key,
-    process_response,
-)
+from .handshake import build_request, generate_key, process_response
+from .headers import build_authorization_basic
 from .http11 import Headers, HeadersLike, Request, Response, ResponseParser
+from .uri import WebSocketURI
 
 __all__ = ["DEFAULT_USER_AGENT", "ClientProtocol"]
 
@@ -34,7 +30,7 @@ class ClientProtocol(Protocol):
     (:class:`~syncws.exceptions.InvalidStatus` carries the response).
 
     Args:
-        uri: Where to connect, from :func:`~syncws.protocol.handshake.parse_uri`. Its user
+        uri: Where to connect, from :func:`~syncws.protocol.uri.parse_uri`. Its user
             info, if any, becomes a Basic ``Authorization`` header.
         origin: The ``Origin`` header, none if ``None``.
         subprotocols: Subprotocols to offer, by preference.

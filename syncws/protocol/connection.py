@@ -437,8 +437,9 @@ class Protocol(Shortcuts):
             close = Close.parse(payload)
             self.close_rcvd = close
             if self.close_sent is None:
-                # Echo the peer's code, as §5.5.1 suggests; an empty close answers an empty one.
-                self.close_sent = Close(close.code)
+                # Echo the peer's code and reason, as §5.5.1 suggests (and as websockets and
+                # Node's ws do: clients show the reason); an empty close answers an empty one.
+                self.close_sent = close
                 self.close_rcvd_then_sent = True
                 self._out.append(self._frame(0x88, self.close_sent.serialize()))
             else:

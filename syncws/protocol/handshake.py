@@ -1,9 +1,11 @@
-"""The opening handshake of RFC 6455 §4: keys, header grammars, negotiation, URIs.
+"""The opening handshake of RFC 6455 §4: keys and the negotiation of both sides.
 
 Both sides are plain functions over :class:`~syncws.protocol.http11.Request` and
 :class:`~syncws.protocol.http11.Response`: a server validates a request with
 :func:`process_request` and gets the ``101`` to send; a client builds its request with
-:func:`build_request` and checks the answer with :func:`process_response`.
+:func:`build_request` and checks the answer with :func:`process_response`. The grammars of
+the headers they read are in :mod:`~syncws.protocol.headers`, URIs in
+:mod:`~syncws.protocol.uri`.
 
 Failures raise :exc:`~syncws.exceptions.InvalidHandshake` subclasses whose ``status_code``
 and ``headers`` say how a server answers (:func:`reject_handshake` builds that answer).
@@ -17,16 +19,13 @@ import hashlib
 import http
 import os
 import re
-import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ..exceptions import (
     InvalidHandshake,
     InvalidHeader,
     InvalidOrigin,
     InvalidStatus,
-    InvalidURI,
     NegotiationError,
 )
 from .extensions import (
@@ -35,44 +34,35 @@ from .extensions import (
     ExtensionParameter,
     ServerExtensionFactory,
 )
+from .headers import (
+    PROTOCOL_RE,
+    TOKEN_RE,
+    header_items,
+    joined_values,
+    parse_extension_header,
+    serialize_extension_header,
+)
 from .http11 import Headers, HeadersLike, Request, Response
 
 __all__ = [
     "GUID",
-    "ExtensionHeaderItem",
-    "WebSocketURI",
+    "OriginRule",
     "accept_key",
-    "build_authorization_basic",
-    "build_host",
     "build_request",
     "generate_key",
-    "parse_authorization_basic",
-    "parse_extension_header",
-    "parse_token_list",
-    "parse_uri",
     "process_request",
     "process_response",
     "reject",
     "reject_handshake",
-    "serialize_extension_header",
 ]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The GUID that RFC 6455 §1.3 appends to the key before hashing it."""
 
-#: One extension in ``Sec-WebSocket-Extensions``: its name and its parameters.
-ExtensionHeaderItem = tuple[str, list[ExtensionParameter]]
-
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 9110 §7.8: Upgrade lists protocol = protocol-name ["/" protocol-version].
-_PROTOCOL_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?")
-_OWS_RE = re.compile(r"[ \t]*")
-# RFC 9110 §5.6.4: quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE.
-_QUOTED_RE = re.compile(r'"((?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*)"')
-_QUOTED_PAIR_RE = re.compile(r"\\(.)")
-# Characters left as is in the resource name: RFC 3986 pchar, "/", "?" and "%" (escapes).
-_URI_SAFE = "!$&'()*+,;=:@/?%"
-_URI_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f]")
+#: One item of ``origins``: an ``Origin`` value compared exactly, a compiled regular
+#: expression that must match the whole value (``re.compile(r"https://[a-z]+\.example\.com")``),
+#: or ``None`` to allow requests without ``Origin`` (non-browser clients).
+OriginRule = str | re.Pattern[str] | None
 
 _UPGRADE_HEADERS = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
 
@@ -92,119 +82,10 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(16)).decode()
 
 
-def _parse_list(value: str, name: str, item_re: re.Pattern[str]) -> list[str]:
-    items = []
-    # RFC 9110 §5.6.1: recipients ignore empty list elements, e.g. "a, , b".
-    for item in value.split(","):
-        item = item.strip(" \t")
-        if item:
-            if not item_re.fullmatch(item):
-                raise InvalidHeader(name, value)
-            items.append(item)
-    return items
-
-
-def parse_token_list(value: str, name: str = "header") -> list[str]:
-    """Parse a comma-separated list of tokens (RFC 9110 §5.6.1), e.g. ``Connection``.
-
-    Empty elements and whitespace around commas are ignored; case is preserved.
-
-    Raises:
-        InvalidHeader: An element is not a token; ``name`` is the header name it reports.
-    """
-    return _parse_list(value, name, _TOKEN_RE)
-
-
-def _header_list(headers: Headers, name: str, item_re: re.Pattern[str] = _TOKEN_RE) -> list[str]:
-    # Several header lines of the same name form one list (RFC 9110 §5.3).
-    return [item for value in headers.get_all(name) for item in _parse_list(value, name, item_re)]
-
-
-def _joined(headers: Headers, name: str) -> str | None:
-    values = headers.get_all(name)
-    return ", ".join(values) if values else None
-
-
-def parse_extension_header(value: str) -> list[ExtensionHeaderItem]:
-    """Parse a ``Sec-WebSocket-Extensions`` value (RFC 6455 §9.1).
-
-    The grammar is ``1#extension`` with ``extension = token *(";" param)`` and
-    ``param = token ["=" (token / quoted-string)]``; a quoted value is unescaped and must
-    then be a token. Whitespace is allowed around ``,``, ``;`` and ``=``.
-
-    Returns:
-        ``(name, [(param, value or None), ...])`` for each extension, in order.
-
-    Raises:
-        InvalidHeader: The value doesn't match the grammar.
-    """
-
-    def fail() -> InvalidHeader:
-        return InvalidHeader("Sec-WebSocket-Extensions", value)
-
-    def ows(pos: int) -> int:
-        match = _OWS_RE.match(value, pos)
-        assert match is not None  # [ \t]* matches anywhere
-        return match.end()
-
-    def token(pos: int) -> tuple[str, int]:
-        match = _TOKEN_RE.match(value, pos)
-        if match is None:
-            raise fail()
-        return match.group(), ows(match.end())
-
-    result: list[ExtensionHeaderItem] = []
-    pos = ows(0)
-    while True:
-        if pos < len(value) and value[pos] != ",":
-            name, pos = token(pos)
-            params: list[ExtensionParameter] = []
-            while pos < len(value) and value[pos] == ";":
-                param, pos = token(ows(pos + 1))
-                param_value = None
-                if pos < len(value) and value[pos] == "=":
-                    pos = ows(pos + 1)
-                    quoted = _QUOTED_RE.match(value, pos)
-                    if quoted is None:
-                        param_value, pos = token(pos)
-                    else:
-                        param_value = _QUOTED_PAIR_RE.sub(r"\1", quoted.group(1))
-                        if not _TOKEN_RE.fullmatch(param_value):
-                            raise fail()
-                        pos = ows(quoted.end())
-                params.append((param, param_value))
-            result.append((name, params))
-        if pos == len(value):
-            break
-        if value[pos] != ",":
-            raise fail()
-        pos = ows(pos + 1)
-    if not result:
-        raise fail()
-    return result
-
-
-def serialize_extension_header(
-    extensions: Sequence[tuple[str, Sequence[ExtensionParameter]]],
-) -> str:
-    """Build a ``Sec-WebSocket-Extensions`` value, the inverse of :func:`parse_extension_header`.
-
-    Raises:
-        ValueError: A name or a value is not a token (RFC 6455 §9.1 allows nothing else).
-    """
-    items = []
-    for name, params in extensions:
-        for word in (name, *(word for param in params for word in param if word is not None)):
-            if not _TOKEN_RE.fullmatch(word):
-                raise ValueError(f"invalid extension name or parameter: {word!r}")
-        items.append("; ".join([name, *(p if v is None else f"{p}={v}" for p, v in params)]))
-    return ", ".join(items)
-
-
 def process_request(
     request: Request,
     *,
-    origins: Sequence[str | None] | None = None,
+    origins: Sequence[OriginRule] | None = None,
     available_subprotocols: Sequence[str] | None = None,
     select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None = None,
     extensions: Sequence[ServerExtensionFactory] = (),
@@ -223,14 +104,16 @@ def process_request(
     at most, since clients offer alternatives of one extension.
 
     Subprotocol: ``select_subprotocol(offered, available)`` if given (it may raise
-    :exc:`~syncws.exceptions.NegotiationError` to refuse the client), else the first one the
-    client offers that is available. Without a match the handshake proceeds without
+    :exc:`~syncws.exceptions.NegotiationError` to refuse the client), else the first of the
+    server's subprotocols, in its order of preference, that the client offers (as
+    websockets chooses). Without a match the handshake proceeds without
     ``Sec-WebSocket-Protocol``: RFC 6455 §4.2.2 lets the server omit it, and a client that
     needs one fails the handshake itself.
 
     Args:
         request: The request as parsed.
-        origins: Allowed ``Origin`` values (compared exactly); ``None`` allows any. A
+        origins: Allowed ``Origin`` values (see :data:`OriginRule`: strings compared
+            exactly, patterns matched against the whole value); ``None`` allows any. A
             ``None`` entry allows requests without ``Origin`` (non-browser clients).
         available_subprotocols: Subprotocols the server supports.
         select_subprotocol: Overrides the default subprotocol choice.
@@ -246,6 +129,37 @@ def process_request(
     """
     headers = request.headers
     index = headers._index  # read directly: get_all() copies
+    _check_upgrade(headers, index)
+    key = _check_key(headers, index)
+    if origins is not None:
+        _check_origin(headers, origins)
+    offers = [
+        offer
+        for value in index.get("sec-websocket-extensions", ())
+        for offer in parse_extension_header(value)
+    ]
+    offered = (
+        header_items(headers, "Sec-WebSocket-Protocol") if "sec-websocket-protocol" in index else []
+    )
+    accepted, answers = _negotiate_extensions(offers, extensions)
+    subprotocol = _choose_subprotocol(offered, available_subprotocols, select_subprotocol)
+
+    response_headers = Headers()
+    # Valid by construction: no need for the checks of __setitem__.
+    response_headers._append("Upgrade", "websocket")
+    response_headers._append("Connection", "Upgrade")
+    response_headers._append("Sec-WebSocket-Accept", accept_key(key))
+    if answers:
+        response_headers["Sec-WebSocket-Extensions"] = serialize_extension_header(answers)
+    if subprotocol is not None:
+        response_headers["Sec-WebSocket-Protocol"] = subprotocol
+    if server_header is not None:
+        response_headers["Server"] = server_header
+    return Response(101, "Switching Protocols", response_headers), subprotocol, accepted
+
+
+def _check_upgrade(headers: Headers, index: dict[str, list[str]]) -> None:
+    """``Upgrade: websocket``, ``Connection: upgrade``, one ``Host`` and version 13."""
     for name, key, expected in (
         ("Connection", "connection", "upgrade"),
         ("Upgrade", "upgrade", "websocket"),
@@ -257,21 +171,25 @@ def process_request(
         ) and expected not in _upgrade_items(headers, name):
             raise InvalidHeader(
                 name,
-                _joined(headers, name),
+                joined_values(headers, name),
                 f"missing {name}: {expected} header; this is a WebSocket endpoint, "
                 "it needs a WebSocket client, not a plain HTTP request",
                 status_code=426,
                 headers=list(_UPGRADE_HEADERS),
             )
     if len(index.get("host", ())) != 1:
-        raise InvalidHeader("Host", _joined(headers, "Host"))
+        raise InvalidHeader("Host", joined_values(headers, "Host"))
     if index.get("sec-websocket-version") != ["13"]:
         raise InvalidHeader(
             "Sec-WebSocket-Version",
-            _joined(headers, "Sec-WebSocket-Version"),
+            joined_values(headers, "Sec-WebSocket-Version"),
             status_code=426,
             headers=[("Sec-WebSocket-Version", "13")],
         )
+
+
+def _check_key(headers: Headers, index: dict[str, list[str]]) -> str:
+    """The one ``Sec-WebSocket-Key``, which must be the base64 of 16 bytes."""
     keys = index.get("sec-websocket-key", [])
     key_bytes = b""
     if len(keys) == 1:
@@ -281,21 +199,30 @@ def process_request(
         except ValueError:  # not ASCII (UnicodeEncodeError) or not base64
             pass
     if len(key_bytes) != 16:
-        raise InvalidHeader("Sec-WebSocket-Key", _joined(headers, "Sec-WebSocket-Key"))
-    if origins is not None:
-        values = headers.get_all("Origin")
-        origin = values[0] if len(values) == 1 else _joined(headers, "Origin")
-        if len(values) > 1 or origin not in origins:
-            raise InvalidOrigin(origin)
-    offers = [
-        offer
-        for value in index.get("sec-websocket-extensions", ())
-        for offer in parse_extension_header(value)
-    ]
-    offered = (
-        _header_list(headers, "Sec-WebSocket-Protocol") if "sec-websocket-protocol" in index else []
-    )
+        raise InvalidHeader("Sec-WebSocket-Key", joined_values(headers, "Sec-WebSocket-Key"))
+    return keys[0]
 
+
+def _check_origin(headers: Headers, origins: Sequence[OriginRule]) -> None:
+    """One ``Origin``, among ``origins`` (``None`` among them: no ``Origin`` is fine)."""
+    values = headers.get_all("Origin")
+    origin = values[0] if len(values) == 1 else joined_values(headers, "Origin")
+    if len(values) > 1:
+        raise InvalidOrigin(origin)
+    if origin in origins:
+        return
+    if origin is not None:
+        for rule in origins:
+            if isinstance(rule, re.Pattern) and rule.fullmatch(origin):
+                return
+    raise InvalidOrigin(origin)
+
+
+def _negotiate_extensions(
+    offers: list[tuple[str, list[ExtensionParameter]]],
+    extensions: Sequence[ServerExtensionFactory],
+) -> tuple[list[Extension], list[tuple[str, Sequence[ExtensionParameter]]]]:
+    """The extensions accepted and the answers to send: see :func:`process_request`."""
     accepted: list[Extension] = []
     answers: list[tuple[str, Sequence[ExtensionParameter]]] = []
     used: set[int] = set()
@@ -311,36 +238,32 @@ def process_request(
             accepted.append(extension)
             answers.append((name, answer))
             break
+    return accepted, answers
 
-    subprotocol: str | None = None
-    if select_subprotocol is not None:
-        subprotocol = select_subprotocol(offered, available_subprotocols or ())
+
+def _choose_subprotocol(
+    offered: list[str],
+    available: Sequence[str] | None,
+    select: Callable[[Sequence[str], Sequence[str]], str | None] | None,
+) -> str | None:
+    """The subprotocol chosen: see :func:`process_request`."""
+    if select is not None:
+        subprotocol = select(offered, available or ())
         if subprotocol is not None and subprotocol not in offered:
             raise NegotiationError(
                 f"select_subprotocol returned {subprotocol!r}, which the client didn't offer",
                 status_code=500,
             )
-    elif available_subprotocols:
-        subprotocol = next((p for p in offered if p in available_subprotocols), None)
-
-    response_headers = Headers()
-    # Valid by construction: no need for the checks of __setitem__.
-    response_headers._append("Upgrade", "websocket")
-    response_headers._append("Connection", "Upgrade")
-    response_headers._append("Sec-WebSocket-Accept", accept_key(keys[0]))
-    if answers:
-        response_headers["Sec-WebSocket-Extensions"] = serialize_extension_header(answers)
-    if subprotocol is not None:
-        response_headers["Sec-WebSocket-Protocol"] = subprotocol
-    if server_header is not None:
-        response_headers["Server"] = server_header
-    return Response(101, "Switching Protocols", response_headers), subprotocol, accepted
+        return subprotocol
+    if available:
+        return next((p for p in available if p in offered), None)
+    return None
 
 
 def _upgrade_items(headers: Headers, name: str) -> list[str]:
     # Any defect in these two headers means "not a WebSocket request": answer 426 for all.
     try:
-        return [item.lower() for item in _header_list(headers, name, _PROTOCOL_RE)]
+        return [item.lower() for item in header_items(headers, name, PROTOCOL_RE)]
     except InvalidHeader:
         return []
 
@@ -418,7 +341,7 @@ def build_request(
         headers["Sec-WebSocket-Extensions"] = serialize_extension_header(offers)
     if subprotocols:
         for subprotocol in subprotocols:
-            if not _TOKEN_RE.fullmatch(subprotocol):
+            if not TOKEN_RE.fullmatch(subprotocol):
                 raise ValueError(f"invalid subprotocol: {subprotocol!r}")
         headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
     if additional_headers is not None:
@@ -451,12 +374,12 @@ def process_response(
     if response.status_code != 101:
         raise InvalidStatus(response)
     headers = response.headers
-    if "upgrade" not in [item.lower() for item in _header_list(headers, "Connection")]:
-        raise InvalidHeader("Connection", _joined(headers, "Connection"))
-    if [item.lower() for item in _header_list(headers, "Upgrade", _PROTOCOL_RE)] != ["websocket"]:
-        raise InvalidHeader("Upgrade", _joined(headers, "Upgrade"))
+    if "upgrade" not in [item.lower() for item in header_items(headers, "Connection")]:
+        raise InvalidHeader("Connection", joined_values(headers, "Connection"))
+    if [item.lower() for item in header_items(headers, "Upgrade", PROTOCOL_RE)] != ["websocket"]:
+        raise InvalidHeader("Upgrade", joined_values(headers, "Upgrade"))
     if headers.get_all("Sec-WebSocket-Accept") != [accept_key(key)]:
-        raise InvalidHeader("Sec-WebSocket-Accept", _joined(headers, "Sec-WebSocket-Accept"))
+        raise InvalidHeader("Sec-WebSocket-Accept", joined_values(headers, "Sec-WebSocket-Accept"))
 
     accepted: list[Extension] = []
     used: set[int] = set()
@@ -477,7 +400,7 @@ def process_response(
             else:
                 raise NegotiationError(f"unexpected or refused extension: {name}") from error
 
-    chosen = _header_list(headers, "Sec-WebSocket-Protocol")
+    chosen = header_items(headers, "Sec-WebSocket-Protocol")
     if len(chosen) > 1:
         raise InvalidHeader(
             "Sec-WebSocket-Protocol", ", ".join(chosen), "server chose more than one subprotocol"
@@ -487,122 +410,3 @@ def process_response(
             "Sec-WebSocket-Protocol", chosen[0], f"unexpected subprotocol: {chosen[0]}"
         )
     return (chosen[0] if chosen else None), accepted
-
-
-@dataclass(frozen=True)
-class WebSocketURI:
-    """A parsed ``ws://`` or ``wss://`` URI (RFC 6455 §3).
-
-    Attributes:
-        secure: ``True`` for ``wss``.
-        host: The host: lowercase, IDNA-encoded, IPv6 literals without brackets.
-        port: The port, 80 or 443 when the URI has none.
-        resource_name: Path and query string, percent-encoded (``"/"`` at least).
-        user_info: ``(username, password)`` from the URI, percent-decoded, for HTTP Basic
-            authentication; ``None`` when the URI has none.
-    """
-
-    secure: bool
-    host: str
-    port: int
-    resource_name: str
-    user_info: tuple[str, str] | None = None
-
-    @property
-    def host_header(self) -> str:
-        """The ``Host`` header value for this URI, see :func:`build_host`."""
-        return build_host(self.host, self.port, self.secure)
-
-
-def build_host(host: str, port: int, secure: bool) -> str:
-    """Build a ``Host`` header value (RFC 9110 §7.2): brackets around IPv6 literals, no port
-    when it is the default for the scheme.
-    """
-    if ":" in host:
-        host = f"[{host}]"
-    if port != (443 if secure else 80):
-        host = f"{host}:{port}"
-    return host
-
-
-def parse_uri(uri: str) -> WebSocketURI:
-    """Parse a WebSocket URI (RFC 6455 §3).
-
-    Non-ASCII characters in the path and query are percent-encoded as UTF-8; an
-    internationalized host name is encoded with the ``idna`` codec.
-
-    Raises:
-        InvalidURI: The scheme isn't ``ws`` or ``wss``, the host is missing or invalid, the
-            port is invalid, the URI has a fragment (RFC 6455 §3 forbids them) or contains
-            whitespace or control characters.
-    """
-    if _URI_FORBIDDEN_RE.search(uri):
-        raise InvalidURI(uri, "contains whitespace or control characters")
-    if "#" in uri:
-        raise InvalidURI(uri, "fragment identifiers are not allowed")
-    try:
-        parts = urllib.parse.urlsplit(uri)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURI(uri, str(exc)) from None
-    if parts.scheme not in ("ws", "wss"):
-        raise InvalidURI(uri, "scheme isn't ws or wss")
-    host = parts.hostname
-    if not host:
-        raise InvalidURI(uri, "missing host")
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise InvalidURI(uri, "invalid internationalized host name") from None
-    secure = parts.scheme == "wss"
-    if port is None:
-        port = 443 if secure else 80
-    elif port == 0:
-        raise InvalidURI(uri, "port 0 isn't a valid destination")
-    resource_name = urllib.parse.quote(parts.path or "/", safe=_URI_SAFE)
-    if parts.query:
-        resource_name += "?" + urllib.parse.quote(parts.query, safe=_URI_SAFE)
-    user_info = None
-    if parts.username is not None:
-        user_info = (
-            urllib.parse.unquote(parts.username),
-            urllib.parse.unquote(parts.password or ""),
-        )
-    return WebSocketURI(secure, host, port, resource_name, user_info)
-
-
-def build_authorization_basic(username: str, password: str) -> str:
-    """Build an ``Authorization`` value for HTTP Basic authentication (RFC 7617 §2), in UTF-8.
-
-    Raises:
-        ValueError: ``username`` contains a colon, which Basic cannot carry.
-    """
-    if ":" in username:
-        raise ValueError("a Basic username cannot contain a colon")
-    credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return f"Basic {credentials}"
-
-
-def parse_authorization_basic(value: str) -> tuple[str, str]:
-    """Parse an ``Authorization`` value for HTTP Basic authentication (RFC 7617 §2).
-
-    The exception never contains the credentials, so that logging it doesn't leak them.
-
-    Returns:
-        ``(username, password)``.
-
-    Raises:
-        InvalidHeader: The scheme isn't Basic or the credentials are malformed.
-    """
-    scheme, _, credentials = value.partition(" ")
-    if scheme.lower() != "basic":
-        raise InvalidHeader("Authorization", None, "unsupported authorization scheme")
-    try:
-        decoded = base64.b64decode(credentials.strip(" "), validate=True).decode()
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        decoded = ""
-    username, colon, password = decoded.partition(":")
-    if not colon:
-        raise InvalidHeader("Authorization", None, "invalid Basic credentials")
-    return username, password

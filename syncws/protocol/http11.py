@@ -362,6 +362,7 @@ class _Parser(Generic[_T]):
     def __init__(self, max_line: int, max_num_headers: int, max_head: int) -> None:
         self._max_line = max_line
         self._max_head = max_head
+        self._in_head = True  # max_head bounds the start line and the headers, not a body
         self._max_num_headers = max_num_headers
         self._buf = bytearray()
         self._pos = 0
@@ -427,14 +428,15 @@ class _Parser(Generic[_T]):
             scan = len(self._buf)
             if scan - start > limit:
                 raise InvalidMessage(f"{what} too long", status_code=status_code)
-            if scan > self._max_head:
+            if self._in_head and scan > self._max_head:
                 raise InvalidMessage(_HEAD_TOO_LARGE, status_code=431)
             if self._eof:
                 raise InvalidMessage(_EOF_MESSAGE) from EOFError()
             yield
         if end - start > limit:
             raise InvalidMessage(f"{what} too long", status_code=status_code)
-        if end >= self._max_head:  # the message starts at 0: its head is end + 1 bytes so far
+        # The message starts at 0: its head is end + 1 bytes so far.
+        if self._in_head and end >= self._max_head:
             raise InvalidMessage(_HEAD_TOO_LARGE, status_code=431)
         if end == start or self._buf[end - 1] != 0x0D:
             raise InvalidMessage("line ending is a bare LF, not CRLF")
@@ -613,6 +615,7 @@ class ResponseParser(_Parser[Response]):
             raise InvalidMessage(f"invalid reason phrase: {reason!r}")
         status_code = int(status)
         headers = yield from self._read_headers()
+        self._in_head = False  # chunk-size lines and trailers are the body's
         body = b""
         if status_code >= 200 and status_code not in (204, 304):
             if "Transfer-Encoding" in headers:

@@ -8,7 +8,7 @@ from ..exceptions import InvalidHandshake, InvalidMessage
 from .connection import DEFAULT_MAX_SIZE, Protocol
 from .events import Event, RequestReceived, State
 from .extensions import Extension, ServerExtensionFactory
-from .handshake import process_request, reject, reject_handshake
+from .handshake import OriginRule, process_request, reject, reject_handshake
 from .http11 import Request, RequestParser, Response
 
 __all__ = ["DEFAULT_SERVER_HEADER", "ServerProtocol"]
@@ -32,8 +32,9 @@ class ServerProtocol(Protocol):
     505, 400: see :mod:`syncws.protocol.http11`); the error is in :attr:`handshake_exc`.
 
     Args:
-        origins: Allowed ``Origin`` values (``None`` in the list allows requests without
-            one); ``None`` allows any.
+        origins: Allowed ``Origin`` values, strings or compiled patterns (see
+            :data:`~syncws.protocol.handshake.OriginRule`; ``None`` in the list allows
+            requests without one); ``None`` allows any.
         subprotocols: Subprotocols the server supports, by preference.
         select_subprotocol: Chooses the subprotocol from ``(offered, available)``.
         extensions: Extension factories, e.g. for permessage-deflate.
@@ -62,7 +63,7 @@ class ServerProtocol(Protocol):
     def __init__(
         self,
         *,
-        origins: Sequence[str | None] | None = None,
+        origins: Sequence[OriginRule] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None = None,
         extensions: Sequence[ServerExtensionFactory] = (),

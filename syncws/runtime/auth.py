@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Callable, Iterable
 
 from ..exceptions import InvalidHeader
-from ..protocol.handshake import parse_authorization_basic
+from ..protocol.headers import parse_authorization_basic
 from ..protocol.http11 import Request, Response
 from .server import ServerConnection
 

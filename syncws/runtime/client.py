@@ -15,8 +15,8 @@ from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import client_extensions
 from ..protocol.events import ResponseReceived, State
-from ..protocol.handshake import parse_uri
 from ..protocol.http11 import HeadersLike
+from ..protocol.uri import parse_uri
 from .connection import Connection
 from .heartbeat import client_heartbeat
 from .transport import TLSTransport, Transport

@@ -239,6 +239,9 @@ class _OpeningHandshake(_ConnectionOptions):
         except OSError:
             pass
         sock.close()
+        if conn is not None:
+            # shutdown() may have listed it already, and waits until it is closed.
+            conn._finalize()
 
     def _interrupt_handshakes(self) -> None:
         """Step 2 of :meth:`shutdown`: wake the threads waiting for a handshake request.

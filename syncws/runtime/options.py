@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..protocol.deflate import server_extensions
 from ..protocol.events import State
+from ..protocol.handshake import OriginRule
 from ..protocol.server import ServerProtocol
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class _ConnectionOptions:
     def __init__(
         self,
         *,
-        origins: Sequence[str | None] | None,
+        origins: Sequence[OriginRule] | None,
         subprotocols: Sequence[str] | None,
         select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None,
         server_header: str | None,

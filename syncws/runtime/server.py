@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.frames import CloseCode
+from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from .connection import Connection
@@ -153,7 +154,7 @@ ProcessResponse = Callable[[ServerConnection, Request, Response], Response | Non
 
 
 class Server(_OpeningHandshake):
-    """A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
+    r"""A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
 
     The constructor binds the socket (``port=0`` picks a free port: see :attr:`port`);
     :meth:`serve_forever` or :meth:`start` serves; :meth:`shutdown` stops. Used as a
@@ -173,8 +174,10 @@ class Server(_OpeningHandshake):
         backlog: Listen backlog.
         ssl: A server-side :class:`ssl.SSLContext` to serve ``wss://``. The TLS handshake
             runs in the pool thread, bounded by ``open_timeout``.
-        origins: Allowed ``Origin`` values; ``None`` allows any. Include ``None`` in the
-            list to allow clients that send no ``Origin`` (non-browsers).
+        origins: Allowed ``Origin`` values; ``None`` allows any. An item is a string,
+            compared exactly, or a compiled regular expression, which must match the whole
+            value (``re.compile(r"https://[a-z0-9-]+\.example\.com")``). Include ``None``
+            in the list to allow clients that send no ``Origin`` (non-browsers).
         subprotocols: Supported subprotocols, by preference.
         select_subprotocol: ``select_subprotocol(offered, available)`` picks one.
         process_request: ``process_request(connection, request)``, called before the
@@ -219,7 +222,7 @@ class Server(_OpeningHandshake):
         reuse_port: bool = False,
         backlog: int = 128,
         ssl: ssl_module.SSLContext | None = None,
-        origins: Sequence[str | None] | None = None,
+        origins: Sequence[OriginRule] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None = None,
         process_request: ProcessRequest | None = None,
