@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import array
 import fcntl
+import os
+import select
 import socket
 import termios
 import threading
@@ -19,6 +21,7 @@ import pytest
 from rawws import FrameReader, parse_close, raw_client, raw_server, wait_for
 
 import syncws
+from syncws.runtime import transport
 
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
@@ -333,6 +336,87 @@ def test_handler_ping_is_answered_while_the_handler_is_not_reading(
     [(answered, latency)] = results
     assert answered
     assert latency > 0
+
+
+def test_ping_does_not_wake_the_heartbeat_that_reads_already(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A handler out of recv() that pings again and again hands reading to the heartbeat
+    once: the pongs of its later pings are read without waking that thread each time."""
+    results: list[bool] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        results.extend(ws.ping().wait(5) for _ in range(5))
+        ws.send("done")
+        ws.recv()
+
+    srv = server(handler, ping_interval=None)
+    take_overs: list[syncws.Connection] = []
+    original = srv._heartbeat.take_over
+
+    def take_over(conn: syncws.Connection) -> None:
+        take_overs.append(conn)
+        original(conn)
+
+    srv._heartbeat.take_over = take_over  # type: ignore[method-assign]
+    with syncws.connect(uri(srv)) as ws:
+        assert ws.recv(timeout=10) == "done"
+    assert results == [True] * 5
+    assert len(take_overs) == 1
+
+
+def _releases_the_gil(function: object) -> bool:
+    """Whether a C function is a short system call that the standard library makes with
+    the GIL released: a non-blocking socket read or write, an epoll change, os.urandom."""
+    owner = getattr(function, "__self__", None)
+    name = getattr(function, "__name__", "")
+    if isinstance(owner, socket.socket):
+        return name in {"recv", "recv_into", "send", "sendall", "sendmsg"}
+    if isinstance(owner, select.epoll):
+        return name in {"register", "modify", "unregister"}
+    return function is os.urandom
+
+
+@pytest.mark.skipif(transport._send_holding_gil is None, reason="syncws.runtime._send not built")
+def test_heartbeat_releases_the_gil_only_to_wait(server: ServerFactory, uri: UriFactory) -> None:
+    """The heartbeat thread parks a busy handler's connection, reads it, answers the peer's
+    ping, sends keepalive pings and reads their pongs, then hands reading back, without a
+    system call that releases the GIL other than its wait in select(). While other threads
+    run Python, each release cost this one thread a wait for the GIL (5 ms or more), for
+    every socket in turn: it fell behind, and the peers' keepalive failed connections."""
+    released: list[str] = []
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        if (
+            event == "c_call"
+            and threading.current_thread().name == "syncws-server-heartbeat"
+            and _releases_the_gil(arg)
+        ):
+            released.append(getattr(arg, "__qualname__", repr(arg)))
+
+    resume = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        resume.wait(10)  # busy elsewhere: the heartbeat reads for it
+        for message in ws:
+            ws.send(message)
+
+    threading.setprofile(profile)  # for the threads started from now on
+    try:
+        srv = server(handler, ping_interval=0.1, ping_timeout=5)
+        with syncws.connect(uri(srv), ping_interval=None) as ws:
+            [conn] = srv.connections
+            ws.send("queued while the handler is busy")
+            assert ws.ping().wait(5)  # read and answered by the heartbeat
+            assert wait_for(lambda: conn.latency > 0, 5)  # a keepalive pong, read by it too
+            assert wait_for(lambda: len(conn._messages or ()) == 1, 5)
+            resume.set()
+            assert ws.recv(timeout=5) == "queued while the handler is busy"
+            ws.send("read by the handler")
+            assert ws.recv(timeout=5) == "read by the handler"
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+    assert released == []
 
 
 def test_pong_reaches_the_peer() -> None:

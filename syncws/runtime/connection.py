@@ -35,6 +35,7 @@ import collections
 import io
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -58,6 +59,8 @@ __all__ = ["Connection", "Data"]
 
 # Connection ids are made on first use (uuid4 costs a getrandom() call per connection).
 _ID_LOCK = threading.Lock()
+
+_keepalive_payload = random.getrandbits  # see hb_ping
 
 # Plain globals: enum attribute lookups are slow (3.11).
 _OPEN = State.OPEN
@@ -548,9 +551,12 @@ class Connection(Reader, Writer):
             # payload later, nor take a pong meant for no one.
             self._pings[payload] = (time.monotonic(), waiter)
         self._flush_nowait()  # or the writer token's holder writes it
-        if not self._reading:
+        if not self._reading and not self.hb_parked:
             # Nobody reads this socket now: have the heartbeat read the pong at once, so
             # that the waiter and the latency do not depend on the handler's next recv().
+            # Not if it reads it already (hb_parked, a plain flag read without the lock:
+            # at worst a wake-up too many): under load, the wake-up of every ping() of
+            # every connection made up most of that thread's work.
             self._heartbeat.take_over(self)
         return waiter
 
@@ -576,7 +582,12 @@ class Connection(Reader, Writer):
         with self._lock:
             if self.protocol.state is not _OPEN:
                 return None
-            payload = os.urandom(4)
+            # Not os.urandom(): it releases the GIL, which this thread then waits for
+            # behind every thread running Python (see Transport.recv_nowait). A keepalive
+            # payload needs to be unique among this connection's pings, not secret.
+            payload = _keepalive_payload(32).to_bytes(4, "big")
+            while payload in self._pings:
+                payload = _keepalive_payload(32).to_bytes(4, "big")
             self._pings[payload] = (time.monotonic(), None)
             self.protocol.send_ping(payload)
         self._flush_nowait()

@@ -40,6 +40,7 @@ import itertools
 import logging
 import math
 import os
+import select
 import selectors
 import socket
 import threading
@@ -48,7 +49,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.frames import CloseCode
-from .transport import count_connections
+from .transport import _recv_holding_gil, _send_holding_gil, count_connections
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -69,6 +70,55 @@ _COMPACT_AFTER = 64
 
 #: Seconds a rejected socket is read (and its input discarded) before it is closed.
 LINGER_TIMEOUT = 2.0
+
+
+# epoll_ctl() with the GIL held (syncws/runtime/_send.c, Linux), where the C module's recv
+# and send are used too; else None.
+_epoll_ctl: Callable[[int, int, int, int], None] | None = None
+if _recv_holding_gil is not None:
+    try:
+        from ._send import epoll_ctl as _epoll_ctl
+    except ImportError:  # pragma: no cover - not Linux
+        pass
+
+
+class _Epoll:
+    """A ``select.epoll`` whose changes keep the GIL, for :func:`_make_selector`.
+
+    ``selectors.EpollSelector`` calls ``register``, ``modify`` and ``unregister`` of its
+    ``select.epoll``, which release the GIL around a system call that never blocks. When
+    other threads run Python, each of them then waited for the GIL again, up to the switch
+    interval (5 ms) or more: parking or unparking many connections in a row (every
+    ``PARK_DELAY``, or when many handlers call ``ping()``) made this one thread fall behind
+    everything else it has to do, answering pings first.
+    """
+
+    __slots__ = ("_ctl", "_epfd", "close", "fileno", "poll")
+
+    def __init__(self, epoll: Any, ctl: Callable[[int, int, int, int], None]) -> None:
+        self._epfd = epoll.fileno()
+        self.poll = epoll.poll
+        self.close = epoll.close
+        self.fileno = epoll.fileno
+        self._ctl = ctl
+
+    def register(self, fd: int, events: int) -> None:
+        self._ctl(self._epfd, 1, fd, events)  # EPOLL_CTL_ADD
+
+    def unregister(self, fd: int) -> None:
+        self._ctl(self._epfd, 2, fd, 0)  # EPOLL_CTL_DEL
+
+    def modify(self, fd: int, events: int) -> None:
+        self._ctl(self._epfd, 3, fd, events)  # EPOLL_CTL_MOD
+
+
+def _make_selector() -> selectors.BaseSelector:
+    """The heartbeat's selector: the default one, with :class:`_Epoll` inside if it can."""
+    selector = selectors.DefaultSelector()
+    epoll = getattr(selector, "_selector", None)
+    if _epoll_ctl is not None and type(epoll) is getattr(select, "epoll", None):
+        selector._selector = _Epoll(epoll, _epoll_ctl)  # type: ignore[attr-defined]
+    return selector
 
 
 class _Lingering:
@@ -95,7 +145,7 @@ class Heartbeat:
     def __init__(self, name: str, logger: logging.Logger) -> None:
         self.name = name
         self.logger = logger
-        self._selector = selectors.DefaultSelector()
+        self._selector = _make_selector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -273,6 +323,10 @@ class Heartbeat:
         return True
 
     def _wake(self) -> None:
+        send = _send_holding_gil  # the GIL kept: see Transport.send_nowait
+        if send is not None:
+            send(self._wake_w, b"\0", 0)  # -1 if already woken, or stopped
+            return
         try:
             self._wake_w.send(b"\0")
         except (BlockingIOError, OSError):
@@ -366,10 +420,15 @@ class Heartbeat:
         self._removed = 0
 
     def _drain_wake(self) -> None:
+        recv = _recv_holding_gil  # the GIL kept: see Transport.recv_nowait
         try:
+            if recv is not None:
+                while recv(self._wake_r, 4096):
+                    pass
+                return
             while self._wake_r.recv(4096):
                 pass
-        except (BlockingIOError, OSError):
+        except (BlockingIOError, OSError, ValueError):
             pass
 
     def _serve(self, conn: Connection, mask: int) -> None:

@@ -53,8 +53,12 @@ _SHORT_FLAGS = _DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 # syncws/runtime/_send.c: send(sock or fd, data, flags) with the GIL held; None if not built
 # (no compiler, not POSIX) or SYNCWS_NO_SPEEDUPS disables the C code (as for masking).
 _send_holding_gil: Callable[[int | socket.socket, bytes, int], int] | None = None
+# The same module's recv(sock, size) with MSG_DONTWAIT, for the heartbeat thread's reads
+# (see Transport.recv_nowait), and epoll_ctl() (heartbeat.py); None where _send is not.
+_recv_holding_gil: Callable[[socket.socket, int], bytes | None] | None = None
 if _DONTWAIT and os.environ.get("SYNCWS_NO_SPEEDUPS", "") in ("", "0"):
     try:
+        from ._send import recv as _recv_holding_gil
         from ._send import send as _send_holding_gil
     except ImportError:  # pragma: no cover - not compiled
         pass
@@ -151,8 +155,29 @@ class Transport:
         return self.recv_raw()
 
     def recv_nowait(self) -> bytes | None:
-        """Read what is available without blocking; ``None`` if nothing is."""
-        return self.recv_raw(_DONTWAIT)
+        """Read what is available without blocking; ``None`` if nothing is.
+
+        This is how the heartbeat thread reads, one parked socket after another. With the
+        C module, the system call keeps the GIL, as :meth:`send_nowait` does: the socket
+        module's ``recv()`` releases it, and while other threads run Python, taking it
+        back waited up to the switch interval (5 ms) or more, for every socket. That one
+        thread then fell behind, and the peers' pings went unanswered (the benchmark
+        ``benchmarks/keepalive_under_load.py`` measures it). A read that never blocks
+        holds the GIL no longer than a few dozen bytecodes do.
+        """
+        recv = _recv_holding_gil
+        if recv is None:
+            return self.recv_raw(_DONTWAIT)
+        size = self._read_size
+        try:
+            data = recv(self.sock, size)
+        except (ConnectionResetError, ConnectionAbortedError, ValueError):
+            return b""  # ValueError: the socket is closed
+        if data is not None:
+            n = len(data)
+            if n == size or size > _MIN_READ:
+                self._adapt_read_size(n, size)
+        return data
 
     def recv_raw(self, flags: int = 0) -> bytes | None:
         """One ``recv()`` on the socket (blocking unless ``flags`` has ``MSG_DONTWAIT``),
@@ -177,19 +202,23 @@ class Transport:
         except (ConnectionResetError, ConnectionAbortedError):
             return b""
         n = len(data)
+        if n == size or size > _MIN_READ:  # else a small read at the smallest size
+            self._adapt_read_size(n, size)
+        return data
+
+    def _adapt_read_size(self, n: int, size: int) -> None:
+        """Adapt the read size after a read of ``n`` bytes of ``size`` (see recv_raw)."""
         if n == size:
             if size < _MAX_READ:
                 self._read_size = min(size * 2, _MAX_READ)
             self._small_reads = -1
-        elif size > _MIN_READ:
-            if n >= size // 4:
-                self._small_reads = 0
-            elif self._small_reads < 1:
-                self._small_reads += 1
-            else:
-                self._read_size = max(size // 2, _MIN_READ)
-                self._small_reads = 0
-        return data
+        elif n >= size // 4:
+            self._small_reads = 0
+        elif self._small_reads < 1:
+            self._small_reads += 1
+        else:
+            self._read_size = max(size // 2, _MIN_READ)
+            self._small_reads = 0
 
     def read_payload(self, read: PayloadRead) -> bytes | None:
         """Read the rest of a large payload straight into the ``bytes`` object that holds
