@@ -77,12 +77,17 @@ def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLCo
 
 class Program:
     """A Python program of this checkout in a subprocess, whose standard error a thread
-    reads line by line (a ``select()`` on the pipe would miss lines already buffered)."""
+    reads line by line (a ``select()`` on the pipe would miss lines already buffered).
+    With ``stdin=True``, ``proc.stdin`` is a pipe to write the program's input to."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], *, stdin: bool = False) -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env
+            [sys.executable, *args],
+            stdin=subprocess.PIPE if stdin else None,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         self._lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -110,9 +115,9 @@ class Program:
 
 
 @contextlib.contextmanager
-def program(args: list[str]) -> Iterator[Program]:
+def program(args: list[str], *, stdin: bool = False) -> Iterator[Program]:
     """Run ``python ARGS`` (see :class:`Program`); kill it on the way out if it still runs."""
-    running = Program(args)
+    running = Program(args, stdin=stdin)
     with running.proc:
         try:
             yield running

@@ -1,21 +1,49 @@
-"""Examples that run as programs of their own: examples/multicore_server.py."""
+"""The examples that the documentation includes or points to, run as users would.
+
+Programs of their own run in a subprocess (``program``); the others are imported and their
+functions served by the ``server`` fixture. Loopback only, every wait bounded.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 import signal
 import socket
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from conftest import program
+from conftest import ServerFactory, program, uri
 from wsgi_servers import free_port
 
 import syncws
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 20
+
+
+def example(name: str) -> ModuleType:
+    """Import ``examples/NAME.py`` as a module (its ``__main__`` block does not run)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def connect_when_listening(port: int) -> syncws.ClientConnection:
+    """Connect to a program's server on ``port`` once it listens (bounded)."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return syncws.connect(f"ws://localhost:{port}/", open_timeout=5)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # polling a port that is not bound yet: nothing to wait on
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="platform has no SO_REUSEPORT")
@@ -39,6 +67,123 @@ def test_multicore_server_runs_processes_on_one_port_and_stops_on_sigterm() -> N
         for ws in clients:
             with pytest.raises(syncws.ConnectionClosedOK):
                 ws.recv(timeout=5)
+            assert ws.close_code == 1001
+        assert running.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def test_users_and_groups_reaches_one_user_or_one_group(server: ServerFactory) -> None:
+    """send_to_user() reaches the connections of that user only, send_to_group() the
+    members of that group only, and both say how many connections they reached."""
+    module = example("users_and_groups")
+    running = server(module.handler)
+    alice, bob = syncws.connect(uri(running)), syncws.connect(uri(running))
+    with alice, bob:
+        for ws, name in ((alice, "alice"), (bob, "bob")):
+            ws.send(name)
+            assert ws.recv(timeout=5) == f"welcome {name}"
+        alice.send("join ops")
+        assert alice.recv(timeout=5) == "joined ops"
+
+        assert module.send_to_user(running, "bob", "hello bob") == 1
+        assert bob.recv(timeout=5) == "hello bob"
+        assert module.send_to_group(running, "ops", "hello ops") == 1
+        assert alice.recv(timeout=5) == "hello ops"
+        assert module.send_to_user(running, "carol", "nobody") == 0
+        with pytest.raises(TimeoutError):
+            alice.recv(timeout=0.1)
+        with pytest.raises(TimeoutError):
+            bob.recv(timeout=0)
+
+
+def test_handler_arguments_partial_and_closure(server: ServerFactory) -> None:
+    """A handler bound with functools.partial and one made by a closure both get their
+    arguments, and share the counter passed to them."""
+    module = example("handler_arguments")
+    counter = module.Counter()
+    handlers = [
+        functools.partial(module.reply, prefix=">", counter=counter),
+        module.make_handler(">", counter),
+    ]
+    for handler in handlers:
+        with syncws.connect(uri(server(handler))) as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "> hi"
+    assert counter.value == 2
+
+
+def test_stop_from_thread_closes_clients_with_1001_and_exits() -> None:
+    """Typing "stop" makes another thread call shutdown(): the client gets 1001 with the
+    reason, serve_forever() returns and the program exits with 0."""
+    port = free_port()
+    with program([str(EXAMPLES / "stop_from_thread.py"), str(port)], stdin=True) as running:
+        with connect_when_listening(port) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
+            assert running.proc.stdin is not None
+            running.proc.stdin.write("stop\n")
+            running.proc.stdin.flush()
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)
+            assert (ws.close_code, ws.close_reason) == (1001, "stopped by the operator")
+        assert running.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def test_stop_from_thread_stops_gracefully_on_ctrl_c() -> None:
+    """SIGINT raises KeyboardInterrupt out of serve_forever() in the main thread; the with
+    block shuts the server down: the client gets 1001 and the program exits with 0."""
+    port = free_port()
+    with program([str(EXAMPLES / "stop_from_thread.py"), str(port)], stdin=True) as running:
+        with connect_when_listening(port) as ws:
+            running.proc.send_signal(signal.SIGINT)
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)
+            assert ws.close_code == 1001
+        assert running.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def test_why_closed_reports_the_close_frames(
+    server: ServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """why_closed.talk() prints the answers, then tells the close frames both ways: 1011
+    after a handler fails, 1009 for a message over the server's max_size, 1000 when the
+    handler returns."""
+    module = example("why_closed")
+
+    def fail(ws: syncws.ServerConnection) -> None:
+        ws.recv()
+        raise RuntimeError("a bug in the handler")
+
+    def answer_once(ws: syncws.ServerConnection) -> None:
+        ws.send(ws.recv())
+
+    assert module.talk(uri(server(fail)), ["hello"]) == (
+        "closed: received 1011 (internal error) internal error; then sent 1011 "
+        "(internal error) internal error (close_code=1011)"
+    )
+    assert "received 1009 (message too big)" in module.talk(
+        uri(server(answer_once, max_size=16)), ["x" * 100]
+    )
+    assert module.talk(uri(server(answer_once)), ["hello"]) == (
+        "closed: received 1000 (OK); then sent 1000 (OK) (close_code=1000)"
+    )
+    assert capsys.readouterr().out == "< hello\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_background_server_shuts_down_on_ctrl_c_and_sigterm(signum: int) -> None:
+    """The program serves from start()'s threads while its main thread works; SIGINT or
+    SIGTERM ends the work, shutdown() closes the client with 1001, the exit status is 0."""
+    port = free_port()
+    with program([str(EXAMPLES / "background_server.py"), str(port)]) as running:
+        with connect_when_listening(port) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
+            running.proc.send_signal(signum)
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)
             assert ws.close_code == 1001
         assert running.proc.wait(TIMEOUT) == 0
         assert "Traceback" not in running.rest(TIMEOUT)
