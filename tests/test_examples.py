@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import re
 import signal
 import socket
@@ -187,3 +188,32 @@ def test_background_server_shuts_down_on_ctrl_c_and_sigterm(signum: int) -> None
             assert ws.close_code == 1001
         assert running.proc.wait(TIMEOUT) == 0
         assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def test_json_logs_are_json_lines_with_the_connection_id() -> None:
+    """Every line is a JSON object; syncws's "connection open" line and the handler's own
+    line carry the same connection id; the token in the query string appears nowhere."""
+    port = free_port()
+    with program([str(EXAMPLES / "json_logs.py"), str(port)]) as running:
+        deadline = time.monotonic() + TIMEOUT
+        while "server listening" not in running.line(deadline - time.monotonic()):
+            pass
+        with syncws.connect(f"ws://localhost:{port}/chat?token=s3cret") as ws:
+            for message in ("one", "two"):
+                ws.send(message)
+                assert ws.recv(timeout=5) == message
+        entries = []
+        while len(entries) < 2:
+            entries.append(json.loads(running.line(deadline - time.monotonic())))
+        running.proc.send_signal(signal.SIGINT)
+        assert running.proc.wait(TIMEOUT) == 0
+        rest = running.rest(TIMEOUT)
+    opened, closed = entries
+    assert opened["logger"] == "syncws.server"
+    assert opened["message"].endswith("/chat?[redacted]")
+    assert closed["logger"] == "echo"
+    assert closed["message"] == "closed after 2 messages: code 1000"
+    assert closed["path"] == "/chat?[redacted]"
+    assert opened["connection"] == closed["connection"]
+    assert opened["message"].startswith(f"{opened['connection']}: connection open from ")
+    assert "s3cret" not in json.dumps(entries) + rest
