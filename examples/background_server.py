@@ -32,9 +32,10 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8765
     signal.signal(signal.SIGTERM, interrupt)  # kill PID: shut down as for Ctrl-C
-    server = syncws.Server(echo, "localhost", port).start()
-    print(f"listening on ws://localhost:{server.port}/", flush=True)
-    try:
+    server = syncws.Server(echo, "localhost", port)
+    try:  # from start() on: a signal may come as soon as clients are served
+        server.start()
+        print(f"listening on ws://localhost:{server.port}/", flush=True)
         count = 0
         while True:  # the program's own work
             if len(server.connections) != count:
