@@ -7,18 +7,20 @@ functions served by the ``server`` fixture. Loopback only, every wait bounded.
 from __future__ import annotations
 
 import functools
+import http.client
 import importlib.util
 import json
 import re
 import signal
 import socket
 import time
+import urllib.parse
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from conftest import ServerFactory, program, uri
-from wsgi_servers import free_port
+from wsgi_servers import free_port, wait_listening
 
 import syncws
 
@@ -217,3 +219,87 @@ def test_json_logs_are_json_lines_with_the_connection_id() -> None:
     assert opened["connection"] == closed["connection"]
     assert opened["message"].startswith(f"{opened['connection']}: connection open from ")
     assert "s3cret" not in json.dumps(entries) + rest
+
+
+def test_token_auth_in_the_query_string(server: ServerFactory) -> None:
+    """A valid token in the query string opens the connection as its user; a missing,
+    forged or expired one gets HTTP 401; an Origin not allowed gets 403, one matching a
+    pattern is allowed."""
+    module = example("token_auth")
+    running = server(module.greet, process_request=module.query_token_auth, origins=module.ORIGINS)
+    token = urllib.parse.quote(module.issue_token("alice"))
+    with syncws.connect(uri(running, f"/chat?token={token}")) as ws:
+        assert ws.recv(timeout=5) == "Hello, alice!"
+    with syncws.connect(
+        uri(running, f"/?token={token}"), origin="https://eu.chat.example.com"
+    ) as ws:
+        assert ws.recv(timeout=5) == "Hello, alice!"
+    forged = module.issue_token("alice").replace("alice", "mallory")
+    expired = module.issue_token("alice", ttl=-1)
+    for path in ["/", "/?token=", f"/?token={forged}", f"/?token={expired}"]:
+        with pytest.raises(syncws.InvalidStatus) as caught:
+            syncws.connect(uri(running, path))
+        assert caught.value.response.status_code == 401
+    with pytest.raises(syncws.InvalidStatus) as caught:
+        syncws.connect(uri(running, f"/?token={token}"), origin="https://evil.example")
+    assert caught.value.response.status_code == 403
+
+
+def test_token_auth_in_the_first_message(server: ServerFactory) -> None:
+    """A valid token as the first message gets the greeting; anything else gets close code
+    1008 from the server."""
+    module = example("token_auth")
+    running = server(module.first_message_auth, origins=module.ORIGINS)
+    with syncws.connect(uri(running)) as ws:
+        ws.send(module.issue_token("bob"))
+        assert ws.recv(timeout=5) == "Hello, bob!"
+    for credentials in ["not a token", b"\xff", module.issue_token("bob", ttl=-1)]:
+        with syncws.connect(uri(running)) as ws:
+            ws.send(credentials)
+            with pytest.raises(syncws.ConnectionClosedError):
+                ws.recv(timeout=5)
+            assert (ws.close_code, ws.close_reason) == (1008, "authentication failed")
+
+
+def test_flask_session_auth_on_the_route_and_the_sidecar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logged in, a client with the session cookie and the app's Origin is greeted by name
+    on @sock.route and on the sidecar; without the cookie, or with a forged one, it gets
+    401; from another site's page, 403."""
+    http_port, ws_port = free_port(), free_port()
+    monkeypatch.setenv("HTTP_PORT", str(http_port))
+    monkeypatch.setenv("WS_PORT", str(ws_port))
+    with program([str(EXAMPLES / "flask_session_auth.py")]):
+        wait_listening(http_port)
+        wait_listening(ws_port)
+        client = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        client.request(
+            "POST",
+            "/login",
+            body="user=alice",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        response = client.getresponse()
+        assert response.status == 302
+        cookie = response.getheader("Set-Cookie", "").partition(";")[0]
+        client.close()
+        assert cookie.startswith("session=")
+        forged = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+        app_origin = f"http://localhost:{http_port}"
+
+        def connect(uri: str, cookie: str | None, origin: str) -> syncws.ClientConnection:
+            headers = {"Cookie": cookie} if cookie else {}
+            return syncws.connect(uri, origin=origin, additional_headers=headers)
+
+        for ws_uri in [f"ws://127.0.0.1:{http_port}/chat", f"ws://127.0.0.1:{ws_port}/"]:
+            with connect(ws_uri, cookie, app_origin) as ws:
+                assert ws.recv(timeout=5) == "Hello, alice!"
+                ws.send("hi")
+                assert ws.recv(timeout=5) == "alice: hi"
+            for bad_cookie, origin, status in [
+                (None, app_origin, 401),
+                (forged, app_origin, 401),
+                (cookie, "https://evil.example", 403),
+            ]:
+                with pytest.raises(syncws.InvalidStatus) as caught:
+                    connect(ws_uri, bad_cookie, origin)
+                assert caught.value.response.status_code == status
