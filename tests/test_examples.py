@@ -278,9 +278,10 @@ def test_flask_session_auth_on_the_route_and_the_sidecar(monkeypatch: pytest.Mon
             body="user=alice",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
-        response = client.getresponse()
-        assert response.status == 302
-        cookie = response.getheader("Set-Cookie", "").partition(";")[0]
+        with client.getresponse() as response:
+            assert response.status == 302
+            cookie = response.getheader("Set-Cookie", "").partition(";")[0]
+            response.read()
         client.close()
         assert cookie.startswith("session=")
         forged = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
