@@ -63,13 +63,10 @@ napoleon_attr_annotations = True
 
 # -- HTML output -----------------------------------------------------------------------------
 
-html_theme = "alabaster"
+# furo (the ``docs`` extra): a sidebar that lists the whole table of contents, from the root
+# toctree in index.rst, and a light and a dark mode.
+html_theme = "furo"
 html_title = f"syncws {release}"
-html_theme_options = {
-    "description": "WebSocket server and client for threads, not asyncio.",
-    "fixed_sidebar": True,
-    "show_relbars": True,
-}
 
 
 # -- Hooks -----------------------------------------------------------------------------------
