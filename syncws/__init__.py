@@ -26,6 +26,7 @@ from .runtime.auth import basic_auth
 from .runtime.broadcast import broadcast
 from .runtime.client import ClientConnection, connect
 from .runtime.connection import Connection, Data
+from .runtime.router import route
 from .runtime.server import Server, ServerConnection, serve
 
 __version__ = "0.1.0"
@@ -61,5 +62,6 @@ __all__ = [
     "basic_auth",
     "broadcast",
     "connect",
+    "route",
     "serve",
 ]

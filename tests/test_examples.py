@@ -304,3 +304,36 @@ def test_flask_session_auth_on_the_route_and_the_sidecar(monkeypatch: pytest.Mon
                 with pytest.raises(syncws.InvalidStatus) as caught:
                     connect(ws_uri, bad_cookie, origin)
                 assert caught.value.response.status_code == status
+
+
+def test_router_dispatches_by_path_and_stops_on_ctrl_c() -> None:
+    """examples/router.py: /echo echoes, /chat/<room> broadcasts within its room only, any
+    other path gets 404, and SIGINT stops it (clients see 1001, exit status 0)."""
+    port = free_port()
+    with program([str(EXAMPLES / "router.py"), str(port)]) as running:
+        deadline = time.monotonic() + TIMEOUT
+        while "server listening on" not in running.line(deadline - time.monotonic()):
+            pass
+        base = f"ws://127.0.0.1:{port}"
+        with syncws.connect(f"{base}/echo") as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "hi"
+        with pytest.raises(syncws.InvalidStatus) as info:
+            syncws.connect(f"{base}/nowhere")
+        assert info.value.response.status_code == 404
+        alice = syncws.connect(f"{base}/chat/lobby")
+        bob = syncws.connect(f"{base}/chat/lobby")
+        eve = syncws.connect(f"{base}/chat/other")
+        time.sleep(0.2)  # until their handlers run and join the rooms
+        alice.send("hello")
+        assert bob.recv(timeout=5) == "lobby: hello"
+        assert alice.recv(timeout=5) == "lobby: hello"
+        with pytest.raises(TimeoutError):
+            eve.recv(timeout=0.3)
+        running.proc.send_signal(signal.SIGINT)
+        for ws in (alice, bob, eve):
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=5)
+            assert ws.close_code == 1001
+        assert running.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in running.rest(TIMEOUT)
