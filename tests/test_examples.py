@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 from conftest import ServerFactory, program, uri
-from wsgi_servers import free_port, wait_listening
+from wsgi_servers import free_port, wait_listening, werkzeug_server
 
 import syncws
 
@@ -30,7 +30,8 @@ TIMEOUT = 20
 
 def example(name: str) -> ModuleType:
     """Import ``examples/NAME.py`` as a module (its ``__main__`` block does not run)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module_name = "example_" + name.replace("/", "_")
+    spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -337,3 +338,102 @@ def test_router_dispatches_by_path_and_stops_on_ctrl_c() -> None:
             assert ws.close_code == 1001
         assert running.proc.wait(TIMEOUT) == 0
         assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def join(uri: str, name: str, *, greeting: str) -> syncws.ClientConnection:
+    """Connect to a tutorial chat at ``uri``, check the greeting, give ``name``."""
+    ws = syncws.connect(uri)
+    assert ws.recv(timeout=5) == greeting
+    ws.send(name)
+    return ws
+
+
+def test_chat_step1_one_room(server: ServerFactory) -> None:
+    """Tutorial step 1: after giving their names, clients see who joins, says what, and
+    leaves; a client that gives no name is closed with 1008."""
+    running = server(example("chat/step1").chat)
+    greeting = "Welcome! What is your name?"
+    with join(uri(running), "ann", greeting=greeting) as ann:
+        assert ann.recv(timeout=5) == "ann joined"
+        with join(uri(running), "bob", greeting=greeting) as bob:
+            assert bob.recv(timeout=5) == "bob joined"
+            assert ann.recv(timeout=5) == "bob joined"
+            ann.send("hi")
+            assert ann.recv(timeout=5) == bob.recv(timeout=5) == "ann: hi"
+        assert ann.recv(timeout=5) == "bob left"
+    with join(uri(running), " ", greeting=greeting) as nameless:
+        with pytest.raises(syncws.ConnectionClosedError):
+            nameless.recv(timeout=5)
+        assert nameless.close_code == 1008
+
+
+def test_chat_step2_rooms_and_a_page() -> None:
+    """Tutorial step 2: GET / is the page; /rooms/<room> joins a room whose members alone
+    see its messages, and who is there is listed on arrival; other paths get 404."""
+    module = example("chat/step2")
+    with syncws.route(module.url_map, "127.0.0.1", 0, process_request=module.page) as running:
+        running.start()
+        client = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+        client.request("GET", "/")
+        with client.getresponse() as response:
+            assert response.status == 200
+            assert b"new WebSocket" in response.read()
+        client.close()
+        with pytest.raises(syncws.InvalidStatus) as caught:
+            syncws.connect(uri(running, "/elsewhere"))
+        assert caught.value.response.status_code == 404
+
+        lobby, other = uri(running, "/rooms/lobby"), uri(running, "/rooms/other")
+        # One after the other: "Here: ..." lists those whose handler has their name.
+        ann = join(lobby, "ann", greeting="Welcome to lobby! What is your name?")
+        assert ann.recv(timeout=5) == "Here: nobody yet"
+        assert ann.recv(timeout=5) == "ann joined"
+        bob = join(lobby, "bob", greeting="Welcome to lobby! What is your name?")
+        assert bob.recv(timeout=5) == "Here: ann"
+        assert bob.recv(timeout=5) == ann.recv(timeout=5) == "bob joined"
+        cat = join(other, "cat", greeting="Welcome to other! What is your name?")
+        assert cat.recv(timeout=5) == "Here: nobody yet"
+        assert cat.recv(timeout=5) == "cat joined"
+        with ann, bob, cat:
+            bob.send("hello")
+            assert ann.recv(timeout=5) == bob.recv(timeout=5) == "bob: hello"
+            with pytest.raises(TimeoutError):
+                cat.recv(timeout=0.2)
+
+
+def test_chat_step3_flask_logins() -> None:
+    """Tutorial step 3: logged-in users chat in rooms under their session's name; without
+    a session the handshake gets 401, from a page of another site 403."""
+    module = example("chat/step3")
+    cookies = {}
+    for name in ("ann", "bob"):
+        with module.app.test_client() as client:
+            assert client.post("/login", data={"name": name}).status_code == 302
+            cookie = client.get_cookie("session")
+            assert cookie is not None
+            cookies[name] = f"session={cookie.value}"
+    with werkzeug_server(module.app) as address:
+        origin = f"http://{address}"
+
+        def connect(cookie: str | None, origin: str = origin) -> syncws.ClientConnection:
+            headers = {"Cookie": cookie} if cookie else {}
+            return syncws.connect(
+                f"ws://{address}/rooms/lobby", origin=origin, additional_headers=headers
+            )
+
+        with connect(cookies["ann"]) as ann:
+            assert ann.recv(timeout=5) == "Welcome to lobby, ann! Here: nobody yet"
+            assert ann.recv(timeout=5) == "ann joined"
+            with connect(cookies["bob"]) as bob:
+                assert bob.recv(timeout=5) == "Welcome to lobby, bob! Here: ann"
+                assert bob.recv(timeout=5) == ann.recv(timeout=5) == "bob joined"
+                ann.send("hi")
+                assert ann.recv(timeout=5) == bob.recv(timeout=5) == "ann: hi"
+            assert ann.recv(timeout=5) == "bob left"
+        for cookie, bad_origin, status in [
+            (None, origin, 401),
+            (cookies["ann"], "https://evil.example", 403),
+        ]:
+            with pytest.raises(syncws.InvalidStatus) as caught:
+                connect(cookie, bad_origin)
+            assert caught.value.response.status_code == status
