@@ -437,3 +437,38 @@ def test_chat_step3_flask_logins() -> None:
             with pytest.raises(syncws.InvalidStatus) as caught:
                 connect(cookie, bad_origin)
             assert caught.value.response.status_code == status
+
+
+def test_django_sidecar_serves_the_users_of_the_site(
+    server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session cookie of a user logged in to the Django site opens the connection as
+    that user, whose handler uses the ORM; no cookie, or an unknown session, gets 401."""
+    pytest.importorskip("django")
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    monkeypatch.setenv("DJANGO_DB", str(tmp_path / "db.sqlite3"))
+    module = example("django_sidecar")
+    module.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    User.objects.create_user("ann", password="s3cret")
+    client = Client()
+    assert client.login(username="ann", password="s3cret")
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    connection.close()
+
+    running = server(module.handler, process_request=module.authenticate)
+    with syncws.connect(uri(running), additional_headers={"Cookie": cookie}) as ws:
+        assert ws.recv(timeout=5) == "Hello, ann!"
+        ws.send("/users")
+        assert ws.recv(timeout=5) == "1 users"
+        ws.send("hi")
+        assert ws.recv(timeout=5) == "ann: hi"
+    for headers in [{}, {"Cookie": "sessionid=nosuchsession"}]:
+        with pytest.raises(syncws.InvalidStatus) as caught:
+            syncws.connect(uri(running), additional_headers=headers)
+        assert caught.value.response.status_code == 401
