@@ -31,6 +31,13 @@ import websockets.sync.server
 
 import syncws
 
+# connect() takes its proxy from the environment (proxy=True): the tests, which only talk
+# to loopback, must not depend on the machine's http_proxy / https_proxy / all_proxy (also
+# in the subprocesses they start). Tests of the environment set their own.
+for _name in list(os.environ):
+    if _name.lower().endswith("_proxy"):
+        del os.environ[_name]
+
 #: Upper bound, in seconds, for the shutdown of each server started by the fixture.
 SHUTDOWN_TIMEOUT = 5
 
