@@ -138,8 +138,15 @@ class ServerProcess:
 
     def ask(self, command: str, timeout: float = 30) -> dict[str, Any]:
         assert self.popen.stdin is not None
-        self.popen.stdin.write(command + "\n")
-        self.popen.stdin.flush()
+        try:
+            self.popen.stdin.write(command + "\n")
+            self.popen.stdin.flush()
+        except OSError:  # BrokenPipeError: the server is gone; say how it ended
+            self._stderr_reader.join(5)
+            raise RuntimeError(
+                f"the server process is gone (exit status {self.popen.wait(10)}); "
+                "its standard error:\n" + "\n".join(self.stderr[-50:])
+            ) from None
         return self.reply(timeout)
 
     def stop(self, timeout: float) -> int | None:
