@@ -29,6 +29,9 @@ import trustme
 import websockets.sync.client
 import websockets.sync.server
 
+# A syncws server process that tests stop and start (reconnection).
+from server_process import server_process  # noqa: F401 (a fixture)
+
 import syncws
 
 # connect() takes its proxy from the environment (proxy=True): the tests, which only talk

@@ -8,17 +8,15 @@ import itertools
 import logging
 import signal
 import ssl
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import ServerFactory, program, tls_contexts, uri
 from proxy_servers import tinyproxy
-from wsgi_servers import free_port, wait_listening
+from server_process import ServerProcess
+from wsgi_servers import free_port
 
 import syncws
 from syncws.protocol.http11 import Headers, Response
@@ -27,46 +25,6 @@ from syncws.runtime.reconnect import backoff, process_exception
 TIMEOUT = 10
 #: Short delays, and a bounded number of them: a test that cannot reconnect ends.
 DELAYS = [0.05] * 200
-
-SERVER = """
-import sys, syncws
-def echo(ws):
-    for message in ws:
-        ws.send(message)
-syncws.serve(echo, "127.0.0.1", int(sys.argv[1]))
-"""
-
-
-class ServerProcess:
-    """``syncws.serve`` in a subprocess on a fixed port, which tests stop and start."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(self.port)],
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        wait_listening(self.port, self.proc)
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)  # graceful: clients get 1001
-        assert self.proc.wait(TIMEOUT) == 0
-        self.proc = None
-
-
-@pytest.fixture
-def server_process() -> Iterator[ServerProcess]:
-    running = ServerProcess(free_port())
-    try:
-        yield running
-    finally:
-        if running.proc is not None:
-            running.proc.kill()
-            running.proc.wait(TIMEOUT)
 
 
 def test_reconnects_after_the_server_restarts(

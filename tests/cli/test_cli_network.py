@@ -14,8 +14,8 @@ from typing import IO
 import pytest
 from conftest import ServerFactory, uri
 from proxy_servers import RunningProxy, tinyproxy
+from server_process import ServerProcess
 from test_cli import ENV, TIMEOUT, run_cli
-from test_reconnect import ServerProcess, server_process  # noqa: F401 (a fixture)
 
 import syncws
 from syncws.protocol.http11 import Request, Response
@@ -113,7 +113,7 @@ class Lines:
             raise AssertionError("no output in time") from None
 
 
-def test_reconnect_after_the_server_restarts(server_process: ServerProcess) -> None:  # noqa: F811
+def test_reconnect_after_the_server_restarts(server_process: ServerProcess) -> None:
     """--reconnect: the server process stops (1001) and starts again; the client prints a
     line per attempt, connects again, and goes on sending its input."""
     server_process.start()
