@@ -17,6 +17,7 @@ from typing import Any
 from ..exceptions import (
     InvalidHandshake,
     InvalidMessage,
+    InvalidProxyMessage,
     InvalidProxyStatus,
     InvalidRedirect,
     InvalidStatus,
@@ -33,6 +34,9 @@ __all__ = ["backoff", "process_exception", "reconnect"]
 INITIAL_DELAY = 1.0
 FACTOR = 1.618
 MAX_DELAY = 60.0
+# SOCKS5 replies 1 (general failure), 3, 4 (network, host unreachable), 5 (refused), 6 (TTL
+# expired); SOCKS4 0x5B (rejected or failed).
+_SOCKS_UNREACHABLE = frozenset({1, 3, 4, 5, 6, 0x5B})
 
 
 def backoff(
@@ -70,8 +74,12 @@ def process_exception(exc: Exception) -> Exception | None:
         return exc
     if isinstance(exc, InvalidStatus | InvalidProxyStatus):
         return None if 500 <= exc.response.status_code <= 599 else exc
-    if isinstance(exc, InvalidMessage):
-        return None
+    if isinstance(exc, InvalidMessage | InvalidProxyMessage):
+        return None  # the server or the proxy closed (restarting) or garbled its answer
+    if isinstance(exc, ProxyError):
+        # SOCKS replies that say the server is unreachable, as a 502 would: transient.
+        code = getattr(exc.__cause__, "error_code", None)
+        return None if code in _SOCKS_UNREACHABLE else exc
     if isinstance(exc, ProxyError | InvalidHandshake):
         return exc
     if isinstance(exc, OSError):  # TimeoutError, ConnectionRefusedError, ssl.SSLError...

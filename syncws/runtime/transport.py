@@ -493,9 +493,17 @@ class TLSTransport(Transport):
                 self._incoming.write(buffer[:n])
 
     def recv_nowait(self) -> bytes | None:
+        # Drain every complete record: the heartbeat reads once per readiness event, and a
+        # record left in the BIO (several arrived in one socket read) waits for the next.
+        chunks: list[bytes] = []
         while True:
             data = self._decrypt()
-            if data is not None:
+            if data:
+                chunks.append(data)
+                continue
+            if chunks:
+                return b"".join(chunks)
+            if data is not None:  # b"": close_notify
                 return data
             raw = Transport.recv_nowait(self)
             if not raw:  # None (nothing yet) or b"" (EOF: see _feed)
@@ -592,9 +600,15 @@ class NestedTLSTransport(TLSTransport):
         return self._outer.recv_nowait() if flags else self._outer.recv()
 
     def recv_nowait(self) -> bytes | None:
+        chunks: list[bytes] = []  # every complete record, as TLSTransport.recv_nowait
         while True:
             data = self._decrypt()
-            if data is not None:
+            if data:
+                chunks.append(data)
+                continue
+            if chunks:
+                return b"".join(chunks)
+            if data is not None:  # b"": close_notify
                 return data
             raw = self._outer.recv_nowait()
             if not raw:

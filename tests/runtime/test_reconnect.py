@@ -231,3 +231,39 @@ def test_default_process_exception() -> None:
         ValueError("bug"),
     ]:
         assert process_exception(fatal) is fatal, fatal
+
+
+class _SocksReply(Exception):
+    """What python-socks raises for a SOCKS reply: its ``error_code``."""
+
+    def __init__(self, error_code: int) -> None:
+        super().__init__(f"SOCKS reply {error_code}")
+        self.error_code = error_code
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        # The server behind a SOCKS proxy is down or unreachable (refused, host or network
+        # unreachable, general failure, TTL expired; SOCKS4: rejected), as a 502 is.
+        (syncws.InvalidProxyMessage("the proxy closed the connection"), True),
+        (syncws.ProxyError("SOCKS refused"), False),
+    ],
+)
+def test_process_exception_for_proxy_failures(exc: Exception, transient: bool) -> None:
+    """A proxy that closes before answering (restarting) is transient, as the same from the
+    server is; a proxy error that says nothing of the server is fatal (a review found the
+    first fatal, which ended reconnect() through any proxy restart)."""
+    assert (process_exception(exc) is None) is transient
+
+
+@pytest.mark.parametrize(
+    ("code", "transient"),
+    [(1, True), (3, True), (4, True), (5, True), (6, True), (0x5B, True), (2, False), (7, False)],
+)
+def test_process_exception_for_socks_replies(code: int, transient: bool) -> None:
+    """SOCKS replies that say the server is unreachable are transient, as a proxy's 502 is;
+    'not allowed by the ruleset' (2) or 'command not supported' (7) are fatal."""
+    exc = syncws.ProxyError(f"SOCKS reply {code}")
+    exc.__cause__ = _SocksReply(code)
+    assert (process_exception(exc) is None) is transient

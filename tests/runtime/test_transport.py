@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import tls_contexts
 
+import syncws
 import syncws.runtime.transport as transport_module
 from syncws.protocol.events import PayloadRead
 from syncws.runtime.transport import (
@@ -456,3 +458,33 @@ def test_send_c_never_blocks_nor_raises_sigpipe() -> None:
         "print(results[-1], reset[-1])\n"
     )
     assert run_in_subprocess(code) == "-1 -1"
+
+
+@pytest.mark.parametrize("messages", [0, 2])
+def test_tls_close_is_answered_while_the_application_is_not_reading(
+    server: Callable[..., syncws.Server], messages: int
+) -> None:
+    """Over TLS, a close frame that arrives in the same socket read as messages, while the
+    client's application is not in recv(), is answered at once by the heartbeat thread: it
+    reads every complete TLS record, not one per readiness event (the server waited its
+    whole close_timeout: found by a review)."""
+    server_ctx, client_ctx = tls_contexts("127.0.0.1")
+    took: list[float] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        for i in range(messages):
+            ws.send(f"message {i}")
+        start = time.monotonic()
+        ws.close()
+        took.append(time.monotonic() - start)
+
+    srv = server(handler, ssl=server_ctx, close_timeout=4)
+    ws = syncws.connect(f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx, proxy=None)
+    with ws:
+        deadline = time.monotonic() + 6
+        while not took and time.monotonic() < deadline:
+            time.sleep(0.05)  # not in recv(): the heartbeat reads
+        assert took and took[0] < 1.0
+        assert [ws.recv(timeout=1) for _ in range(messages)] == [
+            f"message {i}" for i in range(messages)
+        ]
