@@ -488,3 +488,47 @@ def test_tls_close_is_answered_while_the_application_is_not_reading(
         assert [ws.recv(timeout=1) for _ in range(messages)] == [
             f"message {i}" for i in range(messages)
         ]
+
+
+def _python_313_include() -> Path | None:
+    """The headers of a Python 3.12+ on this machine (pyenv's), if any."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for include in sorted(root.glob("3.1[2-9]*/include/python3.1[2-9]")):
+        if (include / "Python.h").exists():
+            return include
+    return None
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12 on")
+@pytest.mark.skipif(_python_313_include() is None, reason="needs Python 3.12+ headers (pyenv)")
+def test_send_module_built_with_newer_headers_keeps_none_alive(tmp_path: Path) -> None:
+    """_send.c built with Python 3.12+ headers (an abi3 module, as a newer interpreter's
+    editable install builds it in place) and loaded by 3.11 returns None as a new
+    reference: Py_RETURN_NONE, which no longer increments None there, made each call take
+    a reference from None, until "Fatal Python error: none_dealloc" (the soak, in CI)."""
+    import importlib.util
+    import sysconfig
+
+    include = _python_313_include()
+    source = Path(transport_module.__file__).resolve().parent / "_send.c"
+    built = tmp_path / "_send.abi3.so"
+    cc = sysconfig.get_config_var("CC") or "cc"
+    result = subprocess.run(
+        [*cc.split(), "-shared", "-fPIC", "-O1", f"-I{include}", str(source), "-o", str(built)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"no C compiler for the check: {result.stderr[:200]}")
+    spec = importlib.util.spec_from_file_location("_send", built)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        before = sys.getrefcount(None)
+        for _ in range(10_000):
+            assert module.recv(a, 16) is None  # nothing to read: None
+        assert sys.getrefcount(None) >= before - 10
