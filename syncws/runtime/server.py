@@ -98,6 +98,7 @@ class ServerConnection(Connection):
 
     # See Connection.__slots__.
     __slots__ = (
+        "_close_callbacks",
         "server",
         "username",
     )
@@ -128,6 +129,8 @@ class ServerConnection(Connection):
         self.server = server
         self.username: str | None = None
         """The authenticated user, set by :func:`~syncws.basic_auth`."""
+        # Made by the first _call_when_closed(): most connections never have any.
+        self._close_callbacks: list[Callable[[], Any]] | None = None
         local, remote = addresses
         if remote is None:
             self._remember_addresses()
@@ -146,10 +149,34 @@ class ServerConnection(Connection):
         """
         return self.protocol.reject(status_code, text)
 
+    def _call_when_closed(self, callback: Callable[[], Any]) -> bool:
+        """Have ``callback()`` called once the connection is closed (by the thread that
+        finalises it: it must not block); ``False``, registering nothing, when it already is.
+
+        For integrations that keep connections in registries of their own (the Redis hub's
+        topics): a connection leaves them without its handler doing anything.
+        """
+        with self._lock:
+            # _finalize sets _closed under _lock before calling _connection_lost, which
+            # takes the list: a callback is either called or refused, never forgotten.
+            if self._closed:
+                return False
+            if self._close_callbacks is None:
+                self._close_callbacks = []
+            self._close_callbacks.append(callback)
+        return True
+
     def _connection_lost(self) -> None:
         # Under the owner's lock: Server.connections iterates over the set.
         with self.server._lock:
             self.server._connections.discard(self)
+        with self._lock:
+            callbacks, self._close_callbacks = self._close_callbacks, None
+        for callback in callbacks or ():
+            try:
+                callback()
+            except Exception:
+                self.logger.error("%s: a close callback failed", self.id, exc_info=True)
 
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
