@@ -9,6 +9,8 @@
   ``hostname`` from a fresh test CA, and a client context that trusts that CA.
 - ``program(args)``: a Python program of this checkout in a subprocess, killed at the end
   if still running, with its standard error read line by line (``Program``).
+- ``redis_server``: a real ``redis-server`` on a free port (from ``services.py``, which also
+  runs nginx).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import pytest
 import trustme
 import websockets.sync.client
 import websockets.sync.server
+
+# Fixtures of real services (redis-server, nginx), for every test module.
+from services import redis_server  # noqa: F401
 
 import syncws
 
