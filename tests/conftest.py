@@ -84,10 +84,10 @@ class Program:
     """A Python program of this checkout in a subprocess, whose standard error a thread
     reads line by line (a ``select()`` on the pipe would miss lines already buffered)."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env
+            [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
         )
         self._lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -115,9 +115,10 @@ class Program:
 
 
 @contextlib.contextmanager
-def program(args: list[str]) -> Iterator[Program]:
-    """Run ``python ARGS`` (see :class:`Program`); kill it on the way out if it still runs."""
-    running = Program(args)
+def program(args: list[str], cwd: Path | None = None) -> Iterator[Program]:
+    """Run ``python ARGS`` (see :class:`Program`), in ``cwd`` if given; kill it on the way
+    out if it still runs."""
+    running = Program(args, cwd)
     with running.proc:
         try:
             yield running
