@@ -112,8 +112,23 @@ def _rejected(exc: HandshakeRejected) -> flask.Response:
     )
 
 
+#: flask-sock's ``SOCK_SERVER_OPTIONS`` (simple-websocket's ``Server`` options) that have
+#: an equivalent here, and its name.
+FLASK_SOCK_OPTIONS = {
+    "ping_interval": "ping_interval",
+    "max_message_size": "max_size",
+    "subprotocols": "subprotocols",
+}
+
+
 class Sock:
     """WebSocket routes for a Flask app, like flask-sock's ``Sock``.
+
+    The app's ``SOCK_SERVER_OPTIONS`` config, flask-sock's, applies too when the app is
+    attached (:meth:`init_app`): ``ping_interval``, ``max_message_size`` (``max_size``
+    here) and ``subprotocols``. Options it has no equivalent for (``receive_bytes``,
+    ``thread_class``, ``event_class``, ``selector_class``...) are logged once, at WARNING,
+    and ignored. Options given to ``Sock`` itself take precedence over the config.
 
     Args:
         app: The app; or call :meth:`init_app` later (application factories).
@@ -125,6 +140,7 @@ class Sock:
     """
 
     def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+        self._options = options
         self.upgrader = Upgrader(**options)
         self.app: flask.Flask | None = None
         self.bp: flask.Blueprint | None = None
@@ -132,8 +148,20 @@ class Sock:
             self.init_app(app)
 
     def init_app(self, app: flask.Flask) -> None:
-        """Attach to ``app``; routes declared before are registered with it."""
+        """Attach to ``app``; routes declared before are registered with it, and its
+        ``SOCK_SERVER_OPTIONS`` apply (see above)."""
         self.app = app
+        config = app.config.get("SOCK_SERVER_OPTIONS") or {}
+        if config:
+            options: dict[str, Any] = {}
+            for name, value in config.items():
+                if name in FLASK_SOCK_OPTIONS:
+                    options[FLASK_SOCK_OPTIONS[name]] = value
+                else:
+                    self.upgrader.logger.warning(
+                        "SOCK_SERVER_OPTIONS: %r has no equivalent in syncws; ignored", name
+                    )
+            self.upgrader = Upgrader(**{**options, **self._options})
         if self.bp is not None:
             app.register_blueprint(self.bp)
 

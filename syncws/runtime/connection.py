@@ -163,7 +163,8 @@ class Connection(Reader, Writer):
         self._skipping = False
         # Pings waiting for their pong: when sent, and the event of ping() (None for the
         # heartbeat's keepalive pings, which nobody waits for).
-        self._pings: dict[bytes, tuple[float, threading.Event | None]] = {}
+        # And whether the event is set when the connection closes (ack_on_close).
+        self._pings: dict[bytes, tuple[float, threading.Event | None, bool]] = {}
         # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag
         # costs less per connection than an Event of its own.
         self._closed = False
@@ -519,16 +520,23 @@ class Connection(Reader, Writer):
 
     # Control frames.
 
-    def ping(self, data: Data | None = None) -> threading.Event:
+    def ping(self, data: Data | None = None, *, ack_on_close: bool = False) -> threading.Event:
         """Send a ping; the returned event is set when the matching pong arrives.
 
         It never blocks: the ping is written at once if the socket takes it, else by the
         thread already writing to this connection, or by the heartbeat thread once the peer
         reads (as a control frame, it may go between two fragments of a message).
 
+        If the connection closes before the pong arrives, the event stays unset: a peer
+        that went away never reads as alive, and ``ping().wait(timeout)`` returns ``False``
+        after ``timeout``. With ``ack_on_close=True`` (as in websockets), the event is set
+        when the connection closes too, so that a waiter wakes up at once; it then checks
+        :attr:`state` (or ``close_code``) to tell a pong from a close.
+
         Args:
             data: Payload (at most 125 bytes); random 4 bytes if ``None``. A ``str`` is
                 encoded to UTF-8, a bytes-like object is sent as it is.
+            ack_on_close: Set the event when the connection closes, too.
 
         Raises:
             ConnectionClosed: The connection is closed.
@@ -549,7 +557,7 @@ class Connection(Reader, Writer):
             self.protocol.send_ping(payload)  # raises ConnectionClosed once closing
             # Registered once queued: a ping that is not sent must not refuse the same
             # payload later, nor take a pong meant for no one.
-            self._pings[payload] = (time.monotonic(), waiter)
+            self._pings[payload] = (time.monotonic(), waiter, ack_on_close)
         self._flush_nowait()  # or the writer token's holder writes it
         if not self._reading and not self.hb_parked:
             # Nobody reads this socket now: have the heartbeat read the pong at once, so
@@ -588,7 +596,7 @@ class Connection(Reader, Writer):
             payload = _keepalive_payload(32).to_bytes(4, "big")
             while payload in self._pings:
                 payload = _keepalive_payload(32).to_bytes(4, "big")
-            self._pings[payload] = (time.monotonic(), None)
+            self._pings[payload] = (time.monotonic(), None, False)
             self.protocol.send_ping(payload)
         self._flush_nowait()
         return payload
@@ -704,9 +712,10 @@ class Connection(Reader, Writer):
                     self.id,
                     self._dropped,
                 )
-            for _, waiter in self._pings.values():
-                if waiter is not None:
-                    waiter.set()  # no pong will come; waiters check the state
+            for _, waiter, ack_on_close in self._pings.values():
+                if ack_on_close:
+                    assert waiter is not None
+                    waiter.set()  # no pong will come: the waiter checks the state
             self._pings.clear()
             if self._pending is not None:
                 # The heartbeat's unfinished write will never finish: release the token.

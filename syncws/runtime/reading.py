@@ -59,7 +59,7 @@ class Reader:
     _skipping: bool
     _messages: collections.deque[Data] | None
     _stream: collections.deque[Fragment] | None
-    _pings: dict[bytes, tuple[float, threading.Event | None]]
+    _pings: dict[bytes, tuple[float, threading.Event | None, bool]]
 
     if TYPE_CHECKING:  # provided by Writer and Connection (real stubs would shadow Writer's)
 
@@ -206,7 +206,7 @@ class Reader:
         now = time.monotonic()
         # A pong acknowledges its ping and every earlier one (RFC 6455 §5.5.3).
         for key in list(self._pings):
-            sent, event = self._pings.pop(key)
+            sent, event, _ = self._pings.pop(key)
             last = key == data
             if last:
                 self.latency = now - sent  # before set(): a waiter reads the new value

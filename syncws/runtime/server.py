@@ -95,6 +95,9 @@ class ServerConnection(Connection):
         request: The client's handshake :class:`~syncws.Request` (path, headers).
         response: The server's handshake :class:`~syncws.Response`.
         subprotocol: The negotiated subprotocol, or ``None``.
+        handler: On a server made by :func:`~syncws.route`, the handler that the request's
+            URL matched (set before the handshake completes).
+        handler_kwargs: With ``handler``, the variables of the URL, as keyword arguments.
     """
 
     # See Connection.__slots__.
@@ -105,6 +108,9 @@ class ServerConnection(Connection):
     )
 
     protocol: ServerProtocol
+    # Set by Router.route_request only: in the instance __dict__ (see Connection).
+    handler: Callable[..., Any]
+    handler_kwargs: dict[str, Any]
 
     def __init__(
         self,

@@ -138,8 +138,15 @@ class ServerProcess:
 
     def ask(self, command: str, timeout: float = 30) -> dict[str, Any]:
         assert self.popen.stdin is not None
-        self.popen.stdin.write(command + "\n")
-        self.popen.stdin.flush()
+        try:
+            self.popen.stdin.write(command + "\n")
+            self.popen.stdin.flush()
+        except OSError:  # BrokenPipeError: the server is gone; say how it ended
+            self._stderr_reader.join(5)
+            raise RuntimeError(
+                f"the server process is gone (exit status {self.popen.wait(10)}); "
+                "its standard error:\n" + "\n".join(self.stderr[-50:])
+            ) from None
         return self.reply(timeout)
 
     def stop(self, timeout: float) -> int | None:
@@ -415,6 +422,15 @@ def soak(
     counted = {"echo: lost", "echo: reordered", "echo: corrupted"}
     others = {k: v for k, v in failures.items() if k not in counted}
     report.check(not others, f"no client failure ({others or 'none'})")
+    # A close that completed after close() gave up (see Echoer.session) is the documented
+    # limit of one heartbeat thread in a process of ~200 busy threads: tolerated in 1 %
+    # of the connections, and reported; a close that never completes is a failure above.
+    slow, sessions = echo.counts["slow_closes"], echo.counts["connections"]
+    report.check(
+        slow <= max(2, sessions // 100),
+        f"closing handshakes late (done after close() gave up): {slow} of {sessions} "
+        f"well-behaved connections (at most 1 %)",
+    )
     for line in examples[:15]:
         say(f"    {line}")
     report.check(not stuck, f"every client thread ended by itself ({len(stuck)} stuck)")

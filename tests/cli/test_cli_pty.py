@@ -29,7 +29,7 @@ import syncws
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROWS, COLUMNS = 24, 80
 #: Upper bound for each wait on the terminal, in seconds.
 TIMEOUT = 10

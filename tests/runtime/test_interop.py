@@ -3,7 +3,7 @@
 syncws talks to a ``websockets.sync`` server, and a ``websockets.sync`` client talks to a
 syncws server: text, binary, large and fragmented messages, and close codes both ways.
 Compression is on by default on both sides; these tests check that ``compression=None``
-opens without it (tests/test_deflate_interop.py covers permessage-deflate itself).
+opens without it (tests/runtime/test_deflate_interop.py covers permessage-deflate itself).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from syncws.integrations.sidecar import Sidecar, should_serve
 
 pytestmark = pytest.mark.timeout(90)
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture

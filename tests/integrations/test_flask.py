@@ -130,3 +130,41 @@ def test_server_without_socket_gets_a_clear_error() -> None:
     with pytest.raises(SocketUnavailable, match="sidecar"):
         app.test_client().get("/ws", headers=headers)
     assert app.test_client().get("/ws").status_code == 426
+
+
+def test_flask_sock_server_options_are_honoured(caplog: pytest.LogCaptureFixture) -> None:
+    """flask-sock's SOCK_SERVER_OPTIONS config applies: max_message_size of 100 refuses a
+    1,000-byte message with 1009 (it was silently ignored: issue 19); an option with no
+    equivalent is named in one WARNING."""
+    import flask
+
+    app = flask.Flask("configured")
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": 100, "receive_bytes": 1024}
+    caplog.set_level(logging.WARNING, "syncws")
+    sock = Sock(app)
+
+    @sock.route("/echo")
+    def echo(ws: Any) -> None:
+        while True:
+            ws.send(ws.receive())
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["SOCK_SERVER_OPTIONS: 'receive_bytes' has no equivalent in syncws; ignored"]
+    assert sock.upgrader.max_size == 100
+    with werkzeug_server(app) as address, connect(address, "/echo") as ws:
+        ws.send("x" * 100)
+        assert ws.recv(5) == "x" * 100
+        ws.send("y" * 1000)
+        with pytest.raises(syncws.ConnectionClosedError) as info:
+            ws.recv(5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+def test_sock_options_take_precedence_over_the_config() -> None:
+    """Options given to Sock itself win over SOCK_SERVER_OPTIONS."""
+    import flask
+
+    app = flask.Flask("both")
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": 100, "ping_interval": 5}
+    sock = Sock(app, max_size=2000)
+    assert (sock.upgrader.max_size, sock.upgrader.ping_interval) == (2000, 5)

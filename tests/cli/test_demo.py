@@ -20,7 +20,7 @@ from syncws.cli import demo
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TIMEOUT = 20
 

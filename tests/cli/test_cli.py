@@ -29,7 +29,7 @@ from syncws.cli.terminal import close_line, format_message
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "dumb"}
 #: Upper bound for every client run, in seconds.
 TIMEOUT = 20

@@ -87,6 +87,29 @@ def test_silent_server_is_detected_by_the_client() -> None:
         assert ws.wait_closed(2)
 
 
+@pytest.mark.parametrize("ack_on_close", [False, True])
+def test_a_peer_that_leaves_without_a_pong_never_reads_as_alive(ack_on_close: bool) -> None:
+    """ping()'s event is set by the pong only: a peer that closes the TCP connection
+    without answering leaves it unset (it was set, so ping().wait() said True: issue 19).
+    With ack_on_close=True, as in websockets, the close sets it, and the state says why."""
+    read_ping = threading.Event()
+
+    def leave(sock: socket.socket, rest: bytes) -> None:
+        opcode, _ = FrameReader(sock, rest).read()  # the ping, unanswered
+        assert opcode == 0x9
+        read_ping.set()
+        sock.shutdown(socket.SHUT_RDWR)  # gone, without a pong or a close frame
+
+    with raw_server(leave) as ws_uri:
+        ws = syncws.connect(ws_uri, ping_interval=None, close_timeout=0.5)
+        event = ws.ping(ack_on_close=ack_on_close)
+        assert read_ping.wait(5)
+        assert ws.wait_closed(5)  # the heartbeat read the EOF
+        assert event.wait(0.3) is ack_on_close
+        assert ws.state is syncws.State.CLOSED
+        assert ws.close_code == 1006
+
+
 def test_send_to_a_peer_that_stops_reading_times_out(
     server: ServerFactory, uri: UriFactory
 ) -> None:
