@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from services import RedisServer
 from wsgi_servers import Process, free_port, gunicorn_options, wait_listening
 
 import syncws
+from syncws.integrations import redis as redis_module
 from syncws.integrations.redis import EVERYONE, Hub, RedisUnavailable, _redacted
 
 UriFactory = Callable[..., str]
@@ -353,3 +355,43 @@ def test_flask_chat_example_across_gunicorn_workers(redis_server: RedisServer) -
             client.close()
         server.stop()
         server.log.close()
+
+
+def test_silent_redis_is_detected_by_ping(
+    hub: Hub,
+    redis_server: RedisServer,
+    server: ServerFactory,
+    uri: UriFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Redis that stops answering without closing (SIGSTOP, as a network partition
+    looks): the unanswered PING drops the link (one WARNING), publish() times out, and
+    once Redis answers again the link comes back (one INFO) and delivery resumes."""
+    monkeypatch.setattr(redis_module, "HEALTH_CHECK_INTERVAL", 0.3)
+    hub.timeout = 0.5
+    caplog.set_level(logging.INFO, logger="syncws.redis")
+    assert redis_server.proc is not None
+    srv = server(rooms(hub))
+    with join(uri(srv, "/room")) as client:
+        hub.publish("room", "before")
+        assert client.recv(timeout=5) == "before"
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert wait_log(caplog, logging.WARNING, "lost the link to Redis")
+            start = time.monotonic()
+            with pytest.raises(RedisUnavailable):
+                hub.publish("room", "maybe")
+            assert time.monotonic() - start < 2
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        assert wait_log(caplog, logging.INFO, "reconnected to Redis")
+        assert hub.wait_subscribed(10)
+        hub.publish("room", "after")
+        # A PUBLISH that timed out may still run once Redis resumes: "maybe" or not.
+        message = client.recv(timeout=5)
+        if message == "maybe":
+            message = client.recv(timeout=5)
+        assert message == "after"
+    records = [r for r in caplog.records if r.name == "syncws.redis"]
+    assert [r.levelno for r in records] == [logging.WARNING, logging.INFO]

@@ -220,7 +220,10 @@ def test_unix_socket_shared_by_workers(app_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "ws.sock"
     args = ["-m", "syncws", "run", "app:handler", "--workers", "2", "--unix-path", str(path)]
     with program(args, cwd=app_dir) as running:
-        assert wait_for(path.exists, TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        listening = 0
+        while listening < 2:
+            listening += "server listening on" in running.line(deadline - time.monotonic())
         for n in range(4):
             with syncws.connect("ws://localhost/", unix_path=str(path)) as ws:
                 ws.send(f"over unix {n}")

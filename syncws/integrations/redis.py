@@ -194,8 +194,9 @@ class Hub:
             How many hubs (processes) subscribed to the topic received it, as Redis counts.
 
         Raises:
-            RedisUnavailable: Redis cannot be reached, or did not answer within
-                ``timeout`` seconds; the message is not sent.
+            RedisUnavailable: Redis cannot be reached (the message is not sent), or did not
+                answer within ``timeout`` seconds (it may still be delivered, if Redis was
+                only slow).
             TypeError: ``message`` is neither ``str`` nor bytes-like.
         """
         payload = _encode(message, text)
