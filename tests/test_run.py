@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from conftest import Program, program
 from rawws import wait_for
 
@@ -231,3 +233,34 @@ def test_unix_socket_shared_by_workers(app_dir: Path, tmp_path: Path) -> None:
         running.proc.send_signal(signal.SIGTERM)
         assert running.proc.wait(TIMEOUT) == 0
     assert not path.exists()
+
+
+def test_tls_workers(app_dir: Path) -> None:
+    """--tls-cert and --tls-key serve wss:// from every worker."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    cert.cert_chain_pems[0].write_to_path(str(app_dir / "cert.pem"))
+    for pem in cert.cert_chain_pems[1:]:
+        pem.write_to_path(str(app_dir / "cert.pem"), append=True)
+    cert.private_key_pem.write_to_path(str(app_dir / "key.pem"))
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    args = ["-m", "syncws", "run", "app:handler", "--workers", "2", "--host", "127.0.0.1",
+            "--port", "0", "--tls-cert", "cert.pem", "--tls-key", "key.pem"]  # fmt: skip
+    with program(args, cwd=app_dir) as running:
+        deadline = time.monotonic() + TIMEOUT
+        port = None
+        listening = 0
+        while listening < 2:
+            line = running.line(deadline - time.monotonic())
+            if match := re.search(r"starting 2 workers on 127\.0\.0\.1:(\d+)", line):
+                port = int(match[1])
+            listening += "server listening on wss://" in line
+        for n in range(4):
+            with syncws.connect(
+                f"wss://127.0.0.1:{port}/", ssl=client_ctx, server_hostname="localhost"
+            ) as ws:
+                ws.send(f"secure {n}")
+                assert ws.recv(timeout=5) == f"secure {n}"
+        running.proc.send_signal(signal.SIGTERM)
+        assert running.proc.wait(TIMEOUT) == 0

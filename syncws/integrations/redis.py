@@ -157,6 +157,11 @@ class Hub:
         def in_child() -> None:
             hub = ref()
             if hub is not None:
+                # The child's copies of the parent's wake-up sockets: closing them leaves
+                # the parent's open. (redis-py closes its inherited connections itself.)
+                for sock in (hub._wake_r, hub._wake_w):
+                    if sock is not None:
+                        sock.close()
                 hub._reset()
 
         os.register_at_fork(after_in_child=in_child)
