@@ -9,6 +9,8 @@
   ``hostname`` from a fresh test CA, and a client context that trusts that CA.
 - ``program(args)``: a Python program of this checkout in a subprocess, killed at the end
   if still running, with its standard error read line by line (``Program``).
+- ``redis_server``: a real ``redis-server`` on a free port (from ``services.py``, which also
+  runs nginx).
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import trustme
 import websockets.sync.client
 import websockets.sync.server
 
-# A syncws server process that tests stop and start (reconnection).
+# Fixtures: a syncws server process that tests stop and start (reconnection); real
+# services (redis-server, nginx).
 from server_process import server_process  # noqa: F401 (a fixture)
+from services import redis_server  # noqa: F401
 
 import syncws
 
@@ -89,10 +93,10 @@ class Program:
     """A Python program of this checkout in a subprocess, whose standard error a thread
     reads line by line (a ``select()`` on the pipe would miss lines already buffered)."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         self.proc = subprocess.Popen(
-            [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env
+            [sys.executable, *args], stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
         )
         self._lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -120,9 +124,10 @@ class Program:
 
 
 @contextlib.contextmanager
-def program(args: list[str]) -> Iterator[Program]:
-    """Run ``python ARGS`` (see :class:`Program`); kill it on the way out if it still runs."""
-    running = Program(args)
+def program(args: list[str], cwd: Path | None = None) -> Iterator[Program]:
+    """Run ``python ARGS`` (see :class:`Program`), in ``cwd`` if given; kill it on the way
+    out if it still runs."""
+    running = Program(args, cwd)
     with running.proc:
         try:
             yield running
