@@ -22,7 +22,7 @@ import syncws
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the runner forks")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20
 
 APP = """\

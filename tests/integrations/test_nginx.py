@@ -25,9 +25,9 @@ from services import find_program, free_port, nginx
 
 import syncws
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "examples" / "deployment" / "nginx.conf"
-APP = str(Path(__file__).resolve().parent / "nginx_apps.py")
+APP = str(Path(__file__).resolve().parents[1] / "nginx_apps.py")
 
 #: nginx's proxy_read_timeout and proxy_send_timeout in these tests, in seconds.
 PROXY_TIMEOUT = 2

@@ -27,8 +27,8 @@ from syncws.integrations import redis as redis_module
 from syncws.integrations.redis import EVERYONE, Hub, RedisUnavailable, _redacted
 
 UriFactory = Callable[..., str]
-APPS = str(Path(__file__).resolve().parent / "redis_apps.py")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+APPS = str(Path(__file__).resolve().parents[1] / "redis_apps.py")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
