@@ -330,12 +330,14 @@ def test_websocket_client_short_lived_against_a_websockets_echo_server(
     """websocket_client/short_lived.py reads the greeting, gets its message back, prints
     what upstream prints, and closes with 1000."""
     closed: list[int | None] = []
+    handler_done = threading.Event()
 
     def echo_events(ws: websockets.sync.server.ServerConnection) -> None:
         ws.send(GREETING)
         for message in ws:
             ws.send(message)
         closed.append(ws.close_code)
+        handler_done.set()
 
     redirect_connect(monkeypatch, "ws://echo.websocket.events/", ws_server(echo_events))
     run_bounded(lambda: runpy.run_path(str(EXAMPLES / "websocket_client" / "short_lived.py")))
@@ -346,6 +348,7 @@ def test_websocket_client_short_lived_against_a_websockets_echo_server(
         "Receiving...",
         "Received 'Hello, World'",
     ]
+    assert handler_done.wait(5)
     assert closed == [1000]
 
 
