@@ -29,7 +29,17 @@ import trustme
 import websockets.sync.client
 import websockets.sync.server
 
+# A syncws server process that tests stop and start (reconnection).
+from server_process import server_process  # noqa: F401 (a fixture)
+
 import syncws
+
+# connect() takes its proxy from the environment (proxy=True): the tests, which only talk
+# to loopback, must not depend on the machine's http_proxy / https_proxy / all_proxy (also
+# in the subprocesses they start). Tests of the environment set their own.
+for _name in list(os.environ):
+    if _name.lower().endswith("_proxy"):
+        del os.environ[_name]
 
 #: Upper bound, in seconds, for the shutdown of each server started by the fixture.
 SHUTDOWN_TIMEOUT = 5

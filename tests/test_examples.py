@@ -1,10 +1,13 @@
-"""Examples that run as programs of their own: examples/multicore_server.py, examples/router.py."""
+"""Examples that run as programs of their own: examples/multicore_server.py, examples/router.py,
+examples/reconnecting_client.py."""
 
 from __future__ import annotations
 
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -75,3 +78,38 @@ def test_router_dispatches_by_path_and_stops_on_ctrl_c() -> None:
             assert ws.close_code == 1001
         assert running.proc.wait(TIMEOUT) == 0
         assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def test_reconnecting_client_reconnects_after_a_server_restart() -> None:
+    """examples/reconnecting_client.py: connected, sees the server go away (1001), and is
+    connected again once a server is back on the port; Ctrl-C ends it."""
+    port = free_port()
+    target = f"ws://127.0.0.1:{port}/"
+    with syncws.Server(echo_server, "127.0.0.1", port) as srv:
+        srv.start()
+        with subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "reconnecting_client.py"), target],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as client:
+            try:
+                assert client.stdout is not None
+                assert client.stdout.readline() == f"Connected to {target}.\n"
+                assert client.stdout.readline() == "< hello\n"
+                srv.shutdown(timeout=TIMEOUT)
+                assert client.stdout.readline() == "Connection closed: 1001.\n"
+                with syncws.Server(echo_server, "127.0.0.1", port) as again:
+                    again.start()
+                    assert client.stdout.readline() == f"Connected to {target}.\n"
+                    assert client.stdout.readline() == "< hello\n"
+                    client.send_signal(signal.SIGINT)
+                    assert client.wait(TIMEOUT) == 0
+            finally:
+                if client.poll() is None:
+                    client.kill()
+
+
+def echo_server(ws: syncws.ServerConnection) -> None:
+    for message in ws:
+        ws.send(message)
