@@ -12,9 +12,10 @@ of the drift of a noisy machine. Server CPU time per message (from ``/proc``) is
 figure least disturbed by other load. The 16 B echo scenarios also run the "design sketch"
 (``servers/sketch_server.py``): not a WebSocket server, but the floor of syncws's design,
 which tells whether a target is reachable in Python on this machine at all; 64 connections
-also run syncws as two processes sharing the port. The ``floor64`` scenario runs variants
-of the sketch at 64 connections, with a little Python work added per message, with the GIL
-released or held for the send: how far the floor falls once a server does anything at all.
+also run syncws as two processes sharing the port, and as ``python -m syncws run --workers
+2``. The ``floor64`` scenario runs variants of the sketch at 64 connections, with a little
+Python work added per message, with the GIL released or held for the send: how far the
+floor falls once a server does anything at all.
 
 A full run (no ``--only``, no ``--quick``) writes ``benchmarks/RESULTS.md`` and
 ``benchmarks/RESULTS.rst`` (included by ``docs/topics/performance.rst``); otherwise the
@@ -51,6 +52,7 @@ SERVERS: dict[str, tuple[str, bool]] = {
     # Only where a scenario names them (see EXTRA).
     "design sketch": ("sketch_server.py", False),
     "syncws, 2 processes": ("syncws_server.py --procs 2", False),
+    "syncws run --workers 2": ("syncws_run_server.py --workers 2", False),
     # The floor64 scenario's variants of the sketch (see servers/sketch_server.py).
     "sketch + 2 calls": ("sketch_server.py --calls 2", False),
     "sketch + 8 calls": ("sketch_server.py --calls 8", False),
@@ -65,11 +67,13 @@ REFERENCE = "websockets.sync"
 CEILING = "plain TCP"
 SKETCH = "design sketch"
 PROCS2 = "syncws, 2 processes"
+RUN2 = "syncws run --workers 2"
 #: Rows of some scenarios only: the design's floor (not a WebSocket server: it echoes 16 B
 #: messages and nothing else), and syncws on both cores (reuse_port), for 64 connections.
 EXTRA = (
     SKETCH,
     PROCS2,
+    RUN2,
     *(name for name in SERVERS if name.startswith("sketch") or name.endswith(" broadcast")),
 )
 CLIENTS = ["syncws", "websockets", "websocket-client"]
@@ -338,7 +342,7 @@ def scenario_conns64(settings: Settings, report: Report) -> None:
         ["--conns", "64", "--size", "16"],
         settings,
         report,
-        extra=(SKETCH, PROCS2),
+        extra=(SKETCH, PROCS2, RUN2),
     )
     ratio = _rate_ratio(results, "syncws", REFERENCE)
     cpu = _cpu_ratio(results, "syncws", CEILING)
@@ -347,9 +351,15 @@ def scenario_conns64(settings: Settings, report: Report) -> None:
     _check_sketch(report, results, "64 conns 16 B")
     procs = _rate_ratio(results, PROCS2, REFERENCE)
     report.check(f"(64 conns 16 B, {PROCS2}: msgs/s x {REFERENCE}; no target)", procs, True)
+    run2 = _rate_ratio(results, RUN2, REFERENCE)
+    report.check(f"64 conns 16 B, {RUN2}: msgs/s >= 6.0 x {REFERENCE}", run2, run2 >= 6.0)
     report.tables[-1].notes.append(
         f"{PROCS2}: two syncws processes share the port (reuse_port=True, as "
         "examples/multicore_server.py runs them); its CPU is both processes'."
+    )
+    report.tables[-1].notes.append(
+        f"{RUN2}: python -m syncws run with two workers (SO_REUSEPORT); its CPU is the "
+        "supervisor's and both workers'."
     )
 
 

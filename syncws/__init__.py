@@ -7,15 +7,21 @@ from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    InsecureRedirect,
     InvalidHandshake,
     InvalidHeader,
     InvalidMessage,
     InvalidOrigin,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
+    InvalidRedirect,
     InvalidStatus,
     InvalidURI,
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ProxyError,
+    TooManyRedirects,
     WebSocketException,
 )
 from .protocol.events import State
@@ -26,6 +32,7 @@ from .runtime.auth import basic_auth
 from .runtime.broadcast import broadcast
 from .runtime.client import ClientConnection, connect
 from .runtime.connection import Connection, Data
+from .runtime.reconnect import reconnect
 from .runtime.router import route
 from .runtime.server import Server, ServerConnection, serve
 
@@ -43,25 +50,32 @@ __all__ = [
     "ConnectionClosedOK",
     "Data",
     "Headers",
+    "InsecureRedirect",
     "InvalidHandshake",
     "InvalidHeader",
     "InvalidMessage",
     "InvalidOrigin",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
+    "InvalidRedirect",
     "InvalidStatus",
     "InvalidURI",
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "Request",
     "Response",
     "Server",
     "ServerConnection",
     "State",
+    "TooManyRedirects",
     "WebSocketException",
     "__version__",
     "basic_auth",
     "broadcast",
     "connect",
+    "reconnect",
     "route",
     "serve",
 ]

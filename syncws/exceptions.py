@@ -13,6 +13,12 @@ The hierarchy::
     ├── InvalidHandshake
     │   ├── InvalidMessage
     │   ├── InvalidStatus
+    │   │   └── InvalidRedirect
+    │   │       ├── TooManyRedirects
+    │   │       └── InsecureRedirect
+    │   ├── ProxyError
+    │   │   ├── InvalidProxyStatus
+    │   │   └── InvalidProxyMessage
     │   ├── InvalidHeader
     │   │   └── InvalidOrigin
     │   └── NegotiationError
@@ -37,15 +43,21 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "InsecureRedirect",
     "InvalidHandshake",
     "InvalidHeader",
     "InvalidMessage",
     "InvalidOrigin",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
+    "InvalidRedirect",
     "InvalidStatus",
     "InvalidURI",
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
+    "TooManyRedirects",
     "WebSocketException",
 ]
 
@@ -165,6 +177,66 @@ class InvalidStatus(InvalidHandshake):
             f"server rejected WebSocket connection: HTTP {response.status_code}",
             status_code=response.status_code,
         )
+
+
+class InvalidRedirect(InvalidStatus):
+    """The server redirected the opening handshake (HTTP 3xx) and the client did not follow.
+
+    Raised as such when the ``Location`` header is missing or not a ``ws://``, ``wss://``
+    URI (relative ones are resolved), or when a redirect cannot be followed (the connection
+    was opened on a socket passed with ``sock``). :attr:`response` is the redirect.
+    """
+
+    def __init__(self, response: Response, msg: str) -> None:
+        super().__init__(response)
+        self.args = (msg,)
+
+
+class TooManyRedirects(InvalidRedirect):
+    """The server redirected more than ``max_redirects`` times in a row.
+
+    Attributes:
+        max_redirects: The limit that was reached.
+    """
+
+    def __init__(self, response: Response, max_redirects: int) -> None:
+        self.max_redirects = max_redirects
+        super().__init__(response, f"more than {max_redirects} redirects (max_redirects)")
+
+
+class InsecureRedirect(InvalidRedirect):
+    """A ``wss://`` server redirected to a ``ws://`` URI: following it would drop TLS."""
+
+
+class ProxyError(InvalidHandshake):
+    """The proxy could not open a tunnel to the server (base class, and raised as such when a
+    SOCKS proxy refuses: its reason is in the message and in ``__cause__``).
+
+    A proxy that cannot be reached at all raises :exc:`OSError` (or :exc:`TimeoutError`)
+    instead, with the proxy's address in the message.
+    """
+
+
+class InvalidProxyStatus(ProxyError):
+    """An HTTP proxy answered ``CONNECT`` with a status other than 2xx: 403 (the proxy's
+    rules forbid that destination), 407 (proxy authentication required or wrong), 502 (the
+    proxy could not reach the server), ...
+
+    Attributes:
+        response: The proxy's :class:`~syncws.Response`.
+    """
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        super().__init__(
+            f"proxy rejected connection: HTTP {response.status_code} {response.reason_phrase}",
+            status_code=response.status_code,
+        )
+
+
+class InvalidProxyMessage(ProxyError):
+    """The proxy's answer to ``CONNECT`` is not valid HTTP, or the proxy closed the
+    connection before answering."""
 
 
 class InvalidHeader(InvalidHandshake):

@@ -9,6 +9,8 @@
   ``hostname`` from a fresh test CA, and a client context that trusts that CA.
 - ``program(args)``: a Python program of this checkout in a subprocess, killed at the end
   if still running, with its standard error read line by line (``Program``).
+- ``redis_server``: a real ``redis-server`` on a free port (from ``services.py``, which also
+  runs nginx).
 """
 
 from __future__ import annotations
@@ -29,7 +31,19 @@ import trustme
 import websockets.sync.client
 import websockets.sync.server
 
+# Fixtures: a syncws server process that tests stop and start (reconnection); real
+# services (redis-server, nginx).
+from server_process import server_process  # noqa: F401 (a fixture)
+from services import redis_server  # noqa: F401
+
 import syncws
+
+# connect() takes its proxy from the environment (proxy=True): the tests, which only talk
+# to loopback, must not depend on the machine's http_proxy / https_proxy / all_proxy (also
+# in the subprocesses they start). Tests of the environment set their own.
+for _name in list(os.environ):
+    if _name.lower().endswith("_proxy"):
+        del os.environ[_name]
 
 #: Upper bound, in seconds, for the shutdown of each server started by the fixture.
 SHUTDOWN_TIMEOUT = 5
@@ -80,7 +94,7 @@ class Program:
     reads line by line (a ``select()`` on the pipe would miss lines already buffered).
     With ``stdin=True``, ``proc.stdin`` is a pipe to write the program's input to."""
 
-    def __init__(self, args: list[str], *, stdin: bool = False) -> None:
+    def __init__(self, args: list[str], cwd: Path | None = None, *, stdin: bool = False) -> None:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         self.proc = subprocess.Popen(
             [sys.executable, *args],
@@ -88,6 +102,7 @@ class Program:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=cwd,
         )
         self._lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -115,9 +130,10 @@ class Program:
 
 
 @contextlib.contextmanager
-def program(args: list[str], *, stdin: bool = False) -> Iterator[Program]:
-    """Run ``python ARGS`` (see :class:`Program`); kill it on the way out if it still runs."""
-    running = Program(args, stdin=stdin)
+def program(args: list[str], cwd: Path | None = None, *, stdin: bool = False) -> Iterator[Program]:
+    """Run ``python ARGS`` (see :class:`Program`), in ``cwd`` if given; kill it on the way
+    out if it still runs."""
+    running = Program(args, cwd, stdin=stdin)
     with running.proc:
         try:
             yield running

@@ -13,6 +13,8 @@ import json
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -472,3 +474,38 @@ def test_django_sidecar_serves_the_users_of_the_site(
         with pytest.raises(syncws.InvalidStatus) as caught:
             syncws.connect(uri(running), additional_headers=headers)
         assert caught.value.response.status_code == 401
+
+
+def test_reconnecting_client_reconnects_after_a_server_restart() -> None:
+    """examples/reconnecting_client.py: connected, sees the server go away (1001), and is
+    connected again once a server is back on the port; Ctrl-C ends it."""
+    port = free_port()
+    target = f"ws://127.0.0.1:{port}/"
+    with syncws.Server(echo_server, "127.0.0.1", port) as srv:
+        srv.start()
+        with subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "reconnecting_client.py"), target],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as client:
+            try:
+                assert client.stdout is not None
+                assert client.stdout.readline() == f"Connected to {target}.\n"
+                assert client.stdout.readline() == "< hello\n"
+                srv.shutdown(timeout=TIMEOUT)
+                assert client.stdout.readline() == "Connection closed: 1001.\n"
+                with syncws.Server(echo_server, "127.0.0.1", port) as again:
+                    again.start()
+                    assert client.stdout.readline() == f"Connected to {target}.\n"
+                    assert client.stdout.readline() == "< hello\n"
+                    client.send_signal(signal.SIGINT)
+                    assert client.wait(TIMEOUT) == 0
+            finally:
+                if client.poll() is None:
+                    client.kill()
+
+
+def echo_server(ws: syncws.ServerConnection) -> None:
+    for message in ws:
+        ws.send(message)

@@ -1,6 +1,7 @@
-"""The command line: ``python -m syncws URI`` (the client) and ``python -m syncws serve``.
+"""The command line: ``python -m syncws URI`` (the client), ``python -m syncws serve`` (the
+demo server) and ``python -m syncws run MODULE:HANDLER`` (the worker runner).
 
-Installed as the ``syncws`` console script. :func:`main` is the entry point of both; it
+Installed as the ``syncws`` console script. :func:`main` is the entry point of all; it
 returns the exit status instead of exiting, so that it can be called from Python.
 """
 
@@ -25,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import main as demo_main
 
             return demo_main(args[1:])
+        if args[:1] == ["run"]:
+            from .run import main as run_main
+
+            return run_main(args[1:])
         from .client import main as client_main
 
         return client_main(args)

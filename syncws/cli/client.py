@@ -38,6 +38,7 @@ from ..protocol.http11 import Headers
 from ..protocol.uri import parse_uri
 from ..runtime.client import ClientConnection, connect
 from ..runtime.connection import Data
+from ..runtime.reconnect import backoff, process_exception
 from .signals import MainThreadWaker, signals_blocked
 from .terminal import (
     Console,
@@ -126,6 +127,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time allowed to open the connection (default: 10)",
     )
+    proxy = parser.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        metavar="URL",
+        help=(
+            "connect through this proxy: http://[user:pass@]host:port, https://..., "
+            "socks5://, socks5h://, socks4://, socks4a:// (default: from the environment, "
+            "https_proxy / http_proxy / all_proxy / socks_proxy, unless no_proxy matches)"
+        ),
+    )
+    proxy.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="connect directly, whatever the environment says",
+    )
+    parser.add_argument(
+        "--max-redirects",
+        type=_non_negative_int,
+        default=10,
+        metavar="N",
+        help="redirects to follow, each printed as 'Redirected to URI.' (default: 10)",
+    )
+    parser.add_argument(
+        "--reconnect",
+        action="store_true",
+        help=(
+            "when the connection fails or the server ends it, connect again with "
+            "exponential backoff (a line per attempt); Ctrl-C or the end of input stops"
+        ),
+    )
     parser.add_argument(
         "--wait",
         type=_non_negative,
@@ -194,13 +225,20 @@ class Session:
         self.wake = threading.Event()  # time to stop sending: closed, Ctrl-C, stdout gone
         self.input_active = False  # the main thread waits for input: interruptible
         self.closing = False
+        # The server ended the connection while we still had input to send: the case in
+        # which --reconnect connects again (not after the input ended, or Ctrl-C).
+        self.ended_by_peer = False
+        self.input_ended = False  # Ctrl-D, or the end of piped input
         self._waker = MainThreadWaker(lambda: self.input_active)
 
     def run(self) -> int:
         """Send input until it ends or the connection does; close; return the exit code."""
         previous = self._install_signal_handlers()
         try:
-            self.console.print(f"Connected to {escape(self.args.uri)}.")
+            for uri in self.ws.redirects:
+                self.console.print(f"Redirected to {escape(uri)}.")
+            where = self.ws.redirects[-1] if self.ws.redirects else self.args.uri
+            self.console.print(f"Connected to {escape(where)}.")
             if self.args.subprotocol:
                 self.console.print(f"Subprotocol: {self.ws.subprotocol or '(none)'}.")
             reader = threading.Thread(target=self.receive, name="syncws-cli-reader", daemon=True)
@@ -209,6 +247,7 @@ class Session:
                 if self.args.ping is not None:
                     threading.Thread(target=self.ping, name="syncws-cli-ping", daemon=True).start()
             self.send_input()
+            self.ended_by_peer = self.finished.is_set() and not self.input_ended
             if not self.console.interactive and not self.finished.is_set():
                 self.wake.wait(self.args.wait)
             self.closing = True
@@ -259,7 +298,9 @@ class Session:
                     return
                 except UnicodeError:  # lone surrogates from a terminal's undecodable bytes
                     self.console.error("Invalid text in the input: line not sent.")
-        except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C, or woken up by the reader
+        except EOFError:  # Ctrl-D, or the end of piped input
+            self.input_ended = True
+        except KeyboardInterrupt:  # Ctrl-C, or woken up by the reader
             pass
         finally:
             self.input_active = False
@@ -328,7 +369,12 @@ def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
         "open_timeout": args.timeout,
         "max_size": args.max_size or None,
         "compression": None if args.no_compression else "deflate",
+        "max_redirects": args.max_redirects,
     }
+    if args.no_proxy:
+        options["proxy"] = None
+    elif args.proxy is not None:
+        options["proxy"] = args.proxy
     if args.insecure and args.uri.lower().startswith("wss:"):
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -370,14 +416,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidURI as exc:
         parser.error(str(exc))
     console = Console(is_interactive(sys.stdin, sys.stdout), sys.stdout, sys.stderr)
+    options = _connect_options(args)
+    delays = backoff()
     try:
-        try:
-            ws = _connect(args.uri, _connect_options(args))
-        except (OSError, WebSocketException, ValueError) as exc:
-            message = describe_failure(exc, args.timeout)
-            print(f"Failed to connect to {escape(args.uri)}: {message}.", file=sys.stderr)
-            return 1
-        return Session(ws, console, args).run()
+        while True:
+            try:
+                ws = _connect(args.uri, options)
+            except (OSError, WebSocketException, ValueError, ImportError) as exc:
+                message = describe_failure(exc, args.timeout)
+                failed = f"Failed to connect to {escape(args.uri)}: {message}"
+                if not args.reconnect or process_exception(exc) is not None:
+                    print(f"{failed}.", file=sys.stderr)
+                    return 1
+                delay = next(delays)
+                print(f"{failed}; retrying in {delay:.1f} s.", file=sys.stderr)
+                time.sleep(delay)  # in the main thread: Ctrl-C ends it at once
+                continue
+            delays = backoff()  # connected: the delays start over
+            session = Session(ws, console, args)
+            status = session.run()
+            if not (args.reconnect and session.ended_by_peer):
+                return status
+            delay = next(delays)
+            console.print(f"Reconnecting in {delay:.1f} s.")
+            time.sleep(delay)
     except KeyboardInterrupt:  # while connecting, or a second Ctrl-C while closing
         console.end_input()
         print("Interrupted.", file=sys.stderr)

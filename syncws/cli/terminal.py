@@ -34,7 +34,7 @@ import threading
 import unicodedata
 from typing import TextIO
 
-from ..exceptions import InvalidStatus
+from ..exceptions import InvalidRedirect, InvalidStatus
 from ..protocol.frames import CLOSE_CODE_EXPLANATIONS
 from ..runtime.connection import Data
 
@@ -98,6 +98,8 @@ def close_line(code: int, reason: str) -> str:
 
 def describe_failure(exc: BaseException, timeout: float) -> str:
     """One readable line for an exception raised by :func:`~syncws.connect`."""
+    if isinstance(exc, InvalidRedirect):
+        return str(exc)
     if isinstance(exc, InvalidStatus):
         response = exc.response
         text = f"server rejected WebSocket connection: HTTP {response.status_code}"

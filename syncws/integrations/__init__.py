@@ -8,6 +8,10 @@ Two ways, documented in :doc:`/howto/flask`:
   (``@sock.route``): WebSocket routes inside the app, upgrading the request by taking over
   the socket of the WSGI server (Werkzeug's dev server, gunicorn's sync and gthread workers).
 
-Nothing here is imported by ``import syncws``; only :mod:`syncws.integrations.flask`
-needs Flask (``pip install syncws[flask]``).
+And :mod:`syncws.integrations.redis`: messages to topics across processes and hosts over
+Redis pub/sub (:doc:`/howto/redis`).
+
+Nothing here is imported by ``import syncws``; :mod:`syncws.integrations.flask` needs Flask
+(``pip install syncws[flask]``), :mod:`syncws.integrations.redis` redis-py
+(``pip install syncws[redis]``).
 """

@@ -591,6 +591,11 @@ class ResponseParser(_Parser[Response]):
     :meth:`feed_eof`), up to ``max_body`` bytes. HTTP/1.0 responses are accepted, so that a
     client can report an old proxy's rejection. Failures raise
     :exc:`~syncws.exceptions.InvalidMessage`.
+
+    With ``tunnel=True`` it parses a proxy's answer to ``CONNECT``: a 2xx then ends with its
+    headers, since the tunnel starts right after them (RFC 9110 §9.3.6: "A server MUST NOT
+    send any Transfer-Encoding or Content-Length header fields in a 2xx (Successful)
+    response to CONNECT"); other statuses have a body as usual.
     """
 
     def __init__(
@@ -600,8 +605,10 @@ class ResponseParser(_Parser[Response]):
         max_num_headers: int = MAX_NUM_HEADERS,
         max_head: int = MAX_HEAD,
         max_body: int = MAX_BODY,
+        tunnel: bool = False,
     ):
         self._max_body = max_body
+        self._tunnel = tunnel
         super().__init__(max_line, max_num_headers, max_head)
 
     def _parse(self) -> Generator[None, None, Response]:
@@ -618,7 +625,9 @@ class ResponseParser(_Parser[Response]):
         self._in_head = False  # chunk-size lines and trailers are the body's
         body = b""
         if status_code >= 200 and status_code not in (204, 304):
-            if "Transfer-Encoding" in headers:
+            if self._tunnel and status_code < 300:
+                pass
+            elif "Transfer-Encoding" in headers:
                 body = yield from self._read_chunked(headers)
             elif "Content-Length" in headers:
                 body = yield from self._read_exact(self._content_length(headers))

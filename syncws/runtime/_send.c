@@ -45,6 +45,21 @@
 #define MSG_NOSIGNAL 0
 #endif
 
+/*
+ * None, as a new reference. Not Py_RETURN_NONE: from Python 3.12 on, None is immortal and
+ * the headers define Py_RETURN_NONE as "return Py_None", without Py_INCREF, even with
+ * Py_LIMITED_API set to 3.11. This abi3 module, built with such headers and loaded by
+ * Python 3.11 (where None's count is real), then took one reference from None per call,
+ * until None was deallocated ("Fatal Python error: none_dealloc"). Py_INCREF is right on
+ * every version (a no-op on an immortal object).
+ */
+static PyObject *
+syncws_none(void)
+{
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
 static PyObject *
 syncws_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -136,7 +151,7 @@ syncws_recv(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     got = recv(fd, syncws_recv_buffer, (size_t)size, MSG_DONTWAIT);
     if (got < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            Py_RETURN_NONE;
+            return syncws_none();
         }
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -185,7 +200,7 @@ syncws_epoll_ctl(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (epoll_ctl((int)values[0], (int)values[1], (int)values[2], &event) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    Py_RETURN_NONE;
+    return syncws_none();
 }
 #endif
 

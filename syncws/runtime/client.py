@@ -7,21 +7,36 @@ import os
 import socket
 import ssl as ssl_module
 import time
-from collections.abc import Sequence
-from typing import Any
+import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
-from ..exceptions import InvalidMessage
+from ..exceptions import (
+    InsecureRedirect,
+    InvalidMessage,
+    InvalidRedirect,
+    InvalidStatus,
+    InvalidURI,
+    TooManyRedirects,
+)
 from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import client_extensions
 from ..protocol.events import ResponseReceived, State
-from ..protocol.http11 import HeadersLike
-from ..protocol.uri import parse_uri
+from ..protocol.http11 import Headers, HeadersLike, redact_target
+from ..protocol.uri import WebSocketURI, parse_uri
 from .connection import Connection
 from .heartbeat import client_heartbeat
-from .transport import TLSTransport, Transport
+from .proxy import get_proxy, open_tunnel, parse_proxy
+from .transport import NestedTLSTransport, TLSTransport, Transport
 
-__all__ = ["ClientConnection", "connect"]
+__all__ = ["ClientConnection", "connect", "redact_uri"]
+
+#: The statuses :func:`connect` follows (RFC 9110 §15.4); 300 and 305 are not redirects
+#: that a WebSocket client can act on.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Headers that carry credentials the user gave for the first server only.
+_CREDENTIAL_HEADERS = ("Authorization", "Cookie")
 
 
 class ClientConnection(Connection):
@@ -31,9 +46,12 @@ class ClientConnection(Connection):
         request: The handshake :class:`~syncws.Request` sent.
         response: The server's handshake :class:`~syncws.Response`.
         subprotocol: The negotiated subprotocol, or ``None``.
+        redirects: The URIs the server redirected the handshake to, in order; the last
+            one is where the connection is. Empty when there was no redirect.
     """
 
     protocol: ClientProtocol
+    redirects: list[str]
 
     def __enter__(self) -> ClientConnection:
         return self
@@ -46,6 +64,10 @@ def connect(
     unix_path: str | os.PathLike[str] | None = None,
     ssl: ssl_module.SSLContext | None = None,
     server_hostname: str | None = None,
+    proxy: str | Literal[True] | None = True,
+    proxy_ssl: ssl_module.SSLContext | None = None,
+    proxy_server_hostname: str | None = None,
+    max_redirects: int = 10,
     origin: str | None = None,
     subprotocols: Sequence[str] | None = None,
     additional_headers: HeadersLike | None = None,
@@ -68,21 +90,42 @@ def connect(
             ws.send("Hello")
             print(ws.recv())
 
+    Through a proxy when the environment names one (see :doc:`/howto/client`), and
+    following redirects (HTTP 301, 302, 303, 307 and 308) up to ``max_redirects``.
+
     Args:
         uri: A ``ws://`` or ``wss://`` URI. User info (``ws://user:pass@host/``) is sent as
             HTTP Basic authentication.
-        sock: A connected socket to use instead of opening one.
+        sock: A connected socket to use instead of opening one (no proxy, no redirect).
         unix_path: Connect to this Unix socket instead of the URI's host and port (the URI
-            still gives the ``Host`` header and the path).
+            still gives the ``Host`` header and the path). Never through a proxy; a
+            redirect connects to the same socket again.
         ssl: The TLS context for ``wss://``; a default, certificate-verifying one if
             ``None``.
         server_hostname: The name to verify in the server's certificate and send in SNI,
             when it differs from the URI's host.
+        proxy: ``True`` (the default) takes the proxy from the environment as
+            :mod:`urllib` does: ``https_proxy`` for ``wss://``, ``http_proxy`` for
+            ``ws://``, then ``all_proxy``, then ``socks_proxy``, unless ``no_proxy``
+            matches the host. A URL selects a proxy: ``http://[user:pass@]host:port``
+            (HTTP ``CONNECT``), ``https://...`` (the same over TLS to the proxy),
+            ``socks5://``, ``socks5h://`` (the proxy resolves the host name),
+            ``socks4://`` or ``socks4a://`` (these need ``pip install 'syncws[socks]'``).
+            ``None`` connects directly.
+        proxy_ssl: The TLS context for an ``https://`` proxy; a default one if ``None``.
+        proxy_server_hostname: The name to verify in an ``https://`` proxy's certificate,
+            when it differs from the proxy's host.
+        max_redirects: How many redirects to follow; ``0`` follows none (a redirect then
+            raises :exc:`~syncws.TooManyRedirects`).
         origin: The ``Origin`` header.
         subprotocols: Subprotocols to offer, by preference.
-        additional_headers: More headers for the handshake request.
-        user_agent_header: The ``User-Agent`` header; ``None`` omits it.
-        open_timeout: Seconds for TCP, TLS and WebSocket handshakes together.
+        additional_headers: More headers for the handshake request. An ``Authorization``
+            or ``Cookie`` header among them is not sent after a redirect to another
+            origin (scheme, host and port), nor is the URI's user info.
+        user_agent_header: The ``User-Agent`` header (also sent to an HTTP proxy);
+            ``None`` omits it.
+        open_timeout: Seconds for everything that opens the connection: the proxy and its
+            tunnel, TCP, TLS and WebSocket handshakes, and every redirect.
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
         ping_timeout: Seconds to wait for a pong before failing with 1011.
         close_timeout: Seconds to wait for the closing handshake.
@@ -95,21 +138,36 @@ def connect(
         max_queue: Messages buffered while no thread is in ``recv()``, before the client
             stops reading the socket (TCP backpressure). A high-water mark: the read that
             reaches it is queued whole (see :doc:`/topics/threads`).
-        logger: Logger, ``logging.getLogger("syncws.client")`` by default.
+        logger: Logger, ``logging.getLogger("syncws.client")`` by default. Each redirect
+            is logged at INFO (without the query string).
 
     Raises:
         InvalidURI: ``uri`` is not a valid WebSocket URI.
-        InvalidStatus: The server answered with a status other than 101.
+        InvalidStatus: The server answered with a status other than 101 (and not a
+            redirect that was followed).
+        TooManyRedirects: More than ``max_redirects`` redirects.
+        InsecureRedirect: A ``wss://`` server redirected to ``ws://``.
+        InvalidRedirect: A redirect without a valid ``Location``.
         InvalidHandshake: The server's answer is not a valid WebSocket handshake.
+        InvalidProxyStatus: The HTTP proxy refused the tunnel (403, 407, 502, ...); the
+            exception carries the proxy's response.
+        ProxyError: A SOCKS proxy refused the tunnel; :exc:`InvalidProxyMessage` when an
+            HTTP proxy's answer is not valid HTTP.
         TimeoutError: The handshake did not complete within ``open_timeout``.
-        OSError: The connection could not be opened (refused, unreachable, TLS failure).
+        OSError: The connection could not be opened (refused, unreachable, TLS failure);
+            when the proxy cannot be reached, the message names the proxy's address.
+        ImportError: A SOCKS proxy without the ``socks`` extra installed.
         ValueError: An option is invalid, e.g. ``compression`` is neither ``"deflate"``
-            nor ``None``.
+            nor ``None``, or ``proxy`` is not a URL of a supported proxy.
     """
     wsuri = parse_uri(uri)
     extensions = client_extensions(compression)  # ValueError if unknown
     if ssl is not None and not wsuri.secure:
         raise ValueError("ssl is only for wss:// URIs")
+    if max_redirects < 0:
+        raise ValueError("max_redirects must be at least 0")
+    if isinstance(proxy, str):
+        parse_proxy(proxy)  # ValueError now, not after a redirect
     logger = logger or logging.getLogger("syncws.client")
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
 
@@ -121,6 +179,98 @@ def connect(
             raise TimeoutError("timed out during the opening handshake")
         return left
 
+    first = wsuri
+    redirects: list[str] = []
+    while True:
+        same_origin = _origin(wsuri) == _origin(first)
+        headers = Headers(additional_headers or ())
+        if not same_origin:
+            for name in _CREDENTIAL_HEADERS:
+                if name in headers:
+                    del headers[name]
+        elif wsuri.user_info is None and first.user_info is not None:
+            wsuri = WebSocketURI(
+                wsuri.secure, wsuri.host, wsuri.port, wsuri.resource_name, first.user_info
+            )
+        hop_proxy = None
+        if sock is None and unix_path is None:
+            hop_proxy = get_proxy(wsuri) if proxy is True else proxy
+        try:
+            transport, protocol, events = _open(
+                wsuri,
+                sock=sock,
+                unix_path=unix_path,
+                ssl=ssl,
+                server_hostname=server_hostname if wsuri.host == first.host else None,
+                proxy=hop_proxy,
+                proxy_ssl=proxy_ssl,
+                proxy_server_hostname=proxy_server_hostname,
+                remaining=remaining,
+                deadline=deadline,
+                protocol=ClientProtocol(
+                    wsuri,
+                    origin=origin,
+                    subprotocols=subprotocols,
+                    additional_headers=headers,
+                    user_agent_header=user_agent_header,
+                    max_size=max_size,
+                    extensions=extensions,
+                ),
+            )
+        except InvalidStatus as exc:
+            if exc.response.status_code not in REDIRECT_STATUSES:
+                raise
+            if sock is not None:
+                raise InvalidRedirect(
+                    exc.response, "cannot follow a redirect on a socket passed with sock"
+                ) from None
+            if len(redirects) >= max_redirects:
+                raise TooManyRedirects(exc.response, max_redirects) from None
+            wsuri = _redirect(wsuri, exc)
+            redirects.append(_unparse(wsuri))
+            logger.info("redirected to %s (HTTP %d)", redact_uri(wsuri), exc.response.status_code)
+            continue
+        break
+    conn = ClientConnection(
+        transport,
+        protocol,
+        heartbeat=client_heartbeat(),
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+        write_timeout=write_timeout,
+        max_queue=max_queue,
+        logger=logger,
+    )
+    conn.redirects = redirects
+    conn._remember_addresses()
+    client_heartbeat().add(conn)
+    with conn._lock:
+        for event in events:
+            if not isinstance(event, ResponseReceived):
+                conn._handle_event(event)
+    conn._process_buffered()
+    return conn
+
+
+def _open(
+    wsuri: WebSocketURI,
+    *,
+    sock: socket.socket | None,
+    unix_path: str | os.PathLike[str] | None,
+    ssl: ssl_module.SSLContext | None,
+    server_hostname: str | None,
+    proxy: str | None,
+    proxy_ssl: ssl_module.SSLContext | None,
+    proxy_server_hostname: str | None,
+    remaining: Callable[[], float | None],
+    deadline: float | None,
+    protocol: ClientProtocol,
+) -> tuple[Transport, ClientProtocol, list[Any]]:
+    """One attempt at the opening handshake: connect (through ``proxy`` if not ``None``),
+    TLS, then the WebSocket handshake. Raises ``protocol.handshake_exc`` when it fails (an
+    :exc:`InvalidStatus` for a redirect, which :func:`connect` follows)."""
+    tunnel: TLSTransport | None = None  # the TLS session with an https:// proxy
     if sock is None:
         if unix_path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -130,6 +280,20 @@ def connect(
             except BaseException:
                 sock.close()
                 raise
+        elif proxy is not None:
+            opened = open_tunnel(
+                parse_proxy(proxy),
+                wsuri,
+                remaining=remaining,
+                deadline=deadline,
+                proxy_ssl=proxy_ssl,
+                proxy_server_hostname=proxy_server_hostname,
+                user_agent_header=protocol.user_agent_header,
+            )
+            if isinstance(opened, TLSTransport):
+                tunnel, sock = opened, opened.sock
+            else:
+                sock = opened
         else:
             sock = socket.create_connection((wsuri.host, wsuri.port), timeout=remaining())
     sock.settimeout(None)
@@ -139,21 +303,16 @@ def connect(
     try:
         if wsuri.secure:
             context = ssl if ssl is not None else ssl_module.create_default_context()
-            transport = TLSTransport(
-                sock, context, server_side=False, server_hostname=server_hostname or wsuri.host
-            )
-            transport.handshake(deadline)
+            hostname = server_hostname or wsuri.host
+            tls: TLSTransport
+            if tunnel is not None:
+                tls = NestedTLSTransport(tunnel, context, server_hostname=hostname)
+            else:
+                tls = TLSTransport(sock, context, server_side=False, server_hostname=hostname)
+            tls.handshake(deadline)
+            transport = tls
         else:
-            transport = Transport(sock)
-        protocol = ClientProtocol(
-            wsuri,
-            origin=origin,
-            subprotocols=subprotocols,
-            additional_headers=additional_headers,
-            user_agent_header=user_agent_header,
-            max_size=max_size,
-            extensions=extensions,
-        )
+            transport = tunnel if tunnel is not None else Transport(sock)
         protocol.send_request(protocol.connect())
         transport.send(transport.encode(protocol.data_to_send()), deadline)
         events: list[Any] = []
@@ -175,22 +334,41 @@ def connect(
             pass
         sock.close()
         raise
-    conn = ClientConnection(
-        transport,
-        protocol,
-        heartbeat=client_heartbeat(),
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        write_timeout=write_timeout,
-        max_queue=max_queue,
-        logger=logger,
-    )
-    conn._remember_addresses()
-    client_heartbeat().add(conn)
-    with conn._lock:
-        for event in events:
-            if not isinstance(event, ResponseReceived):
-                conn._handle_event(event)
-    conn._process_buffered()
-    return conn
+    return transport, protocol, events
+
+
+def _origin(wsuri: WebSocketURI) -> tuple[bool, str, int]:
+    return wsuri.secure, wsuri.host, wsuri.port
+
+
+def _unparse(wsuri: WebSocketURI) -> str:
+    """``wsuri`` as a URI string, without its user info."""
+    scheme = "wss" if wsuri.secure else "ws"
+    return f"{scheme}://{wsuri.host_header}{wsuri.resource_name}"
+
+
+def redact_uri(wsuri: WebSocketURI) -> str:
+    """``wsuri`` as syncws logs it: no user info, no query string (see
+    :func:`~syncws.protocol.http11.redact_target`)."""
+    scheme = "wss" if wsuri.secure else "ws"
+    return f"{scheme}://{wsuri.host_header}{redact_target(wsuri.resource_name)}"
+
+
+def _redirect(wsuri: WebSocketURI, exc: InvalidStatus) -> WebSocketURI:
+    """Where the redirect ``exc`` leads, from ``wsuri`` (RFC 9110 §10.2.2: ``Location``
+    may be relative, resolved against the request's URI)."""
+    response = exc.response
+    locations = response.headers.get_all("Location")
+    if len(locations) != 1:
+        raise InvalidRedirect(response, "redirect without a single Location header") from None
+    scheme = "wss" if wsuri.secure else "ws"
+    base = f"{scheme}://{wsuri.host_header}{wsuri.resource_name}"
+    try:
+        target = parse_uri(urllib.parse.urljoin(base, locations[0]))
+    except (InvalidURI, ValueError):
+        raise InvalidRedirect(
+            response, f"redirect to an invalid WebSocket URI: {locations[0]!r}"
+        ) from None
+    if wsuri.secure and not target.secure:
+        raise InsecureRedirect(response, "redirect from wss:// to ws:// refused") from None
+    return target

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol.events import ResponseReceived, State
 from ..protocol.http11 import Request, Response, redact_target
 from ..protocol.server import ServerProtocol
+from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
 from .options import _ConnectionOptions
 from .transport import TLSTransport, Transport
@@ -52,6 +53,7 @@ class _OpeningHandshake(_ConnectionOptions):
     process_request: Callable[[ServerConnection, Request], Response | None] | None
     process_response: Callable[[ServerConnection, Request, Response], Response | None] | None
     _heartbeat: Heartbeat
+    _trusted_proxies: _TrustedProxies | None
     _handshaking: set[socket.socket]
     _stopping: bool
     _shutdown_close: tuple[int, str]
@@ -93,6 +95,11 @@ class _OpeningHandshake(_ConnectionOptions):
             request = self._read_request(conn, deadline)
             if request is None:
                 return None
+            if self._trusted_proxies is not None:
+                # Before the hooks: process_request sees the client's address.
+                conn._peername = self._trusted_proxies.client_address(
+                    conn._peername, request.headers
+                )
             response = self._build_response(conn, request)
             protocol.send_response(response)
             wire = protocol.data_to_send()
@@ -129,8 +136,14 @@ class _OpeningHandshake(_ConnectionOptions):
             self._drop(sock)
             return None
         if self.logger.isEnabledFor(logging.INFO):  # conn.id is made on first use
+            remote = conn.remote_address
+            via = "" if remote is address else f" via {address}"
             self.logger.info(
-                "%s: connection open from %s %s", conn.id, address, redact_target(request.path)
+                "%s: connection open from %s%s %s",
+                conn.id,
+                remote,
+                via,
+                redact_target(request.path),
             )
         self._heartbeat.add(conn)
         with conn._lock:

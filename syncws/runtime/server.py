@@ -30,6 +30,7 @@ from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from .connection import Connection
+from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
 from .opening import _OpeningHandshake
 from .pool import Pool
@@ -101,6 +102,7 @@ class ServerConnection(Connection):
 
     # See Connection.__slots__.
     __slots__ = (
+        "_close_callbacks",
         "server",
         "username",
     )
@@ -134,6 +136,8 @@ class ServerConnection(Connection):
         self.server = server
         self.username: str | None = None
         """The authenticated user, set by :func:`~syncws.basic_auth`."""
+        # Made by the first _call_when_closed(): most connections never have any.
+        self._close_callbacks: list[Callable[[], Any]] | None = None
         local, remote = addresses
         if remote is None:
             self._remember_addresses()
@@ -152,10 +156,34 @@ class ServerConnection(Connection):
         """
         return self.protocol.reject(status_code, text)
 
+    def _call_when_closed(self, callback: Callable[[], Any]) -> bool:
+        """Have ``callback()`` called once the connection is closed (by the thread that
+        finalises it: it must not block); ``False``, registering nothing, when it already is.
+
+        For integrations that keep connections in registries of their own (the Redis hub's
+        topics): a connection leaves them without its handler doing anything.
+        """
+        with self._lock:
+            # _finalize sets _closed under _lock before calling _connection_lost, which
+            # takes the list: a callback is either called or refused, never forgotten.
+            if self._closed:
+                return False
+            if self._close_callbacks is None:
+                self._close_callbacks = []
+            self._close_callbacks.append(callback)
+        return True
+
     def _connection_lost(self) -> None:
         # Under the owner's lock: Server.connections iterates over the set.
         with self.server._lock:
             self.server._connections.discard(self)
+        with self._lock:
+            callbacks, self._close_callbacks = self._close_callbacks, None
+        for callback in callbacks or ():
+            try:
+                callback()
+            except Exception:
+                self.logger.error("%s: a close callback failed", self.id, exc_info=True)
 
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -200,6 +228,15 @@ class Server(_OpeningHandshake):
         process_response: ``process_response(connection, request, response)``, called with
             the handshake response; it may modify it, or return another one (as above).
         server_header: The ``Server`` header; ``None`` omits it.
+        trusted_proxies: Reverse proxies whose ``Forwarded`` or ``X-Forwarded-For``
+            header gives the client's address: addresses or networks
+            (``["127.0.0.1", "10.0.0.0/8"]``), ``"unix"`` for peers on a Unix socket,
+            ``"*"`` for any peer (only when nothing but the proxy can reach the server).
+            From such a peer, :attr:`~syncws.ServerConnection.remote_address` is the
+            client's ``(host, port)`` (port 0 when the proxy omits it), found by reading
+            the header from the right past the trusted proxies; from any other peer, the
+            headers are ignored. ``None`` (the default) ignores them always. The same as
+            gunicorn's and uvicorn's ``forwarded_allow_ips``; see :doc:`/howto/deployment`.
         max_size: Largest incoming message, in bytes; ``None`` for no limit (1009 beyond).
             With compression, the limit applies to the decompressed size.
         compression: ``"deflate"`` accepts permessage-deflate (RFC 7692) from clients that
@@ -220,7 +257,8 @@ class Server(_OpeningHandshake):
         logger: Logger, ``logging.getLogger("syncws.server")`` by default.
 
     Raises:
-        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``.
+        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``, or an item of
+            ``trusted_proxies`` is not an address or a network.
     """
 
     def __init__(
@@ -240,6 +278,7 @@ class Server(_OpeningHandshake):
         process_request: ProcessRequest | None = None,
         process_response: ProcessResponse | None = None,
         server_header: str | None = DEFAULT_SERVER_HEADER,
+        trusted_proxies: Sequence[str] | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
         compression: str | None = "deflate",
         max_queue: int = 16,
@@ -270,6 +309,10 @@ class Server(_OpeningHandshake):
         self.ssl = ssl
         self.process_request = process_request
         self.process_response = process_response
+        self.trusted_proxies = trusted_proxies
+        self._trusted_proxies = (
+            None if trusted_proxies is None else _TrustedProxies(trusted_proxies)
+        )
         self.unix_path = os.fspath(unix_path) if unix_path is not None else None
         if sock is None:
             sockets = self._bind(host, port, reuse_port, backlog)

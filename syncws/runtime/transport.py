@@ -30,7 +30,7 @@ from ..protocol.mask import apply_mask_inplace
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["TLSTransport", "Transport", "count_connections", "send_short"]
+__all__ = ["NestedTLSTransport", "TLSTransport", "Transport", "count_connections", "send_short"]
 
 _RECV_SIZE = 65536  # for TLS records, which the TLS layer reads whole anyway
 
@@ -493,9 +493,17 @@ class TLSTransport(Transport):
                 self._incoming.write(buffer[:n])
 
     def recv_nowait(self) -> bytes | None:
+        # Drain every complete record: the heartbeat reads once per readiness event, and a
+        # record left in the BIO (several arrived in one socket read) waits for the next.
+        chunks: list[bytes] = []
         while True:
             data = self._decrypt()
-            if data is not None:
+            if data:
+                chunks.append(data)
+                continue
+            if chunks:
+                return b"".join(chunks)
+            if data is not None:  # b"": close_notify
                 return data
             raw = Transport.recv_nowait(self)
             if not raw:  # None (nothing yet) or b"" (EOF: see _feed)
@@ -533,3 +541,96 @@ class TLSTransport(Transport):
 
     def has_output(self) -> bool:
         return self._outgoing.pending > 0
+
+
+class NestedTLSTransport(TLSTransport):
+    """TLS inside TLS: a ``wss://`` connection through an ``https://`` proxy, whose tunnel
+    runs in the TLS session with the proxy (``outer``).
+
+    The inner session's records are the outer one's plaintext: :meth:`encode` encrypts
+    twice, reads decrypt twice. Lock order is inner, then outer (``encode``); the outer
+    transport never calls into this one.
+
+    Args:
+        outer: The TLS transport to the proxy, tunnel open.
+        context: The TLS context for the server.
+        server_hostname: The name to verify and send in SNI.
+    """
+
+    def __init__(
+        self, outer: TLSTransport, context: ssl.SSLContext, *, server_hostname: str
+    ) -> None:
+        super().__init__(outer.sock, context, server_side=False, server_hostname=server_hostname)
+        self._outer = outer
+
+    def handshake(self, deadline: float | None) -> None:
+        while True:
+            try:
+                self._tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            pending = self._outgoing.read()
+            if pending:
+                self._outer.send(self._outer.encode(pending), deadline)
+            if done:
+                return
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                raise TimeoutError("TLS handshake timed out")
+            data = self._outer.recv(timeout)
+            if data is None:
+                raise TimeoutError("TLS handshake timed out")
+            if not data:
+                raise ConnectionError("connection closed during the TLS handshake")
+            self._incoming.write(data)
+
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            data = self._decrypt()
+            if data is not None:
+                return data
+            raw = self._outer.recv(None if deadline is None else deadline - time.monotonic())
+            if not raw:
+                return raw
+            self._feed(raw)
+
+    def recv_raw(self, flags: int = 0) -> bytes | None:
+        return self._outer.recv_nowait() if flags else self._outer.recv()
+
+    def recv_nowait(self) -> bytes | None:
+        chunks: list[bytes] = []  # every complete record, as TLSTransport.recv_nowait
+        while True:
+            data = self._decrypt()
+            if data:
+                chunks.append(data)
+                continue
+            if chunks:
+                return b"".join(chunks)
+            if data is not None:  # b"": close_notify
+                return data
+            raw = self._outer.recv_nowait()
+            if not raw:
+                return raw
+            self._feed(raw)
+
+    def read_into(self, view: memoryview) -> int:
+        while True:
+            with self._tls_lock:
+                try:
+                    return cast("int", self._tls.read(len(view), view))
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLError:
+                    return 0
+            raw = self._outer.recv()
+            if not raw:
+                return 0
+            self._feed(raw)
+
+    def encode(self, data: bytes | memoryview) -> bytes:
+        return self._outer.encode(super().encode(data))
+
+    def has_output(self) -> bool:
+        return self._outgoing.pending > 0 or self._outer.has_output()

@@ -934,3 +934,23 @@ def test_parsers_raise_only_invalid_message_on_arbitrary_bytes(
     """Arbitrary input never raises anything but InvalidMessage, even at EOF."""
     for parser in (RequestParser(max_line=64), ResponseParser(max_line=64, max_body=64)):
         feed_in_pieces(parser, data, cuts)
+
+
+def test_response_parser_tunnel_ends_a_2xx_with_its_headers() -> None:
+    """With tunnel=True, a proxy's 200 to CONNECT ends with its headers (RFC 9110 §9.3.6):
+    what follows is the tunnel's, left in ``remainder``."""
+    parser = ResponseParser(tunnel=True)
+    response = parser.feed(b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03")
+    assert response is not None
+    assert (response.status_code, response.body) == (200, b"")
+    assert parser.remainder == b"\x16\x03"
+
+
+def test_response_parser_tunnel_reads_the_body_of_a_refusal() -> None:
+    """With tunnel=True, a 407 still has its body read, as any other response."""
+    parser = ResponseParser(tunnel=True)
+    response = parser.feed(
+        b"HTTP/1.0 407 Proxy Authentication Required\r\nContent-Length: 4\r\n\r\ndeny"
+    )
+    assert response is not None
+    assert (response.status_code, response.body) == (407, b"deny")

@@ -1172,3 +1172,23 @@ def test_connection_ids_are_stable_and_unique(server: ServerFactory, uri: Uri) -
             assert wait_for_count(srv, 1)
         assert wait_for_count(srv, 0)
     assert ids[0] is ids[1] and ids[2] is ids[3] and ids[0] != ids[2]
+
+
+def test_close_callbacks_run_once_the_connection_is_closed(
+    server: ServerFactory, uri: Uri, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Callbacks registered with _call_when_closed run once, after the close, in order; one
+    that raises is logged and does not stop the others; a closed connection refuses more."""
+    srv = server()
+    calls: list[str] = []
+    with syncws.connect(uri(srv)):
+        assert wait_for(lambda: len(srv.connections) == 1, 5)
+        (conn,) = srv.connections
+        assert conn._call_when_closed(lambda: calls.append("first"))
+        assert conn._call_when_closed(lambda: 1 / 0)
+        assert conn._call_when_closed(lambda: calls.append("last"))
+        assert calls == []
+    assert wait_for(lambda: calls == ["first", "last"], 5)
+    assert "a close callback failed" in caplog.text
+    assert not conn._call_when_closed(lambda: calls.append("late"))
+    assert calls == ["first", "last"]

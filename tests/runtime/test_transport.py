@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import tls_contexts
 
+import syncws
 import syncws.runtime.transport as transport_module
 from syncws.protocol.events import PayloadRead
 from syncws.runtime.transport import (
@@ -456,3 +458,77 @@ def test_send_c_never_blocks_nor_raises_sigpipe() -> None:
         "print(results[-1], reset[-1])\n"
     )
     assert run_in_subprocess(code) == "-1 -1"
+
+
+@pytest.mark.parametrize("messages", [0, 2])
+def test_tls_close_is_answered_while_the_application_is_not_reading(
+    server: Callable[..., syncws.Server], messages: int
+) -> None:
+    """Over TLS, a close frame that arrives in the same socket read as messages, while the
+    client's application is not in recv(), is answered at once by the heartbeat thread: it
+    reads every complete TLS record, not one per readiness event (the server waited its
+    whole close_timeout: found by a review)."""
+    server_ctx, client_ctx = tls_contexts("127.0.0.1")
+    took: list[float] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        for i in range(messages):
+            ws.send(f"message {i}")
+        start = time.monotonic()
+        ws.close()
+        took.append(time.monotonic() - start)
+
+    srv = server(handler, ssl=server_ctx, close_timeout=4)
+    ws = syncws.connect(f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx, proxy=None)
+    with ws:
+        deadline = time.monotonic() + 6
+        while not took and time.monotonic() < deadline:
+            time.sleep(0.05)  # not in recv(): the heartbeat reads
+        assert took and took[0] < 1.0
+        assert [ws.recv(timeout=1) for _ in range(messages)] == [
+            f"message {i}" for i in range(messages)
+        ]
+
+
+def _python_313_include() -> Path | None:
+    """The headers of a Python 3.12+ on this machine (pyenv's), if any."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for include in sorted(root.glob("3.1[2-9]*/include/python3.1[2-9]")):
+        if (include / "Python.h").exists():
+            return include
+    return None
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12 on")
+@pytest.mark.skipif(_python_313_include() is None, reason="needs Python 3.12+ headers (pyenv)")
+def test_send_module_built_with_newer_headers_keeps_none_alive(tmp_path: Path) -> None:
+    """_send.c built with Python 3.12+ headers (an abi3 module, as a newer interpreter's
+    editable install builds it in place) and loaded by 3.11 returns None as a new
+    reference: Py_RETURN_NONE, which no longer increments None there, made each call take
+    a reference from None, until "Fatal Python error: none_dealloc" (the soak, in CI)."""
+    import importlib.util
+    import sysconfig
+
+    include = _python_313_include()
+    source = Path(transport_module.__file__).resolve().parent / "_send.c"
+    built = tmp_path / "_send.abi3.so"
+    cc = sysconfig.get_config_var("CC") or "cc"
+    result = subprocess.run(
+        [*cc.split(), "-shared", "-fPIC", "-O1", f"-I{include}", str(source), "-o", str(built)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"no C compiler for the check: {result.stderr[:200]}")
+    spec = importlib.util.spec_from_file_location("_send", built)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        before = sys.getrefcount(None)
+        for _ in range(10_000):
+            assert module.recv(a, 16) is None  # nothing to read: None
+        assert sys.getrefcount(None) >= before - 10

@@ -145,7 +145,7 @@ class ServerProcess:
             self._stderr_reader.join(5)
             raise RuntimeError(
                 f"the server process is gone (exit status {self.popen.wait(10)}); "
-                "its standard error:\n" + "\n".join(self.stderr[-50:])
+                "its standard error (first lines):\n" + "\n".join(self.stderr[:60])
             ) from None
         return self.reply(timeout)
 
