@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import _thread
 import argparse
+import re
 import signal
 import ssl
 import sys
@@ -237,7 +238,7 @@ class Session:
         try:
             for uri in self.ws.redirects:
                 self.console.print(f"Redirected to {escape(uri)}.")
-            where = self.ws.redirects[-1] if self.ws.redirects else self.args.uri
+            where = self.ws.redirects[-1] if self.ws.redirects else _shown(self.args.uri)
             self.console.print(f"Connected to {escape(where)}.")
             if self.args.subprotocol:
                 self.console.print(f"Subprotocol: {self.ws.subprotocol or '(none)'}.")
@@ -407,6 +408,12 @@ def _connect(uri: str, options: dict[str, Any]) -> ClientConnection:
     return outcome[0]
 
 
+def _shown(uri: str) -> str:
+    """``uri`` as the client prints it: a password in its user info is masked (it would
+    stay on the screen and in the terminal's scrollback, once per reconnection)."""
+    return re.sub(r"^([a-zA-Z]+://[^/@:]*):[^/@]*@", r"\1:***@", uri)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the client with the command-line arguments ``argv``; return the exit status."""
     parser = build_parser()
@@ -424,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ws = _connect(args.uri, options)
             except (OSError, WebSocketException, ValueError, ImportError) as exc:
                 message = describe_failure(exc, args.timeout)
-                failed = f"Failed to connect to {escape(args.uri)}: {message}"
+                failed = f"Failed to connect to {escape(_shown(args.uri))}: {message}"
                 if not args.reconnect or process_exception(exc) is not None:
                     print(f"{failed}.", file=sys.stderr)
                     return 1

@@ -218,6 +218,10 @@ def _http_connect(
             if data is None:
                 raise TimeoutError(f"timed out waiting for proxy {proxy.address}")
             response = parser.feed(data) if data else parser.feed_eof()
+            # An interim 1xx answer comes before the real one (RFC 9110 §15.2): skip it.
+            while response is not None and response.status_code < 200:
+                rest, parser = parser.remainder, ResponseParser(tunnel=True)
+                response = parser.feed(rest) if rest else None
             if response is not None:
                 break
     except InvalidMessage as exc:

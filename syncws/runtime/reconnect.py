@@ -34,6 +34,8 @@ __all__ = ["backoff", "process_exception", "reconnect"]
 INITIAL_DELAY = 1.0
 FACTOR = 1.618
 MAX_DELAY = 60.0
+#: Seconds a connection must stay open for the delays to start over (see reconnect()).
+STABLE_AFTER = 10.0
 # SOCKS5 replies 1 (general failure), 3, 4 (network, host unreachable), 5 (refused), 6 (TTL
 # expired); SOCKS4 0x5B (rejected or failed).
 _SOCKS_UNREACHABLE = frozenset({1, 3, 4, 5, 6, 0x5B})
@@ -108,7 +110,8 @@ def reconnect(
     (a ``break`` out of the loop included). A failure to connect is passed to
     ``process_exception``: when it returns ``None``, the next attempt comes after the
     next delay of ``reconnect_delays``; else what it returns is raised out of the loop.
-    Once a connection has opened, the delays start over.
+    Once a connection has stayed open for :data:`STABLE_AFTER` seconds, the delays start
+    over; a connection that ends sooner counts as a failure for the delays.
 
     Args:
         uri: As for :func:`~syncws.connect`.
@@ -116,7 +119,8 @@ def reconnect(
             (return the exception to raise); :func:`process_exception` by default.
         reconnect_delays: Seconds to wait before each attempt after a failure, and before
             reconnecting after a connection ended; iterated anew (``iter()``) each time a
-            connection has opened, so a list restarts from its first delay. When it runs
+            connection has stayed open for :data:`STABLE_AFTER` seconds, so a list restarts
+            from its first delay. When it runs
             out, the last failure is raised. Default: :func:`backoff`, exponential with
             jitter, capped at 60 s.
         logger: Logger, ``logging.getLogger("syncws.client")`` by default. Each retry is
@@ -154,10 +158,14 @@ def reconnect(
             )
             time.sleep(delay)
             continue
-        # Opened: the delays start over, and the next attempt waits the first of them.
-        delays = iter(backoff() if reconnect_delays is None else reconnect_delays)
+        opened = time.monotonic()
         with ws:
             yield ws
+        if time.monotonic() - opened >= STABLE_AFTER:
+            # It held: the delays start over, and the next attempt waits the first of them.
+            # (A server that accepts and drops each connection at once gets the growing
+            # delays of one that refuses them, not a reconnection a second forever.)
+            delays = iter(backoff() if reconnect_delays is None else reconnect_delays)
         delay = next(delays, None)
         if delay is None:
             return

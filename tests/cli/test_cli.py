@@ -314,6 +314,15 @@ def test_sigint_closes_the_connection_normally(server: ServerFactory, uri: UriFa
 # Failures.
 
 
+def test_a_password_in_the_uri_is_not_printed(closed_port: int) -> None:
+    """The failure line masks the password of the URI's user info (it stayed on screen,
+    once per attempt with --reconnect: found by a review)."""
+    result = run_cli(f"ws://alice:s3cret@127.0.0.1:{closed_port}/")
+    assert result.stderr == (
+        f"Failed to connect to ws://alice:***@127.0.0.1:{closed_port}/: Connection refused.\n"
+    )
+
+
 def test_unreachable_host_fails_with_one_line(closed_port: int) -> None:
     """A refused connection is one line on stderr, no traceback, exit status 1."""
     result = run_cli(f"ws://127.0.0.1:{closed_port}/")

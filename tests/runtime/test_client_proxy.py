@@ -8,6 +8,7 @@ import logging
 import socket
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +124,48 @@ def test_open_timeout_bounds_a_silent_proxy() -> None:
                 open_timeout=0.5,
             )
         assert time.monotonic() - start < 3
+
+
+def test_an_interim_1xx_answer_to_connect_is_skipped(server: ServerFactory) -> None:
+    """A proxy that answers CONNECT with "100 Continue" first, then 200: the interim answer
+    is skipped (RFC 9110 §15.2), not taken for a refusal (found by a review)."""
+    srv = server()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def proxy() -> None:
+        client, _ = listener.accept()
+        client.settimeout(TIMEOUT)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        upstream = socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT)
+        client.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n")
+        with client, upstream:
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(src, dst), daemon=True).start()
+            done.wait(TIMEOUT)
+
+    done = threading.Event()
+    thread = threading.Thread(target=proxy, daemon=True)
+    thread.start()
+    try:
+        proxy_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with syncws.connect(uri(srv), proxy=proxy_url, open_timeout=TIMEOUT) as ws:
+            echo_once(ws)
+    finally:
+        done.set()
+        thread.join(TIMEOUT)
+        listener.close()
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    """Copy ``src`` to ``dst`` until either side ends."""
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+        dst.shutdown(socket.SHUT_WR)  # pass the end on
+    except OSError:
+        pass
 
 
 def test_https_proxy_tunnels_ws_and_wss(server: ServerFactory, http_proxy: RunningProxy) -> None:

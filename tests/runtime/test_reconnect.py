@@ -267,3 +267,18 @@ def test_process_exception_for_socks_replies(code: int, transient: bool) -> None
     exc = syncws.ProxyError(f"SOCKS reply {code}")
     exc.__cause__ = _SocksReply(code)
     assert (process_exception(exc) is None) is transient
+
+
+def test_connections_that_end_at_once_do_not_restart_the_delays(server: ServerFactory) -> None:
+    """A server that accepts each connection and drops it at once gets the delays of a
+    failing one: with three delays, four connections, then the loop ends (a review saw a
+    reconnection a second forever, the delays starting over at each opening)."""
+    srv = server(lambda ws: None)  # the handler returns: closed at once
+    opened = 0
+    for ws in syncws.reconnect(uri(srv), reconnect_delays=[0.01] * 3):
+        opened += 1
+        with contextlib.suppress(syncws.ConnectionClosed):
+            ws.recv(timeout=5)
+        if opened > 10:
+            break
+    assert opened == 4
