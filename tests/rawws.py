@@ -212,6 +212,20 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
             sock.close()
 
 
+def response_head(port: int, request: bytes, timeout: float = 5) -> bytes:
+    """Send ``request`` to 127.0.0.1:``port`` on a plain socket; return the response's head
+    (status line and headers), or what came before the connection ended."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.partition(b"\r\n\r\n")[0]
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` expires: a bounded wait for a
     state that no event reports."""

@@ -505,10 +505,14 @@ class TLSTransport(Transport):
                 return b"".join(chunks)
             if data is not None:  # b"": close_notify
                 return data
-            raw = Transport.recv_nowait(self)
+            raw = self._ciphertext_nowait()
             if not raw:  # None (nothing yet) or b"" (EOF: see _feed)
                 return raw
             self._feed(raw)
+
+    def _ciphertext_nowait(self) -> bytes | None:
+        """What :meth:`recv_nowait` decrypts: the socket's bytes, without blocking."""
+        return Transport.recv_nowait(self)
 
     def encrypt(self, buffers: Sequence[bytes | memoryview]) -> Iterator[bytes]:
         """Encrypt ``buffers`` in order, yielding the wire bytes of at most 64 KiB of
@@ -599,21 +603,8 @@ class NestedTLSTransport(TLSTransport):
     def recv_raw(self, flags: int = 0) -> bytes | None:
         return self._outer.recv_nowait() if flags else self._outer.recv()
 
-    def recv_nowait(self) -> bytes | None:
-        chunks: list[bytes] = []  # every complete record, as TLSTransport.recv_nowait
-        while True:
-            data = self._decrypt()
-            if data:
-                chunks.append(data)
-                continue
-            if chunks:
-                return b"".join(chunks)
-            if data is not None:  # b"": close_notify
-                return data
-            raw = self._outer.recv_nowait()
-            if not raw:
-                return raw
-            self._feed(raw)
+    def _ciphertext_nowait(self) -> bytes | None:
+        return self._outer.recv_nowait()
 
     def read_into(self, view: memoryview) -> int:
         while True:

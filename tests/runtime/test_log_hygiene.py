@@ -10,12 +10,11 @@ drive a terminal (issue 21, items 5, 7 and 8).
 from __future__ import annotations
 
 import logging
-import socket
 import unicodedata
 from collections.abc import Callable, Iterator
 
 import pytest
-from rawws import KEY
+from rawws import KEY, response_head
 
 import syncws
 from syncws.protocol.http11 import Headers, redact_target
@@ -52,19 +51,6 @@ def records() -> Iterator[Records]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-
-
-def exchange(port: int, request: bytes) -> bytes:
-    """Send a raw request; return the response head (the status line and headers)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(request)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.partition(b"\r\n\r\n")[0]
 
 
 def handshake(path: str = "/", *extra: bytes, host: bytes = b"127.0.0.1") -> bytes:
@@ -121,7 +107,7 @@ def test_a_malformed_handshake_logs_no_secret_and_quotes_what_it_quotes(
     """Each malformed request gets an HTTP error and an INFO line, which holds neither the
     credentials it carried nor a raw control character."""
     srv = server(origins=["http://example.com"])
-    head = exchange(srv.port, MALFORMED[name])
+    head = response_head(srv.port, MALFORMED[name])
     assert head.startswith(b"HTTP/1.1 4") or head.startswith(b"HTTP/1.1 505"), head
     assert (
         syncws.connect(f"ws://127.0.0.1:{srv.port}/", origin="http://example.com").close() is None
@@ -149,10 +135,10 @@ def test_two_authorization_headers_get_401_not_500(server: ServerFactory, record
     client could flood the log with."""
     srv = server(process_request=syncws.basic_auth(("alice", SECRET)))
     basic = b"Authorization: Basic YWxpY2U6czNjcjN0LWRvLW5vdC1sb2c="  # alice:SECRET
-    head = exchange(srv.port, handshake("/", basic, basic))
+    head = response_head(srv.port, handshake("/", basic, basic))
     assert head.startswith(b"HTTP/1.1 401"), head
     assert b"WWW-Authenticate: Basic" in head
-    head = exchange(srv.port, handshake("/", basic))
+    head = response_head(srv.port, handshake("/", basic))
     assert head.startswith(b"HTTP/1.1 101"), head
     assert_clean(records)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
+from rawws import response_head
 from werkzeug.routing import Map, Rule
 
 import syncws
@@ -48,19 +48,13 @@ def uri(server: syncws.Server, path: str) -> str:
 
 def head(server: syncws.Server, path: str) -> bytes:
     """The response head to a WebSocket handshake for ``path``, on a raw socket."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
-        sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.partition(b"\r\n\r\n")[0]
+    assert server.port is not None
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    return response_head(server.port, request.encode(), TIMEOUT)
 
 
 def test_each_path_reaches_its_handler_with_the_url_variables(routed: syncws.Server) -> None:
