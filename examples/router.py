@@ -5,12 +5,13 @@
 
 ws://localhost:PORT/echo echoes; ws://localhost:PORT/chat/NAME joins the chat room NAME,
 where every message goes to everyone in that room. Any other path gets HTTP 404, before
-a WebSocket connection opens. Ctrl-C stops the server gracefully.
+a WebSocket connection opens. Ctrl-C or SIGTERM stops the server gracefully.
 
 It needs Werkzeug for the URL map (pip install werkzeug).
 """
 
 import logging
+import signal
 import sys
 
 from werkzeug.routing import Map, Rule
@@ -41,6 +42,8 @@ url_map = Map(
 def main():
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8765
+    # SIGTERM (systemd, docker stop) stops it as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with syncws.route(url_map, "localhost", port) as server:
         try:
             server.serve_forever()

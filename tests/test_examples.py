@@ -309,9 +309,10 @@ def test_flask_session_auth_on_the_route_and_the_sidecar(monkeypatch: pytest.Mon
                 assert caught.value.response.status_code == status
 
 
-def test_router_dispatches_by_path_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_router_dispatches_by_path_and_stops_on_a_signal(signum: signal.Signals) -> None:
     """examples/router.py: /echo echoes, /chat/<room> broadcasts within its room only, any
-    other path gets 404, and SIGINT stops it (clients see 1001, exit status 0)."""
+    other path gets 404, and SIGINT or SIGTERM stops it (clients see 1001, exit status 0)."""
     port = free_port()
     with program([str(EXAMPLES / "router.py"), str(port)]) as running:
         deadline = time.monotonic() + TIMEOUT
@@ -333,7 +334,7 @@ def test_router_dispatches_by_path_and_stops_on_ctrl_c() -> None:
         assert alice.recv(timeout=5) == "lobby: hello"
         with pytest.raises(TimeoutError):
             eve.recv(timeout=0.3)
-        running.proc.send_signal(signal.SIGINT)
+        running.proc.send_signal(signum)
         for ws in (alice, bob, eve):
             with pytest.raises(syncws.ConnectionClosedOK):
                 ws.recv(timeout=5)

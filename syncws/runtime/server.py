@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
@@ -36,7 +36,7 @@ from .opening import _OpeningHandshake
 from .pool import Pool
 from .transport import Transport
 
-__all__ = ["Server", "ServerConnection", "serve"]
+__all__ = ["Server", "ServerConnection", "Stopped", "serve"]
 
 _503 = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -703,17 +703,46 @@ class Server(_OpeningHandshake):
         self.shutdown()
 
 
+class Stopped:
+    """What :func:`serve` returns once the server has stopped: nothing to use.
+
+    It exists for one mistake: ``with syncws.serve(...) as server:``, the idiom of
+    websockets, where ``serve()`` returns a server. Here ``serve()`` serves until stopped,
+    so the ``with`` is reached only then, and this says what to write instead.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> NoReturn:
+        raise TypeError(
+            "syncws.serve() serves until the server stops, then returns: there is no "
+            "server to use in a with block. For 'with ... as server: "
+            "server.serve_forever()', use syncws.Server(handler, host, port, ...)"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Never reached: :meth:`__enter__` raises."""
+
+    def __repr__(self) -> str:
+        return "<syncws.serve() has returned: the server is stopped>"
+
+
 def serve(
     handler: Callable[[ServerConnection], Any],
     host: str | None = None,
     port: int | None = None,
     **options: Any,
-) -> None:
+) -> Stopped:
     """Run a WebSocket server until interrupted.
 
     Blocks. Called from the main thread, it installs SIGINT and SIGTERM handlers that shut
     the server down gracefully (closing connections with 1001), then restores the previous
     handlers. Options are those of :class:`Server`.
+
+    Unlike websockets' ``serve()``, it returns only once the server has stopped, and what
+    it returns (:class:`~syncws.runtime.server.Stopped`) cannot be used in a ``with``
+    block: there, use :class:`Server` (``with Server(...) as server:
+    server.serve_forever()``).
 
     Example::
 
@@ -736,3 +765,4 @@ def serve(
         finally:
             for signum, previous_handler in previous.items():
                 signal.signal(signum, previous_handler)
+    return Stopped()

@@ -191,6 +191,43 @@ def test_serve_forever_runs_a_signal_handler_that_another_thread_received() -> N
     assert signal.set_wakeup_fd(-1) == -1
 
 
+def test_with_serve_as_in_websockets_says_to_use_server() -> None:
+    """``with syncws.serve(...) as server:`` (websockets' idiom) serves until Ctrl-C, then
+    raises a TypeError that says to use syncws.Server, not "'NoneType' object does not
+    support the context manager protocol" (issue 19)."""
+    script = textwrap.dedent(
+        """
+        import syncws
+        server_socket = __import__("socket").create_server(("127.0.0.1", 0))
+        print(server_socket.getsockname()[1], flush=True)
+        with syncws.serve(lambda ws: None, sock=server_socket) as server:
+            server.serve_forever()
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            port = int(process.stdout.readline())
+            # It serves meanwhile: the handler returns, the connection closes with 1000.
+            ws = syncws.connect(f"ws://127.0.0.1:{port}/")
+            with ws, pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(TIMEOUT) == 1
+            last = process.stderr.read().strip().splitlines()[-1]
+            assert last.startswith("TypeError: syncws.serve() serves until the server stops")
+            assert "use syncws.Server(handler, host, port, ...)" in last
+        finally:
+            process.kill()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_shuts_down_gracefully_on_signal(signum: signal.Signals) -> None:
     """serve() in a main thread turns SIGTERM/SIGINT into a graceful shutdown: clients get
