@@ -412,13 +412,13 @@ class TLSTransport(Transport):
                 done = False
             pending = self._outgoing.read()
             if pending:
-                self.sock.sendall(pending)
+                self._send_handshake(pending, deadline)
             if done:
                 return
             timeout = None if deadline is None else deadline - time.monotonic()
             if timeout is not None and timeout <= 0:
                 raise TimeoutError("TLS handshake timed out")
-            data = Transport.recv(self, timeout)
+            data = self._ciphertext(timeout)
             if data is None:
                 raise TimeoutError("TLS handshake timed out")
             if not data:
@@ -459,7 +459,7 @@ class TLSTransport(Transport):
             data = self._decrypt()
             if data is not None:
                 return data
-            raw = Transport.recv(self, None if deadline is None else deadline - time.monotonic())
+            raw = self._ciphertext(None if deadline is None else deadline - time.monotonic())
             if not raw:  # None (nothing yet) or b"" (EOF: see _feed)
                 return raw
             self._feed(raw)
@@ -510,9 +510,20 @@ class TLSTransport(Transport):
                 return raw
             self._feed(raw)
 
+    # Where the ciphertext comes from and goes to: the socket here, the outer TLS session
+    # in NestedTLSTransport (the rest of the TLS logic is shared).
+
     def _ciphertext_nowait(self) -> bytes | None:
         """What :meth:`recv_nowait` decrypts: the socket's bytes, without blocking."""
         return Transport.recv_nowait(self)
+
+    def _ciphertext(self, timeout: float | None) -> bytes | None:
+        """What :meth:`recv` and :meth:`handshake` decrypt, waiting up to ``timeout``."""
+        return Transport.recv(self, timeout)
+
+    def _send_handshake(self, data: bytes, deadline: float | None) -> None:
+        """Write the handshake's ``data``."""
+        self.sock.sendall(data)
 
     def encrypt(self, buffers: Sequence[bytes | memoryview]) -> Iterator[bytes]:
         """Encrypt ``buffers`` in order, yielding the wire bytes of at most 64 KiB of
@@ -567,44 +578,17 @@ class NestedTLSTransport(TLSTransport):
         super().__init__(outer.sock, context, server_side=False, server_hostname=server_hostname)
         self._outer = outer
 
-    def handshake(self, deadline: float | None) -> None:
-        while True:
-            try:
-                self._tls.do_handshake()
-                done = True
-            except ssl.SSLWantReadError:
-                done = False
-            pending = self._outgoing.read()
-            if pending:
-                self._outer.send(self._outer.encode(pending), deadline)
-            if done:
-                return
-            timeout = None if deadline is None else deadline - time.monotonic()
-            if timeout is not None and timeout <= 0:
-                raise TimeoutError("TLS handshake timed out")
-            data = self._outer.recv(timeout)
-            if data is None:
-                raise TimeoutError("TLS handshake timed out")
-            if not data:
-                raise ConnectionError("connection closed during the TLS handshake")
-            self._incoming.write(data)
-
-    def recv(self, timeout: float | None = None) -> bytes | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            data = self._decrypt()
-            if data is not None:
-                return data
-            raw = self._outer.recv(None if deadline is None else deadline - time.monotonic())
-            if not raw:
-                return raw
-            self._feed(raw)
-
     def recv_raw(self, flags: int = 0) -> bytes | None:
         return self._outer.recv_nowait() if flags else self._outer.recv()
 
     def _ciphertext_nowait(self) -> bytes | None:
         return self._outer.recv_nowait()
+
+    def _ciphertext(self, timeout: float | None) -> bytes | None:
+        return self._outer.recv(timeout)
+
+    def _send_handshake(self, data: bytes, deadline: float | None) -> None:
+        self._outer.send(self._outer.encode(data), deadline)
 
     def read_into(self, view: memoryview) -> int:
         while True:

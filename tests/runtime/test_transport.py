@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -490,45 +491,68 @@ def test_tls_close_is_answered_while_the_application_is_not_reading(
         ]
 
 
-def _python_313_include() -> Path | None:
-    """The headers of a Python 3.12+ on this machine (pyenv's), if any."""
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for include in sorted(root.glob("3.1[2-9]*/include/python3.1[2-9]")):
+_PYENV = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+
+
+def _newer_headers() -> Path | None:
+    """The headers of a Python 3.12+ on this machine: this one's, or pyenv's."""
+    if sys.version_info >= (3, 12):
+        return Path(sysconfig.get_paths()["include"])
+    for include in sorted(_PYENV.glob("3.1[2-9]*/include/python3.1[2-9]")):
         if (include / "Python.h").exists():
             return include
     return None
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12 on")
-@pytest.mark.skipif(_python_313_include() is None, reason="needs Python 3.12+ headers (pyenv)")
+def _python_311() -> str | None:
+    """A Python 3.11 interpreter: this one, or pyenv's."""
+    if sys.version_info[:2] == (3, 11):
+        return sys.executable
+    found = sorted(_PYENV.glob("3.11*/bin/python3.11"))
+    return str(found[-1]) if found else None
+
+
+# Loads the module built from _send.c and counts None's references around 10,000 calls
+# that return None; run by a Python 3.11, where None's count is real (later: immortal).
+_NONE_COUNT = """
+import importlib.util, socket, sys
+spec = importlib.util.spec_from_file_location("_send", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+a, b = socket.socketpair()
+a.setblocking(False)
+before = sys.getrefcount(None)
+for _ in range(10_000):
+    assert module.recv(a, 16) is None  # nothing to read: None
+print(before - sys.getrefcount(None))
+"""
+
+
+@pytest.mark.skipif(
+    _newer_headers() is None or _python_311() is None,
+    reason="needs Python 3.12+ headers and a Python 3.11 (pyenv has both on this machine)",
+)
 def test_send_module_built_with_newer_headers_keeps_none_alive(tmp_path: Path) -> None:
     """_send.c built with Python 3.12+ headers (an abi3 module, as a newer interpreter's
     editable install builds it in place) and loaded by 3.11 returns None as a new
     reference: Py_RETURN_NONE, which no longer increments None there, made each call take
-    a reference from None, until "Fatal Python error: none_dealloc" (the soak, in CI)."""
-    import importlib.util
-    import sysconfig
-
-    include = _python_313_include()
+    a reference from None, until "Fatal Python error: none_dealloc" (the soak, in CI).
+    Run under either Python: the check runs in a 3.11 subprocess."""
     source = Path(transport_module.__file__).resolve().parent / "_send.c"
     built = tmp_path / "_send.abi3.so"
-    cc = sysconfig.get_config_var("CC") or "cc"
-    result = subprocess.run(
-        [*cc.split(), "-shared", "-fPIC", "-O1", f"-I{include}", str(source), "-o", str(built)],
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    flags = ["-shared", "-fPIC", "-O1", f"-I{_newer_headers()}"]
+    compiled = subprocess.run(
+        [*cc, *flags, str(source), "-o", str(built)],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    if result.returncode != 0:
-        pytest.skip(f"no C compiler for the check: {result.stderr[:200]}")
-    spec = importlib.util.spec_from_file_location("_send", built)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    a, b = socket.socketpair()
-    with a, b:
-        a.setblocking(False)
-        before = sys.getrefcount(None)
-        for _ in range(10_000):
-            assert module.recv(a, 16) is None  # nothing to read: None
-        assert sys.getrefcount(None) >= before - 10
+    assert compiled.returncode == 0, compiled.stderr
+    python = _python_311()
+    assert python is not None
+    counted = subprocess.run(
+        [python, "-c", _NONE_COUNT, str(built)], capture_output=True, text=True, timeout=60
+    )
+    assert counted.returncode == 0, counted.stderr
+    assert int(counted.stdout) <= 10  # references None lost in 10,000 calls
