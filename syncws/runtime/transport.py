@@ -483,14 +483,21 @@ class TLSTransport(Transport):
                     pass
                 except ssl.SSLError:  # the peer's close_notify included
                     return 0
-            buffer = self._raw_buffer
-            if buffer is None:
-                buffer = self._raw_buffer = memoryview(bytearray(_RECV_SIZE))
-            n = Transport.read_into(self, buffer)
-            if not n:
+            if not self._ciphertext_to_bio():
                 return 0
-            with self._tls_lock:
-                self._incoming.write(buffer[:n])
+
+    def _ciphertext_to_bio(self) -> bool:
+        """Read ciphertext for :meth:`read_into` into the TLS session, blocking; ``False``
+        at EOF."""
+        buffer = self._raw_buffer
+        if buffer is None:
+            buffer = self._raw_buffer = memoryview(bytearray(_RECV_SIZE))
+        n = Transport.read_into(self, buffer)
+        if not n:
+            return False
+        with self._tls_lock:
+            self._incoming.write(buffer[:n])
+        return True
 
     def recv_nowait(self) -> bytes | None:
         # Drain every complete record: the heartbeat reads once per readiness event, and a
@@ -590,19 +597,12 @@ class NestedTLSTransport(TLSTransport):
     def _send_handshake(self, data: bytes, deadline: float | None) -> None:
         self._outer.send(self._outer.encode(data), deadline)
 
-    def read_into(self, view: memoryview) -> int:
-        while True:
-            with self._tls_lock:
-                try:
-                    return cast("int", self._tls.read(len(view), view))
-                except ssl.SSLWantReadError:
-                    pass
-                except ssl.SSLError:
-                    return 0
-            raw = self._outer.recv()
-            if not raw:
-                return 0
-            self._feed(raw)
+    def _ciphertext_to_bio(self) -> bool:
+        raw = self._outer.recv()
+        if not raw:
+            return False
+        self._feed(raw)
+        return True
 
     def encode(self, data: bytes | memoryview) -> bytes:
         return self._outer.encode(super().encode(data))
