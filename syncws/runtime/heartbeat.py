@@ -93,23 +93,24 @@ class _Epoll:
     everything else it has to do, answering pings first.
     """
 
-    __slots__ = ("_ctl", "_epfd", "close", "fileno", "poll")
+    __slots__ = ("_ctl", "close", "fileno", "poll")
 
     def __init__(self, epoll: Any, ctl: Callable[[int, int, int, int], None]) -> None:
-        self._epfd = epoll.fileno()
+        # The epoll's number is asked for at each change, not kept: once closed it is -1,
+        # which epoll_ctl() refuses, where a kept one might name a reused descriptor.
         self.poll = epoll.poll
         self.close = epoll.close
         self.fileno = epoll.fileno
         self._ctl = ctl
 
     def register(self, fd: int, events: int) -> None:
-        self._ctl(self._epfd, 1, fd, events)  # EPOLL_CTL_ADD
+        self._ctl(self.fileno(), 1, fd, events)  # EPOLL_CTL_ADD
 
     def unregister(self, fd: int) -> None:
-        self._ctl(self._epfd, 2, fd, 0)  # EPOLL_CTL_DEL
+        self._ctl(self.fileno(), 2, fd, 0)  # EPOLL_CTL_DEL
 
     def modify(self, fd: int, events: int) -> None:
-        self._ctl(self._epfd, 3, fd, events)  # EPOLL_CTL_MOD
+        self._ctl(self.fileno(), 3, fd, events)  # EPOLL_CTL_MOD
 
 
 def _make_selector() -> selectors.BaseSelector:

@@ -224,16 +224,20 @@ class Reader:
             Whether the heartbeat should keep watching the socket for reading.
         """
         with self._lock:
-            if self._finalized:
-                return False
-            if self._reading:
-                return False  # the handler reads again: hand reading back
             if (
-                len(self._messages or ()) >= self.max_queue
-                and not self.protocol.close_expected()
-                and not self._aborted
+                self._finalized
+                or self._reading  # the handler reads again: hand reading back
+                or (  # backpressure: stop reading until the handler catches up
+                    len(self._messages or ()) >= self.max_queue
+                    and not self.protocol.close_expected()
+                    and not self._aborted
+                )
             ):
-                return False  # backpressure: stop reading until the handler catches up
+                # Unparked in the same lock hold as the check: ping() reads hb_parked
+                # without the lock, after _reading, and must not see a stale True once the
+                # handler has left recv() (it would not have the heartbeat read its pong).
+                self.hb_parked = False
+                return False
             try:
                 data = self.transport.recv_nowait()
             except OSError:

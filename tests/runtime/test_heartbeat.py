@@ -3,10 +3,14 @@ once, by the right thread, and nothing is kept for connections that are gone."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
 import random
+import select
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +20,14 @@ from rawws import wait_for
 
 import syncws
 from syncws.runtime.debug import live_connections
-from syncws.runtime.heartbeat import _COMPACT_AFTER, _PING, PARK_DELAY, Heartbeat, client_heartbeat
+from syncws.runtime.heartbeat import (
+    _COMPACT_AFTER,
+    _PING,
+    PARK_DELAY,
+    Heartbeat,
+    _make_selector,
+    client_heartbeat,
+)
 
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
@@ -281,3 +292,23 @@ def test_closing_handshake_started_after_removal_keeps_nothing(
     client_heartbeat().expect_close(ws)  # what the losing side of the race does
     del ws
     assert wait_for(lambda: not _live(syncws.ClientConnection), 3)
+
+
+@pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is Linux's")
+def test_the_epoll_wrapper_refuses_changes_once_closed() -> None:
+    """The heartbeat's epoll wrapper (changes with the GIL held) asks the epoll for its
+    number at each change: once closed, a change is refused, instead of reaching whatever
+    descriptor took that number since (found by a review)."""
+    selector = _make_selector()
+    a, b = socket.socketpair()
+    with a, b:
+        selector.register(a, selectors.EVENT_READ)
+        selector.unregister(a)
+        epoll = selector._selector  # type: ignore[attr-defined]
+        selector.close()
+        with contextlib.ExitStack() as reused:
+            # Descriptors opened now may take the closed epoll's number.
+            for _ in range(4):
+                reused.enter_context(select.epoll())
+            with pytest.raises(ValueError):
+                epoll.register(a.fileno(), selectors.EVENT_READ)
