@@ -652,9 +652,19 @@ class Connection(Reader, Writer):
         if not self._reading:
             self._heartbeat.take_over(self)
         if not self.wait_closed(self.close_timeout):
-            self.logger.info("%s: closing handshake timed out", self.id)  # as the heartbeat's
-            self._abort()
+            self._closing_timed_out()
             self.wait_closed(1.0)
+
+    def _closing_timed_out(self) -> None:
+        """The closing handshake did not complete within ``close_timeout``: say so at INFO
+        and abort, once, whether ``close()`` or the heartbeat's deadline finds it first (a
+        connection already aborted, e.g. by a failed write, is left to finish)."""
+        with self._lock:
+            if self._closed or self._aborted:
+                return
+            self._aborted = True
+        self.logger.info("%s: closing handshake timed out", self.id)
+        self._abort()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the TCP connection is closed; return whether it is."""

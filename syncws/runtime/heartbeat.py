@@ -513,9 +513,8 @@ class Heartbeat:
                     if conn.hb_pong_overdue(arg):
                         self.logger.info("%s: keepalive ping timeout; failing connection", conn.id)
                         conn._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                elif kind == _CLOSE and not conn._closed:
-                    self.logger.info("%s: closing handshake timed out", conn.id)
-                    conn._abort()
+                elif kind == _CLOSE:
+                    conn._closing_timed_out()
             except Exception:
                 self.logger.exception("error in heartbeat thread")
 

@@ -483,3 +483,22 @@ def test_leaving_a_client_with_block_does_not_wait_for_a_blocked_send() -> None:
     assert elapsed < 2.0, "close() waited for the blocked send()"
     assert isinstance(outcome[0], syncws.ConnectionClosedError)
     assert ws.close_code == 1006
+
+
+def test_a_closing_timeout_is_logged_once_whoever_finds_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """close() and the heartbeat's close deadline can both find a closing handshake over
+    time: it is logged and aborted once (CI saw the line twice)."""
+    caplog.set_level(logging.INFO, logger="syncws.client")
+    with raw_server(lambda sock, rest: None) as ws_uri:  # never answers the close
+        ws = syncws.connect(ws_uri, close_timeout=0.2, ping_interval=None)
+        finders = [threading.Thread(target=ws._closing_timed_out) for _ in range(4)]
+        for finder in finders:
+            finder.start()
+        for finder in finders:
+            finder.join(5)
+        assert ws.wait_closed(5)
+        ws.close()  # closed already: no closing handshake to time out
+    timed_out = [r for r in caplog.records if "closing handshake timed out" in r.message]
+    assert len(timed_out) == 1
