@@ -99,6 +99,8 @@ def test_quickstart_echo_server_and_client(signum: int, tmp_path: Path) -> None:
         result = subprocess.run(
             [sys.executable, str(client_copy)], capture_output=True, text=True, timeout=TIMEOUT
         )
+        [shown] = [c for c in commands_in("tutorial/quickstart.rst", "python") if "hello" in c.text]
+        assert shown.output == ["Hello, world!"]  # what the page says it prints
         assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, world!\n", "")
         with syncws.connect(f"ws://localhost:{port}/") as ws:
             ws.send(b"\x00\xff")
