@@ -70,13 +70,7 @@ def test_multicore_server_runs_processes_on_one_port_and_stops_on_sigterm() -> N
         for i, ws in enumerate(clients):
             ws.send(f"hello {i}")
             assert ws.recv(timeout=5) == f"hello {i}"
-        running.proc.send_signal(signal.SIGTERM)
-        for ws in clients:
-            with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=5)
-            assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
-        assert "Traceback" not in running.rest(TIMEOUT)
+        running.stop_gracefully(clients, TIMEOUT)
 
 
 def test_users_and_groups_reaches_one_user_or_one_group(server: ServerFactory) -> None:
