@@ -490,6 +490,33 @@ def test_publish_in_flight_when_the_link_drops_raises(
         assert "may or may not have been delivered" in str(exc)
 
 
+@pytest.mark.parametrize("same_hub", [True, False], ids=["subscriber", "publisher-only"])
+def test_late_reply_does_not_shift_the_next_ones(
+    hub: Hub, redis_server: RedisServer, server: ServerFactory, uri: UriFactory, same_hub: bool
+) -> None:
+    """A publish whose reply comes after ``timeout`` raises RedisUnavailable in time; once
+    Redis answers again, the next publish gets its own reply, not the late one (with a
+    subscriber thread, the late reply is dropped; without, the link is replaced)."""
+    srv = server(rooms(hub))
+    with (
+        join(uri(srv, "/room")) as client,
+        Hub(redis_server.url, timeout=0.5) if not same_hub else contextlib.nullcontext(hub) as pub,
+    ):
+        pub.timeout = 0.5
+        assert pub.publish("nobody", "connects") == 0
+        assert redis_server.proc is not None
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(RedisUnavailable, match=r"did not answer within 0\.5 s"):
+                pub.publish("nobody", "late")
+            assert time.monotonic() - start < 2
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        assert pub.publish("room", "next") == 1  # the late reply said 0
+        assert client.recv(timeout=5) == "next"
+
+
 def test_publisher_only_hub_after_a_redis_restart(redis_server: RedisServer) -> None:
     """A hub that only publishes, whose Redis restarted since its last publish, sends the
     next message on a new connection, without an error (the old one is found closed
