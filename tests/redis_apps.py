@@ -11,7 +11,8 @@ Run in subprocesses (``python tests/redis_apps.py ...``):
 - ``fork URL``: a hub attached to a server that serves a client and to one that does not
   serve yet, then ``os.fork()``. Checks that the child subscribes to EVERYONE for the
   second (its own connection to Redis has one subscription) and not for the first (the
-  client gets one copy of what is published to EVERYONE, the parent's); exits 0 if so.
+  client gets one copy of what is published to EVERYONE, the parent's), and that once
+  closed, the hub stays closed in a child; exits 0 if so.
 
 Imported: :func:`flask_app` (WebSocket routes of a Flask app, with a hub), also served by
 gunicorn as ``redis_apps:flask_app()`` with ``REDIS_URL`` set.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 import flask
@@ -124,6 +126,11 @@ def fork(url: str) -> None:
             os.waitpid(pid, 0)
         client.close()
     hub.close()
+    # A closed hub stays closed in a child: no thread, no connection.
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if threading.active_count() == 1 else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "the closed hub started"
 
 
 if __name__ == "__main__":

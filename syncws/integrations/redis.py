@@ -197,7 +197,9 @@ class Hub:
                         sock.close()
                 if hub._link is not None:
                     hub._link.transport.close()
+                closed = hub._closed
                 hub._reset(hub._idle_owners)
+                hub._closed = closed  # a closed hub stays closed
                 if hub._owners:
                     with hub._lock:
                         hub._start()
