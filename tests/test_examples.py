@@ -23,6 +23,7 @@ from types import ModuleType
 import pytest
 from conftest import Program, ServerFactory, program, uri
 from doc_blocks import commands_in, rst_blocks
+from services import RedisServer
 from wsgi_servers import free_port, wait_listening, werkzeug_server
 
 import syncws
@@ -653,3 +654,37 @@ def test_reconnecting_client_reconnects_after_a_server_restart() -> None:
 def echo_server(ws: syncws.ServerConnection) -> None:
     for message in ws:
         ws.send(message)
+
+
+def test_redis_chat_server_across_processes(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/redis_chat_server.py: two server processes share a room through Redis;
+    --announce, from a third process without a server, reaches the clients of both; with
+    Redis gone, a message gets an apology and the server keeps serving; Ctrl-C stops each
+    server with exit status 0."""
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    script = str(EXAMPLES / "redis_chat_server.py")
+    ports = [free_port(), free_port()]
+    with program([script, str(ports[0])]) as one, program([script, str(ports[1])]) as two:
+        with connect_when_listening(ports[0]) as a, connect_when_listening(ports[1]) as b:
+            assert a.recv(timeout=10) == b.recv(timeout=10) == "joined lobby"
+            a.send("hello from one")
+            assert b.recv(timeout=10) == a.recv(timeout=10) == "hello from one"
+            b.send(b"\x00from two")
+            assert a.recv(timeout=10) == b.recv(timeout=10) == b"\x00from two"
+            announced = subprocess.run(
+                [sys.executable, script, "--announce", "maintenance in 5 minutes"],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+            )
+            assert "announced to 2 server processes" in announced.stdout, announced.stderr
+            assert a.recv(timeout=10) == b.recv(timeout=10) == "maintenance in 5 minutes"
+            redis_server.stop()
+            a.send("anyone there?")
+            assert a.recv(timeout=10) == "the chat is unavailable for a moment"
+        for running in (one, two):
+            running.proc.send_signal(signal.SIGINT)
+            assert running.proc.wait(TIMEOUT) == 0
+            assert "Traceback" not in running.rest(TIMEOUT)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +19,7 @@ import pytest
 from conftest import ServerFactory, echo, program, uri
 from doc_blocks import ROOT, commands_in
 from proxy_servers import dante, tinyproxy
-from services import RedisServer, find_program
+from services import find_program
 from test_examples import EXAMPLES, TIMEOUT, example
 from wsgi_servers import free_port, wait_listening, werkzeug_server
 
@@ -187,45 +186,6 @@ def test_proxy_client_through_real_proxies(server: ServerFactory, tmp_path: Path
         )
         assert refused.returncode != 0 and "ConnectionRefusedError" in refused.stderr
         assert run(script, target, env={**nowhere, "no_proxy": "127.0.0.1"}) == "< Hello\n"
-
-
-def test_redis_chat_across_two_processes(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two processes of examples/redis_chat.py on one Redis: a room's message reaches its
-    members in both, and them only; ``announce`` reaches everyone; with Redis gone, the
-    sender is told, and the connections stay open."""
-    monkeypatch.setenv("REDIS_URL", redis_server.url)
-    script = str(EXAMPLES / "redis_chat.py")
-    ports = [free_port(), free_port()]
-    with program([script, str(ports[0])]) as first, program([script, str(ports[1])]) as second:
-        for port, running in zip(ports, [first, second], strict=True):
-            wait_listening(port, running.proc)
-        ann = syncws.connect(f"ws://127.0.0.1:{ports[0]}/lobby")
-        bob = syncws.connect(f"ws://127.0.0.1:{ports[1]}/lobby")
-        cat = syncws.connect(f"ws://127.0.0.1:{ports[1]}/kitchen")
-        with ann, bob, cat:
-            for ws, room in [(ann, "lobby"), (bob, "lobby"), (cat, "kitchen")]:
-                assert ws.recv(timeout=5) == f"joined {room}"
-            ann.send("hello")
-            assert ann.recv(timeout=5) == bob.recv(timeout=5) == "hello"
-            bob.send(b"\x00\x01")
-            assert ann.recv(timeout=5) == bob.recv(timeout=5) == b"\x00\x01"
-            with pytest.raises(TimeoutError):
-                cat.recv(timeout=0.3)
-
-            run(script, "announce", "maintenance", "in", "5", "minutes")
-            for ws in (ann, bob, cat):
-                assert ws.recv(timeout=5) == "maintenance in 5 minutes"
-
-            redis_server.stop()
-            started = time.monotonic()
-            ann.send("anyone?")
-            assert ann.recv(timeout=10) == "the chat is unavailable for a moment"
-            assert time.monotonic() - started < 5  # refused at once, not a timeout
-        for running in (first, second):
-            running.proc.send_signal(signal.SIGINT)
-            assert running.proc.wait(TIMEOUT) == 0
 
 
 def test_flask_routes_echo_feed_and_publish() -> None:
