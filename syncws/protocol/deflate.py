@@ -4,7 +4,7 @@
 a connection once the handshake negotiated it; :class:`ServerPerMessageDeflateFactory` and
 :class:`ClientPerMessageDeflateFactory` negotiate it (RFC 7692 §5, §7.1).
 :func:`server_extensions` and :func:`client_extensions` turn the runtime's
-``compression="deflate"`` option into factories.
+``compression`` and ``extensions`` options into the list of factories to negotiate.
 
 Defaults are chosen for servers holding many connections. zlib's defaults (15 window bits,
 memLevel 8) allocate about 300 KiB per connection (compressor plus decompressor, measured
@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..exceptions import NegotiationError, PayloadTooBig, ProtocolError
-from .extensions import Extension, ExtensionParameter
+from .extensions import (
+    ClientExtensionFactory,
+    Extension,
+    ExtensionParameter,
+    ServerExtensionFactory,
+)
 from .frames import Frame, Opcode
 
 __all__ = [
@@ -264,11 +269,20 @@ class PerMessageDeflate:
 
 
 def _check_window_bits(value: int | None, name: str) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise TypeError(f"{name} must be an integer or None, got {type(value).__name__}")
     if value is not None and not 8 <= value <= 15:
         raise ValueError(f"{name} must be between 8 and 15, got {value!r}")
 
 
 def _check_zlib_settings(compress_level: int, mem_level: int, min_size: int) -> None:
+    for name, value in (
+        ("compress_level", compress_level),
+        ("mem_level", mem_level),
+        ("min_size", min_size),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if not -1 <= compress_level <= 9:
         raise ValueError(f"compress_level must be between -1 and 9, got {compress_level!r}")
     if not 1 <= mem_level <= 9:
@@ -316,6 +330,10 @@ def _already_accepted(accepted: Sequence[Extension]) -> bool:
     return any(extension.name == NAME for extension in accepted)
 
 
+# websockets' compress_settings keys (zlib.compressobj's arguments) that have a setting here.
+_COMPRESS_SETTINGS = {"level": "compress_level", "memLevel": "mem_level"}
+
+
 class _FactoryOptions:
     """The settings both factories share; checked once, here."""
 
@@ -331,7 +349,19 @@ class _FactoryOptions:
         compress_level: int = COMPRESS_LEVEL,
         mem_level: int = MEM_LEVEL,
         min_size: int = MIN_COMPRESS_SIZE,
+        compress_settings: Mapping[str, int] | None = None,
     ) -> None:
+        if compress_settings:
+            for key, value in compress_settings.items():
+                if key not in _COMPRESS_SETTINGS:
+                    raise ValueError(
+                        f"compress_settings may set 'level' and 'memLevel' only, not {key!r}"
+                        + (" (the window bits are negotiated)" if key == "wbits" else "")
+                    )
+                if key == "level":
+                    compress_level = value
+                else:
+                    mem_level = value
         _check_window_bits(server_max_window_bits, "server_max_window_bits")
         _check_window_bits(client_max_window_bits, "client_max_window_bits")
         _check_zlib_settings(compress_level, mem_level, min_size)
@@ -366,10 +396,14 @@ class ServerPerMessageDeflateFactory(_FactoryOptions):
             client compresses with up to 15 bits.
         compress_level: zlib compression level (-1 to 9).
         mem_level: zlib memLevel of the compressor (1-9).
-        min_size: Whole messages shorter than this are sent uncompressed.
+        min_size: Whole messages shorter than this many bytes are sent uncompressed (Node
+            ws calls it ``threshold``); ``0`` compresses every message.
+        compress_settings: websockets' spelling of ``compress_level`` and ``mem_level``:
+            ``{"level": 9, "memLevel": 4}`` (keys it has, over the keyword arguments).
 
     Raises:
-        ValueError: An option is out of range.
+        ValueError: An option is out of range, or ``compress_settings`` has another key.
+        TypeError: An option is not an integer.
     """
 
     def __init__(
@@ -452,10 +486,14 @@ class ClientPerMessageDeflateFactory(_FactoryOptions):
             server asks for less.
         compress_level: zlib compression level (-1 to 9).
         mem_level: zlib memLevel of the compressor (1-9).
-        min_size: Whole messages shorter than this are sent uncompressed.
+        min_size: Whole messages shorter than this many bytes are sent uncompressed (Node
+            ws calls it ``threshold``); ``0`` compresses every message.
+        compress_settings: websockets' spelling of ``compress_level`` and ``mem_level``:
+            ``{"level": 9, "memLevel": 4}`` (keys it has, over the keyword arguments).
 
     Raises:
-        ValueError: An option is out of range.
+        ValueError: An option is out of range, or ``compress_settings`` has another key.
+        TypeError: An option is not an integer.
     """
 
     def get_request_params(self) -> list[ExtensionParameter]:
@@ -513,35 +551,73 @@ class ClientPerMessageDeflateFactory(_FactoryOptions):
         )
 
 
-def _check_compression(compression: str | None) -> bool:
-    if compression is None:
-        return False
-    if compression == "deflate":
-        return True
-    raise ValueError(f'compression must be "deflate" or None, got {compression!r}')
+def _check_compression(compression: str | None) -> None:
+    if compression is not None and compression != "deflate":
+        raise ValueError(f'compression must be "deflate" or None, got {compression!r}')
 
 
-def server_extensions(compression: str | None) -> list[ServerPerMessageDeflateFactory]:
-    """The extension factories of a server's ``compression`` option.
+def _check_factories(extensions: object, side: str, method: str) -> list[Any]:
+    """``extensions`` as a list, each checked to be a ``side`` extension factory (it has
+    ``name`` and ``method``): a client factory given to a server fails here, not at the
+    first handshake."""
+    if isinstance(extensions, (str, bytes)) or not isinstance(extensions, Iterable):
+        raise TypeError(
+            f"extensions must be a list of {side} extension factories, "
+            f"got {type(extensions).__name__}"
+        )
+    factories = list(extensions)
+    for factory in factories:
+        if not isinstance(getattr(factory, "name", None), str) or not callable(
+            getattr(factory, method, None)
+        ):
+            raise TypeError(
+                f"extensions of a {side} are {side} extension factories (with a name and "
+                f"{method}()), got {type(factory).__name__}"
+            )
+    return factories
+
+
+def _with_default(factories: list[Any], compression: str | None, default: type) -> list[Any]:
+    # As websockets: the default factory comes last, unless one of the same name is given.
+    _check_compression(compression)
+    if compression is not None and not any(factory.name == NAME for factory in factories):
+        factories.append(default())
+    return factories
+
+
+def server_extensions(
+    compression: str | None, extensions: Iterable[ServerExtensionFactory] | None = None
+) -> list[ServerExtensionFactory]:
+    """The extension factories of a server's ``compression`` and ``extensions`` options.
 
     Args:
-        compression: ``"deflate"`` for permessage-deflate with the defaults of
-            :class:`ServerPerMessageDeflateFactory`, ``None`` for no compression.
+        compression: ``"deflate"`` adds permessage-deflate with the defaults of
+            :class:`ServerPerMessageDeflateFactory`, unless ``extensions`` has a
+            permessage-deflate factory already; ``None`` adds nothing.
+        extensions: Factories to negotiate, in order of preference.
 
     Raises:
-        ValueError: Any other value.
+        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``.
+        TypeError: ``extensions`` is not a list of server extension factories.
     """
-    return [ServerPerMessageDeflateFactory()] if _check_compression(compression) else []
+    factories = _check_factories(extensions or (), "server", "process_request_params")
+    return _with_default(factories, compression, ServerPerMessageDeflateFactory)
 
 
-def client_extensions(compression: str | None) -> list[ClientPerMessageDeflateFactory]:
-    """The extension factories of a client's ``compression`` option.
+def client_extensions(
+    compression: str | None, extensions: Iterable[ClientExtensionFactory] | None = None
+) -> list[ClientExtensionFactory]:
+    """The extension factories of a client's ``compression`` and ``extensions`` options.
 
     Args:
-        compression: ``"deflate"`` to offer permessage-deflate with the defaults of
-            :class:`ClientPerMessageDeflateFactory`, ``None`` for no compression.
+        compression: ``"deflate"`` adds an offer of permessage-deflate with the defaults
+            of :class:`ClientPerMessageDeflateFactory`, unless ``extensions`` has a
+            permessage-deflate factory already; ``None`` adds nothing.
+        extensions: Factories whose offers to make, in order.
 
     Raises:
-        ValueError: Any other value.
+        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``.
+        TypeError: ``extensions`` is not a list of client extension factories.
     """
-    return [ClientPerMessageDeflateFactory()] if _check_compression(compression) else []
+    factories = _check_factories(extensions or (), "client", "process_response_params")
+    return _with_default(factories, compression, ClientPerMessageDeflateFactory)

@@ -446,6 +446,42 @@ def test_compression_option_helpers():
         client_extensions("br")
 
 
+def test_extension_helpers_keep_a_given_deflate_factory():
+    """A permessage-deflate factory among extensions replaces the default one, whatever
+    compression says; other factories come first, in their order, then the default."""
+    custom = ServerPerMessageDeflateFactory(server_max_window_bits=9)
+    assert server_extensions("deflate", [custom]) == [custom]
+    assert server_extensions(None, [custom]) == [custom]
+    other = type("Other", (), {"name": "x-other", "process_request_params": print})()
+    first, default = server_extensions("deflate", (other,))
+    assert first is other and isinstance(default, ServerPerMessageDeflateFactory)
+    client = ClientPerMessageDeflateFactory(client_max_window_bits=10)
+    assert client_extensions("deflate", [client]) == [client]
+    assert client_extensions(None, None) == []
+
+
+def test_extension_helpers_refuse_factories_of_the_other_side():
+    """A client factory given to a server (or the other way round), or a factory that is
+    not in a list, raises TypeError at once."""
+    with pytest.raises(TypeError, match="server extension factories"):
+        server_extensions("deflate", [ClientPerMessageDeflateFactory()])
+    with pytest.raises(TypeError, match="client extension factories"):
+        client_extensions(None, [ServerPerMessageDeflateFactory()])
+    with pytest.raises(TypeError, match="must be a list"):
+        client_extensions(None, ClientPerMessageDeflateFactory())
+
+
+def test_compress_settings_is_websockets_spelling():
+    """compress_settings={"level": ..., "memLevel": ...} sets compress_level and mem_level,
+    which the negotiated extension then compresses with; other keys raise ValueError."""
+    factory = ClientPerMessageDeflateFactory(compress_settings={"level": 1, "memLevel": 4})
+    assert (factory.compress_level, factory.mem_level) == (1, 4)
+    extension = factory.process_response_params([], [])
+    assert (extension.compress_level, extension.mem_level) == (1, 4)
+    with pytest.raises(ValueError, match="not 'strategy'"):
+        ServerPerMessageDeflateFactory(compress_settings={"strategy": zlib.Z_FILTERED})
+
+
 def test_repr_shows_negotiated_parameters():
     """The extension's repr shows what was negotiated."""
     extension = PerMessageDeflate(local_max_window_bits=12)
