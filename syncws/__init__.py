@@ -32,6 +32,7 @@ from .runtime.auth import basic_auth
 from .runtime.broadcast import broadcast
 from .runtime.client import ClientConnection, connect
 from .runtime.connection import Connection, Data
+from .runtime.options import ConnectionOptions
 from .runtime.reconnect import reconnect
 from .runtime.router import route
 from .runtime.server import Server, ServerConnection, serve
@@ -48,6 +49,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "ConnectionOptions",
     "Data",
     "Headers",
     "InsecureRedirect",

@@ -33,9 +33,8 @@ NGINX = DEPLOYMENT / "nginx.conf"
 TIMEOUT = 20
 
 
-def defaults() -> syncws.Server:
-    """A server with every option at its default (not started), to read the defaults."""
-    return syncws.Server(lambda ws: None, "127.0.0.1", 0)
+#: The connection options' defaults, which the configurations must allow for.
+DEFAULTS = syncws.ConnectionOptions()
 
 
 def wait_for_line(running: Program, pattern: str) -> re.Match[str]:
@@ -119,9 +118,8 @@ def test_systemd_unit_runs_the_app_and_stops_it_within_its_timeout(tmp_path: Pat
     service = unit["Service"]
     assert service["KillSignal"] == ["SIGTERM"]
     stop_timeout = int(service["TimeoutStopSec"][0])
-    with defaults() as server:
-        assert server.close_timeout is not None
-        assert stop_timeout > server.close_timeout
+    assert DEFAULTS.close_timeout is not None
+    assert stop_timeout > DEFAULTS.close_timeout
     assert service["WorkingDirectory"] == [str(DEPLOYMENT)]
     [exec_start] = service["ExecStart"]
     executable, *args = shlex.split(exec_start.replace("%i", str(port)))
@@ -194,9 +192,8 @@ def test_haproxy_config_agrees_with_the_app_and_nginx() -> None:
     assert ["default_backend", backend_name] in frontend
     timeouts = {args[0]: seconds(args[1]) for keyword, *args in defaults_ if keyword == "timeout"}
     assert set(timeouts) == {"connect", "client", "server", "tunnel"}
-    with defaults() as server:
-        assert server.ping_interval is not None
-        assert timeouts["tunnel"] > server.ping_interval
+    assert DEFAULTS.ping_interval is not None
+    assert timeouts["tunnel"] > DEFAULTS.ping_interval
     assert ["balance", "leastconn"] in backend
     assert ["option", "forwardfor"] in backend
 

@@ -39,6 +39,7 @@ from ..protocol.http11 import Headers
 from ..protocol.uri import parse_uri
 from ..runtime.client import ClientConnection, connect
 from ..runtime.connection import Data
+from ..runtime.options import ConnectionOptions
 from ..runtime.reconnect import backoff, process_exception
 from .signals import MainThreadWaker, signals_blocked
 from .terminal import (
@@ -63,6 +64,7 @@ _OK = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the client's command line."""
+    defaults = ConnectionOptions()
     parser = argparse.ArgumentParser(
         prog="syncws",
         description=(
@@ -117,14 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-size",
         type=_non_negative_int,
-        default=2**20,
+        default=defaults.max_size,
         metavar="BYTES",
         help="largest incoming message; 0 for no limit (default: 1 MiB)",
     )
     parser.add_argument(
         "--timeout",
         type=_positive,
-        default=10.0,
+        default=defaults.open_timeout,
         metavar="SECONDS",
         help="time allowed to open the connection (default: 10)",
     )

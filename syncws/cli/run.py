@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
+from ..runtime.options import ConnectionOptions
 from ..runtime.server import Server, _bind, serve
 
 __all__ = ["KILL_GRACE", "MAX_RESTART_DELAY", "STABLE_AFTER", "main"]
@@ -94,6 +95,7 @@ def load_handler(target: str) -> Callable[..., Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``syncws run``."""
+    defaults = ConnectionOptions()
     parser = argparse.ArgumentParser(
         prog="syncws run",
         description="Serve HANDLER (a function of MODULE) with N worker processes.",
@@ -106,14 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", metavar="FILE", help="certificate chain (PEM): TLS")
     parser.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
     parser.add_argument("--max-connections", type=int, default=1024, help="per worker")
-    parser.add_argument("--max-size", type=int, default=2**20, help="bytes per message")
+    parser.add_argument("--max-size", type=int, default=defaults.max_size, help="bytes per message")
     parser.add_argument(
         "--compression", choices=["deflate", "none"], default="deflate", help="default: deflate"
     )
     parser.add_argument("--backlog", type=int, default=128, help="listen backlog (128)")
-    parser.add_argument("--ping-interval", type=float, default=20.0, help="seconds")
-    parser.add_argument("--ping-timeout", type=float, default=20.0, help="seconds")
-    parser.add_argument("--close-timeout", type=float, default=10.0, help="seconds")
+    parser.add_argument(
+        "--ping-interval", type=float, default=defaults.ping_interval, help="seconds"
+    )
+    parser.add_argument("--ping-timeout", type=float, default=defaults.ping_timeout, help="seconds")
+    parser.add_argument(
+        "--close-timeout", type=float, default=defaults.close_timeout, help="seconds"
+    )
     parser.add_argument(
         "--trusted-proxies",
         metavar="LIST",

@@ -48,7 +48,7 @@ from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Headers, Request, Response, redact_target
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from ..runtime.heartbeat import Heartbeat, wsgi_heartbeat
-from ..runtime.options import _ConnectionOptions
+from ..runtime.options import ConnectionOptions, _OpenConnections, _server_protocols
 from ..runtime.server import ServerConnection
 from ..runtime.transport import Transport
 
@@ -213,7 +213,7 @@ def _take_over(sock: socket.socket) -> socket.socket:
     return ours
 
 
-class Upgrader(_ConnectionOptions):
+class Upgrader:
     """Upgrades WSGI requests to :class:`~syncws.ServerConnection`; holds their settings.
 
     The options are those of :class:`~syncws.Server` that apply to a connection (there is
@@ -236,8 +236,13 @@ class Upgrader(_ConnectionOptions):
         write_timeout: Seconds a send may block on a peer that does not read.
         logger: Logger, ``logging.getLogger("syncws.wsgi")`` by default.
 
+    Attributes:
+        options: The :class:`~syncws.ConnectionOptions` of its connections.
+
     Raises:
-        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``.
+        ValueError: An option is out of range (see
+            :class:`~syncws.ConnectionOptions`).
+        TypeError: An option has the wrong type.
     """
 
     def __init__(
@@ -257,25 +262,35 @@ class Upgrader(_ConnectionOptions):
         write_timeout: float | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        super().__init__(
-            origins=origins,
-            subprotocols=subprotocols,
-            select_subprotocol=select_subprotocol,
-            server_header=server_header,
+        self.options = ConnectionOptions(
             max_size=max_size,
-            compression=compression,
             max_queue=max_queue,
+            compression=compression,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             close_timeout=close_timeout,
             open_timeout=open_timeout,
             write_timeout=write_timeout,
-            logger=logger or logging.getLogger("syncws.wsgi"),
         )
+        self.logger = logger or logging.getLogger("syncws.wsgi")
+        self._new_protocol = _server_protocols(
+            self.options,
+            origins=origins,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            server_header=server_header,
+        )
+        self._open_connections = _OpenConnections()
+        self._lock = threading.Lock()  # guards _stopping and _shutdown_close
         self._stopping = False
         self._shutdown_close = (int(CloseCode.GOING_AWAY), "")
         with _upgraders_lock:
             _upgraders.add(self)
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections (a copy: safe to iterate while connections come and go)."""
+        return self._open_connections.open()
 
     @property
     def _heartbeat(self) -> Heartbeat:
@@ -307,7 +322,8 @@ class Upgrader(_ConnectionOptions):
         transport = Transport(_take_over(sock))
         conn = connection_class(self, transport, protocol)
         protocol.send_response(response)
-        deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
+        open_timeout = self.options.open_timeout
+        deadline = None if open_timeout is None else time.monotonic() + open_timeout
         try:
             transport.send(transport.encode(protocol.data_to_send()), deadline)
         except (OSError, TimeoutError) as exc:
@@ -320,8 +336,7 @@ class Upgrader(_ConnectionOptions):
             conn.remote_address,
             redact_target(protocol.request.path) if protocol.request else "",
         )
-        with self._lock:
-            self._connections.add(conn)
+        self._open_connections.add(conn)
         self._heartbeat.add(conn)
         conn._process(early, eof=False)
         if self._stopping:

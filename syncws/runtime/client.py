@@ -27,6 +27,7 @@ from ..protocol.http11 import Headers, HeadersLike, redact_target
 from ..protocol.uri import WebSocketURI, parse_uri
 from .connection import Connection
 from .heartbeat import client_heartbeat
+from .options import ConnectionOptions
 from .proxy import get_proxy, open_tunnel, parse_proxy
 from .transport import NestedTLSTransport, TLSTransport, Transport
 
@@ -157,11 +158,23 @@ def connect(
         OSError: The connection could not be opened (refused, unreachable, TLS failure);
             when the proxy cannot be reached, the message names the proxy's address.
         ImportError: A SOCKS proxy without the ``socks`` extra installed.
-        ValueError: An option is invalid, e.g. ``compression`` is neither ``"deflate"``
-            nor ``None``, or ``proxy`` is not a URL of a supported proxy.
+        ValueError: An option is out of range (see
+            :class:`~syncws.ConnectionOptions`), or ``proxy`` is not a URL
+            of a supported proxy.
+        TypeError: An option has the wrong type.
     """
     wsuri = parse_uri(uri)
-    extensions = client_extensions(compression)  # ValueError if unknown
+    options = ConnectionOptions(
+        max_size=max_size,
+        max_queue=max_queue,
+        compression=compression,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+        open_timeout=open_timeout,
+        write_timeout=write_timeout,
+    )
+    factories = client_extensions(compression)
     if ssl is not None and not wsuri.secure:
         raise ValueError("ssl is only for wss:// URIs")
     if max_redirects < 0:
@@ -169,7 +182,7 @@ def connect(
     if isinstance(proxy, str):
         parse_proxy(proxy)  # ValueError now, not after a redirect
     logger = logger or logging.getLogger("syncws.client")
-    deadline = None if open_timeout is None else time.monotonic() + open_timeout
+    deadline = None if options.open_timeout is None else time.monotonic() + options.open_timeout
 
     def remaining() -> float | None:
         if deadline is None:
@@ -213,8 +226,8 @@ def connect(
                     subprotocols=subprotocols,
                     additional_headers=headers,
                     user_agent_header=user_agent_header,
-                    max_size=max_size,
-                    extensions=extensions,
+                    max_size=options.max_size,
+                    extensions=factories,
                 ),
             )
         except InvalidStatus as exc:
@@ -235,11 +248,7 @@ def connect(
         transport,
         protocol,
         heartbeat=client_heartbeat(),
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        write_timeout=write_timeout,
-        max_queue=max_queue,
+        options=options,
         logger=logger,
     )
     conn.redirects = redirects

@@ -53,6 +53,7 @@ from .writing import Writer
 
 if TYPE_CHECKING:
     from .heartbeat import Heartbeat
+    from .options import ConnectionOptions
     from .transport import Transport
 
 __all__ = ["Connection", "Data"]
@@ -123,22 +124,20 @@ class Connection(Reader, Writer):
         protocol: Protocol,
         *,
         heartbeat: Heartbeat,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        close_timeout: float | None,
-        write_timeout: float | None,
-        max_queue: int,
+        options: ConnectionOptions,
         logger: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
         self._id: uuid.UUID | None = None  # made on first use (see id)
         self.logger = logger
         self.transport = transport
         self.protocol = protocol
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.write_timeout = write_timeout
-        self.max_queue = max(1, max_queue)
+        # Plain attributes, from options (checked there): the message path reads max_queue
+        # and write_timeout, the heartbeat the others, without a second attribute lookup.
+        self.ping_interval = options.ping_interval
+        self.ping_timeout = options.ping_timeout
+        self.close_timeout = options.close_timeout
+        self.write_timeout = options.write_timeout
+        self.max_queue = options.max_queue
         self.latency = 0.0
         self._heartbeat = heartbeat
         # Only TLS transports transform writes or produce bytes of their own.

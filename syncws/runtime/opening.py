@@ -15,6 +15,7 @@ import logging
 import reprlib
 import socket
 import ssl as ssl_module
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from ..protocol.http11 import Request, Response, redact_target
 from ..protocol.server import ServerProtocol
 from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
-from .options import _ConnectionOptions
+from .options import ConnectionOptions, _OpenConnections
 from .transport import TLSTransport, Transport
 
 if TYPE_CHECKING:
@@ -46,13 +47,18 @@ def _shut_read(sock: socket.socket) -> None:
         pass
 
 
-class _OpeningHandshake(_ConnectionOptions):
+class _OpeningHandshake:
     """The opening handshake of :class:`~syncws.Server` (see the module docstring)."""
 
+    options: ConnectionOptions
+    logger: logging.Logger
     ssl: ssl_module.SSLContext | None
     process_request: Callable[[ServerConnection, Request], Response | None] | None
     process_response: Callable[[ServerConnection, Request, Response], Response | None] | None
     _heartbeat: Heartbeat
+    _new_protocol: Callable[[], ServerProtocol]
+    _open_connections: _OpenConnections
+    _lock: threading.Lock
     _trusted_proxies: _TrustedProxies | None
     _handshaking: set[socket.socket]
     _stopping: bool
@@ -69,7 +75,8 @@ class _OpeningHandshake(_ConnectionOptions):
         """Run the TLS and HTTP handshakes; return the open connection, or ``None`` once the
         socket has been answered (or dropped) and closed: it never outlives a failure.
         ``local_address`` is the socket's own when the acceptor knows it, else ``None``."""
-        deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
+        open_timeout = self.options.open_timeout
+        deadline = None if open_timeout is None else time.monotonic() + open_timeout
         with self._lock:
             # Until the request has arrived, shutdown() can end the wait for it (see
             # _interrupt_handshakes); a thread that starts after shutdown() began does so.
@@ -111,8 +118,7 @@ class _OpeningHandshake(_ConnectionOptions):
                 # is in server.connections. This thread holds the writer token meanwhile:
                 # a broadcast queues its message behind the 101, written just below.
                 conn._writing = True
-                with self._lock:
-                    self._connections.add(conn)
+                self._open_connections.add(conn)
             transport.send(transport.encode(wire), deadline)
         except (OSError, TimeoutError) as exc:
             self.logger.info("opening handshake with %s failed: %s", address, exc)
@@ -248,8 +254,8 @@ class _OpeningHandshake(_ConnectionOptions):
             # Unlisted first: shutdown() must not shut down a closed socket's descriptor,
             # which may already belong to another socket.
             self._handshaking.discard(sock)
-            if conn is not None:
-                self._connections.discard(conn)
+        if conn is not None:
+            self._open_connections.discard(conn)
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -33,6 +33,7 @@ from .connection import Connection
 from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
 from .opening import _OpeningHandshake
+from .options import ConnectionOptions, _OpenConnections, _server_protocols
 from .pool import Pool
 from .transport import Transport
 
@@ -57,23 +58,15 @@ _Listener = tuple[socket.socket, int, int, Any]
 
 
 class ConnectionOwner(Protocol):
-    """What a :class:`ServerConnection` takes from whoever accepted it: its settings, the
-    heartbeat thread that serves it, and the set of open connections it joins.
+    """What a :class:`ServerConnection` takes from whoever accepted it: its options and
+    logger, the heartbeat thread that serves it, and the set of open connections it joins.
 
     :class:`Server` is one; :class:`syncws.integrations.wsgi.Upgrader`, which upgrades
     requests inside a WSGI app and has no listening socket, is the other.
     """
 
     @property
-    def ping_interval(self) -> float | None: ...
-    @property
-    def ping_timeout(self) -> float | None: ...
-    @property
-    def close_timeout(self) -> float | None: ...
-    @property
-    def write_timeout(self) -> float | None: ...
-    @property
-    def max_queue(self) -> int: ...
+    def options(self) -> ConnectionOptions: ...
     @property
     def logger(self) -> logging.Logger: ...
     @property
@@ -81,9 +74,7 @@ class ConnectionOwner(Protocol):
     @property
     def _heartbeat(self) -> Heartbeat: ...
     @property
-    def _connections(self) -> set[ServerConnection]: ...
-    @property
-    def _lock(self) -> threading.Lock: ...
+    def _open_connections(self) -> _OpenConnections: ...
 
 
 class ServerConnection(Connection):
@@ -126,11 +117,7 @@ class ServerConnection(Connection):
             transport,
             protocol,
             heartbeat=server._heartbeat,
-            ping_interval=server.ping_interval,
-            ping_timeout=server.ping_timeout,
-            close_timeout=server.close_timeout,
-            write_timeout=server.write_timeout,
-            max_queue=server.max_queue,
+            options=server.options,
             logger=server.logger,
         )
         self.server = server
@@ -174,9 +161,7 @@ class ServerConnection(Connection):
         return True
 
     def _connection_lost(self) -> None:
-        # Under the owner's lock: Server.connections iterates over the set.
-        with self.server._lock:
-            self.server._connections.discard(self)
+        self.server._open_connections.discard(self)
         with self._lock:
             callbacks, self._close_callbacks = self._close_callbacks, None
         for callback in callbacks or ():
@@ -320,9 +305,14 @@ class Server(_OpeningHandshake):
             One more gets HTTP 503.
         logger: Logger, ``logging.getLogger("syncws.server")`` by default.
 
+    Attributes:
+        options: The :class:`~syncws.ConnectionOptions` of its connections.
+
     Raises:
-        ValueError: ``compression`` is neither ``"deflate"`` nor ``None``, or an item of
+        ValueError: An option is out of range (see
+            :class:`~syncws.ConnectionOptions`), or an item of
             ``trusted_proxies`` is not an address or a network.
+        TypeError: An option has the wrong type.
     """
 
     def __init__(
@@ -354,21 +344,26 @@ class Server(_OpeningHandshake):
         max_connections: int = 1024,
         logger: logging.Logger | None = None,
     ) -> None:
-        super().__init__(
-            origins=origins,
-            subprotocols=subprotocols,
-            select_subprotocol=select_subprotocol,
-            server_header=server_header,
+        self.options = ConnectionOptions(
             max_size=max_size,
-            compression=compression,
             max_queue=max_queue,
+            compression=compression,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             close_timeout=close_timeout,
             open_timeout=open_timeout,
             write_timeout=write_timeout,
-            logger=logger or logging.getLogger("syncws.server"),
         )
+        self.logger = logger or logging.getLogger("syncws.server")
+        self._new_protocol = _server_protocols(
+            self.options,
+            origins=origins,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            server_header=server_header,
+        )
+        self._open_connections = _OpenConnections()
+        self._lock = threading.Lock()  # guards _serving and _handshaking
         self.handler = handler
         self.ssl = ssl
         self.process_request = process_request
@@ -440,6 +435,11 @@ class Server(_OpeningHandshake):
             return None
         host: str = self.socket.getsockname()[0]
         return host
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections (a copy: safe to iterate while connections come and go)."""
+        return self._open_connections.open()
 
     @property
     def port(self) -> int | None:
@@ -670,12 +670,11 @@ class Server(_OpeningHandshake):
                 except OSError:
                     pass
             self._interrupt_handshakes()
-            with self._lock:
-                connections = list(self._connections)
+            connections = self._open_connections.listed()
             for conn in connections:
                 conn._close_nowait(code, reason)
             if timeout is None:
-                timeout = self.close_timeout
+                timeout = self.options.close_timeout
             deadline = None if timeout is None else time.monotonic() + timeout
             self._pool.join(timeout)
             for conn in connections:

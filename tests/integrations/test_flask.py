@@ -150,7 +150,7 @@ def test_flask_sock_server_options_are_honoured(caplog: pytest.LogCaptureFixture
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["SOCK_SERVER_OPTIONS: 'receive_bytes' has no equivalent in syncws; ignored"]
-    assert sock.upgrader.max_size == 100
+    assert sock.upgrader.options.max_size == 100
     with werkzeug_server(app) as address, connect(address, "/echo") as ws:
         ws.send("x" * 100)
         assert ws.recv(5) == "x" * 100
@@ -167,4 +167,4 @@ def test_sock_options_take_precedence_over_the_config() -> None:
     app = flask.Flask("both")
     app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": 100, "ping_interval": 5}
     sock = Sock(app, max_size=2000)
-    assert (sock.upgrader.max_size, sock.upgrader.ping_interval) == (2000, 5)
+    assert (sock.upgrader.options.max_size, sock.upgrader.options.ping_interval) == (2000, 5)

@@ -295,9 +295,11 @@ def test_upgrader_rejects_unknown_compression_as_server_does() -> None:
 
 
 def test_upgrader_options_are_attributes() -> None:
-    """As on a Server, each connection option is an attribute; the logger has its own name."""
+    """As on a Server, the connection options are in ``options``; the logger has its own
+    name."""
     upgrader = Upgrader(max_size=1024, ping_interval=None, open_timeout=3, compression=None)
-    assert (upgrader.max_size, upgrader.ping_interval, upgrader.open_timeout) == (1024, None, 3)
-    assert (upgrader.ping_timeout, upgrader.max_queue) == (20, 16)
+    options = upgrader.options
+    assert (options.max_size, options.ping_interval, options.open_timeout) == (1024, None, 3)
+    assert (options.ping_timeout, options.max_queue) == (20, 16)
     assert upgrader.logger.name == "syncws.wsgi"
     assert upgrader.connections == set()

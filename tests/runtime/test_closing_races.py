@@ -42,7 +42,7 @@ def test_send_waiting_for_an_unfinishable_write_raises_once_closed(
     with sock:
         assert pending.wait(5)
         # The handler is now blocked in send(), waiting for the token; then the peer closes.
-        assert wait_for(lambda: any(c._token_waiters for c in srv._connections), 5)
+        assert wait_for(lambda: any(c._token_waiters for c in srv._open_connections.listed()), 5)
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
         assert wait_for(lambda: outcome, 5), "send() is still blocked"
     assert isinstance(outcome[0], syncws.ConnectionClosed)
@@ -204,7 +204,7 @@ def test_shutdown_while_the_101_is_being_written_closes_with_1001(
     def send(self: Transport, wire: bytes | memoryview, deadline: float | None = None) -> None:
         if bytes(wire[:12]) == b"HTTP/1.1 101":
             threading.Thread(target=srv.shutdown).start()
-            closing = lambda: any(c.state is State.CLOSING for c in srv._connections)  # noqa: E731
+            closing = lambda: any(c.state is State.CLOSING for c in srv._open_connections.listed())  # noqa: E731
             assert wait_for(closing, 5)
         real_send(self, wire, deadline)
 
@@ -261,7 +261,7 @@ def test_shutdown_does_not_wait_for_a_connection_whose_101_failed(
     def send(self: Transport, wire: bytes | memoryview, deadline: float | None = None) -> None:
         if bytes(wire[:12]) == b"HTTP/1.1 101":
             threading.Thread(target=shut_down).start()
-            closing = lambda: any(c.state is State.CLOSING for c in srv._connections)  # noqa: E731
+            closing = lambda: any(c.state is State.CLOSING for c in srv._open_connections.listed())  # noqa: E731
             assert wait_for(closing, 5)  # shutdown() has listed it
             raise ConnectionResetError("the client left")
         real_send(self, wire, deadline)
@@ -311,7 +311,7 @@ def test_close_does_not_wait_for_a_send_blocked_on_the_peer(
     sock, _ = raw_client(srv, rcvbuf=4096)
     closer: threading.Thread | None = None
     try:
-        assert wait_for(lambda: any(c._writing for c in srv._connections), 5)
+        assert wait_for(lambda: any(c._writing for c in srv._open_connections.listed()), 5)
         (conn,) = srv.connections
         closer, took = _close_in_a_thread(conn)
         closer.join(5)
