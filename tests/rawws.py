@@ -74,14 +74,17 @@ def parse_close(payload: bytes) -> tuple[int, str]:
 
 
 class FrameReader:
-    """Reads frames, masked or not, from a blocking socket."""
+    """Reads frames, masked or not, from a blocking socket (or from ``buffered`` bytes
+    only, when ``sock`` is ``None``)."""
 
-    def __init__(self, sock: socket.socket, buffered: bytes = b"") -> None:
+    def __init__(self, sock: socket.socket | None, buffered: bytes = b"") -> None:
         self.sock = sock
         self.buf = bytearray(buffered)
 
     def _fill(self, n: int) -> bool:
         while len(self.buf) < n:
+            if self.sock is None:
+                return False
             data = self.sock.recv(65536)
             if not data:
                 return False
@@ -90,6 +93,12 @@ class FrameReader:
 
     def read(self) -> tuple[int, bytes] | None:
         """Return ``(opcode, payload)`` of the next frame, or ``None`` at EOF."""
+        item = self.read_frame()
+        return None if item is None else (item[0] & 0x0F, item[1])
+
+    def read_frame(self) -> tuple[int, bytes] | None:
+        """Return ``(first byte, payload)`` of the next frame (the first byte has FIN, the
+        RSV bits and the opcode), or ``None`` at EOF."""
         if not self._fill(2):
             return None
         b0, b1 = self.buf[0], self.buf[1]
@@ -116,7 +125,7 @@ class FrameReader:
         del self.buf[: pos + n]
         if mask:
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        return b0 & 0x0F, payload
+        return b0, payload
 
     def read_until_eof(self) -> list[tuple[int, bytes]]:
         """Read every frame until the peer closes the TCP connection."""
@@ -251,3 +260,88 @@ def wait_for(predicate: Callable[[], Any], timeout: float) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+class Tapped:
+    """What went through a :func:`tap` relay: the bytes each way, as they went."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.upstream = bytearray()  # client to server
+        self.downstream = bytearray()  # server to client
+
+    def frames(self, direction: str) -> list[tuple[int, bytes]]:
+        """The whole frames sent ``"upstream"`` or ``"downstream"`` after the HTTP head:
+        ``(first byte, unmasked payload)``; the first byte has FIN, RSV1-3 and the opcode."""
+        with self.lock:
+            data = bytes(getattr(self, direction))
+        _, _, data = data.partition(b"\r\n\r\n")
+        reader = FrameReader(None, data)
+        frames = []
+        while (item := reader.read_frame()) is not None:
+            frames.append(item)
+        return frames
+
+
+@contextmanager
+def tap(port: int) -> Iterator[tuple[str, Tapped]]:
+    """Relay one TCP connection to 127.0.0.1:``port``, recording the bytes each way.
+
+    Yields the relay's ``ws://`` URI and the record. Each byte is recorded before it is
+    passed on: what a peer received, the record has. The relay ends when the block does
+    (every socket closed, the threads joined, each wait bounded).
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    record = Tapped()
+    sockets: list[socket.socket] = []
+    pumps: list[threading.Thread] = []
+
+    def pump(source: socket.socket, sink: socket.socket, buf: bytearray) -> None:
+        try:
+            while data := source.recv(65536):
+                with record.lock:
+                    buf += data
+                sink.sendall(data)
+        except OSError:
+            pass
+        try:
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def run() -> None:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        server = socket.create_connection(("127.0.0.1", port), timeout=5)
+        for sock in (client, server):
+            sock.settimeout(10)
+            sockets.append(sock)
+        for source, sink, buf in (
+            (client, server, record.upstream),
+            (server, client, record.downstream),
+        ):
+            thread = threading.Thread(target=pump, args=(source, sink, buf), daemon=True)
+            pumps.append(thread)
+            thread.start()
+
+    acceptor = threading.Thread(target=run, daemon=True)
+    acceptor.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/", record
+    finally:
+        listener.close()
+        acceptor.join(10)
+        for thread in pumps:
+            thread.join(5)  # both peers have usually closed by now
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a pump still waiting
+            except OSError:
+                pass
+        for thread in pumps:
+            thread.join(5)
+        for sock in sockets:
+            sock.close()

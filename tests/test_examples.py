@@ -688,3 +688,34 @@ def test_redis_chat_server_across_processes(
             running.proc.send_signal(signal.SIGINT)
             assert running.proc.wait(TIMEOUT) == 0
             assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def run_example(name: str) -> str:
+    """Run ``examples/NAME.py`` to its end (bounded); return its standard output."""
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_compression_settings_are_negotiated() -> None:
+    """examples/compression.py: the tuned server and client agree on 10-bit windows both
+    ways; compression=None negotiates no extension; messages arrive whole either way."""
+    assert run_example("compression") == (
+        "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10\n"
+        "700\n"
+        "no extension\n"
+        "700\n"
+    )
+
+
+def test_custom_extension_is_negotiated_before_compression() -> None:
+    """examples/custom_extension.py: x-xor, then permessage-deflate, and the echo."""
+    assert run_example("custom_extension") == (
+        "x-xor; key=42, permessage-deflate; server_max_window_bits=12\nHello, extensions!\n"
+    )

@@ -43,6 +43,7 @@ from urllib.parse import quote
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
+from ..protocol.extensions import ServerExtensionFactory
 from ..protocol.frames import CloseCode
 from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Headers, Request, Response, redact_target
@@ -228,6 +229,8 @@ class Upgrader:
         server_header: The ``Server`` header of the ``101``; ``None`` omits it.
         max_size: Largest incoming message in bytes (1009 beyond); ``None``: no limit.
         compression: ``"deflate"`` accepts permessage-deflate; ``None`` disables it.
+        extensions: Extension factories to negotiate, as for :class:`~syncws.Server`
+            (e.g. permessage-deflate with other settings: :doc:`/topics/compression`).
         max_queue: Messages buffered while the view is not reading.
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
         ping_timeout: Seconds to wait for a pong before failing with 1011.
@@ -242,7 +245,8 @@ class Upgrader:
     Raises:
         ValueError: An option is out of range (see
             :class:`~syncws.ConnectionOptions`).
-        TypeError: An option has the wrong type.
+        TypeError: An option has the wrong type, e.g. an item of ``extensions`` is not a
+            server extension factory.
     """
 
     def __init__(
@@ -254,6 +258,7 @@ class Upgrader:
         server_header: str | None = DEFAULT_SERVER_HEADER,
         max_size: int | None = DEFAULT_MAX_SIZE,
         compression: str | None = "deflate",
+        extensions: Sequence[ServerExtensionFactory] | None = None,
         max_queue: int = 16,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -279,6 +284,7 @@ class Upgrader:
             subprotocols=subprotocols,
             select_subprotocol=select_subprotocol,
             server_header=server_header,
+            extensions=extensions,
         )
         self._open_connections = _OpenConnections()
         self._lock = threading.Lock()  # guards _stopping and _shutdown_close

@@ -23,6 +23,7 @@ from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import client_extensions
 from ..protocol.events import ResponseReceived, State
+from ..protocol.extensions import ClientExtensionFactory
 from ..protocol.http11 import Headers, HeadersLike, redact_target
 from ..protocol.uri import WebSocketURI, parse_uri
 from .connection import Connection
@@ -80,6 +81,7 @@ def connect(
     write_timeout: float | None = None,
     max_size: int | None = DEFAULT_MAX_SIZE,
     compression: str | None = "deflate",
+    extensions: Sequence[ClientExtensionFactory] | None = None,
     max_queue: int = 16,
     logger: logging.Logger | None = None,
 ) -> ClientConnection:
@@ -136,6 +138,11 @@ def connect(
         compression: ``"deflate"`` offers permessage-deflate (RFC 7692), used if the
             server accepts it (see :doc:`/topics/compression`); ``None`` disables
             compression.
+        extensions: Extension factories whose offers to make, in order
+            (:class:`~syncws.protocol.extensions.ClientExtensionFactory`). A
+            :class:`~syncws.protocol.deflate.ClientPerMessageDeflateFactory` among them
+            sets compression's window bits, levels and threshold; it replaces the one
+            ``compression="deflate"`` adds (see :doc:`/topics/compression`).
         max_queue: Messages buffered while no thread is in ``recv()``, before the client
             stops reading the socket (TCP backpressure). A high-water mark: the read that
             reaches it is queued whole (see :doc:`/topics/threads`).
@@ -161,7 +168,8 @@ def connect(
         ValueError: An option is out of range (see
             :class:`~syncws.ConnectionOptions`), or ``proxy`` is not a URL
             of a supported proxy.
-        TypeError: An option has the wrong type.
+        TypeError: An option has the wrong type, e.g. an item of ``extensions`` is not a
+            client extension factory.
     """
     wsuri = parse_uri(uri)
     options = ConnectionOptions(
@@ -174,7 +182,7 @@ def connect(
         open_timeout=open_timeout,
         write_timeout=write_timeout,
     )
-    factories = client_extensions(compression)
+    factories = client_extensions(compression, extensions)
     if ssl is not None and not wsuri.secure:
         raise ValueError("ssl is only for wss:// URIs")
     if max_redirects < 0:

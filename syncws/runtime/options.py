@@ -17,13 +17,14 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import _check_compression, server_extensions
 from ..protocol.events import State
+from ..protocol.extensions import ServerExtensionFactory
 from ..protocol.handshake import OriginRule
 from ..protocol.server import ServerProtocol
 
@@ -106,9 +107,14 @@ def _server_protocols(
     subprotocols: Sequence[str] | None,
     select_subprotocol: Callable[[Sequence[str], Sequence[str]], str | None] | None,
     server_header: str | None,
+    extensions: Iterable[ServerExtensionFactory] | None,
 ) -> Callable[[], ServerProtocol]:
     """What makes the Sans-I/O protocol of each connection a server opens (the handshake
-    options, the extension factories made once)."""
+    options, the extension factories made once).
+
+    Raises:
+        TypeError: ``extensions`` is not a list of server extension factories.
+    """
     return functools.partial(
         ServerProtocol,
         origins=origins,
@@ -116,7 +122,7 @@ def _server_protocols(
         select_subprotocol=select_subprotocol,
         server_header=server_header,
         max_size=options.max_size,
-        extensions=server_extensions(options.compression),
+        extensions=server_extensions(options.compression, extensions),
     )
 
 

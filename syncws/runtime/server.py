@@ -25,6 +25,7 @@ from typing import Any, NoReturn, Protocol
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
+from ..protocol.extensions import ServerExtensionFactory
 from ..protocol.frames import CloseCode
 from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Request, Response
@@ -291,6 +292,11 @@ class Server(_OpeningHandshake):
         compression: ``"deflate"`` accepts permessage-deflate (RFC 7692) from clients that
             offer it, with memory-conscious settings (about 77 KiB per connection once
             used; see :doc:`/topics/compression`); ``None`` disables compression.
+        extensions: Extension factories to negotiate, in order of preference
+            (:class:`~syncws.protocol.extensions.ServerExtensionFactory`). A
+            :class:`~syncws.protocol.deflate.ServerPerMessageDeflateFactory` among them
+            sets compression's window bits, levels and threshold; it replaces the one
+            ``compression="deflate"`` adds (see :doc:`/topics/compression`).
         max_queue: Messages buffered while the handler is not reading, before the server
             stops reading the socket (TCP backpressure). A high-water mark: the read that
             reaches it is queued whole (see :doc:`/topics/threads`).
@@ -312,7 +318,8 @@ class Server(_OpeningHandshake):
         ValueError: An option is out of range (see
             :class:`~syncws.ConnectionOptions`), or an item of
             ``trusted_proxies`` is not an address or a network.
-        TypeError: An option has the wrong type.
+        TypeError: An option has the wrong type, e.g. an item of ``extensions`` is not a
+            server extension factory.
     """
 
     def __init__(
@@ -335,6 +342,7 @@ class Server(_OpeningHandshake):
         trusted_proxies: Sequence[str] | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
         compression: str | None = "deflate",
+        extensions: Sequence[ServerExtensionFactory] | None = None,
         max_queue: int = 16,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -361,6 +369,7 @@ class Server(_OpeningHandshake):
             subprotocols=subprotocols,
             select_subprotocol=select_subprotocol,
             server_header=server_header,
+            extensions=extensions,
         )
         self._open_connections = _OpenConnections()
         self._lock = threading.Lock()  # guards _serving and _handshaking

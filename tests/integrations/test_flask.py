@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from rawws import KEY
+from test_examples import example
 from wsgi_apps import flask_app
 from wsgi_servers import gunicorn_server, werkzeug_server
 
 import syncws
 from syncws.integrations.flask import Sock, SocketUnavailable
+from syncws.protocol.deflate import ServerPerMessageDeflateFactory
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,3 +170,30 @@ def test_sock_options_take_precedence_over_the_config() -> None:
     app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": 100, "ping_interval": 5}
     sock = Sock(app, max_size=2000)
     assert (sock.upgrader.options.max_size, sock.upgrader.options.ping_interval) == (2000, 5)
+
+
+def test_sock_extensions_and_compression_settings() -> None:
+    """extensions= on Sock reaches the Upgrader: a custom extension and permessage-deflate
+    with its own window bits are negotiated on a Flask route, and messages go through both."""
+    import flask
+
+    xor = example("custom_extension")
+    app = flask.Flask("extensions")
+    deflate = ServerPerMessageDeflateFactory(server_max_window_bits=9, min_size=0)
+    sock = Sock(app, extensions=[xor.ServerXorFactory(), deflate])
+
+    @sock.route("/echo")
+    def echo(ws: Any) -> None:
+        while True:
+            ws.send(ws.receive())
+
+    with werkzeug_server(app) as address:
+        uri = f"ws://{address}/echo"
+        with syncws.connect(uri, extensions=[xor.ClientXorFactory(7)]) as ws:
+            assert ws.response is not None
+            assert ws.response.headers["Sec-WebSocket-Extensions"] == (
+                "x-xor; key=7, permessage-deflate; server_max_window_bits=9"
+            )
+            for message in ["a", "through both " * 50, b"\x00\xff" * 300]:
+                ws.send(message)
+                assert ws.recv(5) == message

@@ -15,7 +15,7 @@ import pytest
 import websockets.exceptions
 import websockets.sync.client
 import websockets.sync.server
-from conftest import WsServerStarter, ws_connect, ws_echo
+from conftest import WsServerStarter, echo, ws_connect, ws_echo
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory as WsClientFactory,
 )
@@ -24,6 +24,7 @@ from websockets.extensions.permessage_deflate import (
 )
 
 import syncws
+from syncws.protocol.deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
 
 ServerFactory = Callable[..., syncws.Server]
 UriFactory = Callable[..., str]
@@ -71,6 +72,17 @@ WS_SERVER_CONFIGS = {
 }
 
 
+def exchange(ws: Any) -> None:
+    """Send each of MESSAGES, then 20 similar JSON messages (context takeover across
+    them), and check that ``ws``'s peer echoes each one."""
+    for message in MESSAGES:
+        ws.send(message)
+        assert ws.recv(timeout=5) == message
+    for i in range(20):
+        ws.send(JSON % i)
+        assert ws.recv(timeout=5) == JSON % i
+
+
 def negotiated(extensions: list[Any]) -> str:
     """The name of the single negotiated extension."""
     (extension,) = extensions
@@ -97,12 +109,7 @@ def test_syncws_client_with_websockets_server(
         assert negotiated(ws.protocol.extensions) == "permessage-deflate"
         assert ws.response is not None
         assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
-        for message in MESSAGES:
-            ws.send(message)
-            assert ws.recv(timeout=5) == message
-        for i in range(20):  # context takeover across many messages
-            ws.send(JSON % i)
-            assert ws.recv(timeout=5) == JSON % i
+        exchange(ws)
     [extensions] = server_extensions
     assert negotiated(extensions) == "permessage-deflate"
 
@@ -126,6 +133,31 @@ def test_syncws_client_fragments_with_websockets_server(ws_server: WsServerStart
         assert ws.recv(timeout=5) == b"ab" * 100 + b"cd" * 100
 
 
+def test_syncws_client_settings_with_websockets_server(ws_server: WsServerStarter) -> None:
+    """Window bits, level and threshold set on the syncws client through extensions= are
+    negotiated with a websockets server (its defaults: 12 bits each way at most), which
+    then decompresses what the client compresses, and the other way round."""
+    server_sides: list[Any] = []
+
+    def handler(ws: websockets.sync.server.ServerConnection) -> None:
+        server_sides.append(ws.protocol.extensions[0])
+        ws_echo(ws)
+
+    factory = ClientPerMessageDeflateFactory(
+        server_max_window_bits=10, client_max_window_bits=11, compress_level=9, min_size=0
+    )
+    with syncws.connect(ws_server(handler), extensions=[factory]) as ws:
+        assert ws.response is not None
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == (
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=11"
+        )
+        [client] = ws.protocol.extensions
+        exchange(ws)
+    assert (client.local_max_window_bits, client.remote_max_window_bits) == (11, 10)
+    [server_side] = server_sides
+    assert (server_side.local_max_window_bits, server_side.remote_max_window_bits) == (10, 11)
+
+
 # websockets client, syncws server.
 
 
@@ -144,14 +176,34 @@ def test_websockets_client_with_syncws_server(
 
     with ws_connect(uri(server(handler)), **config) as ws:
         assert negotiated(ws.protocol.extensions) == "permessage-deflate"
-        for message in MESSAGES:
-            ws.send(message)
-            assert ws.recv(timeout=5) == message
-        for i in range(20):
-            ws.send(JSON % i)
-            assert ws.recv(timeout=5) == JSON % i
+        exchange(ws)
     [extensions] = server_extensions
     assert negotiated(extensions) == "permessage-deflate"
+
+
+@pytest.mark.parametrize("server_bits", [8, 9, 13])
+def test_websockets_client_with_syncws_server_settings(
+    server: ServerFactory, uri: UriFactory, server_bits: int
+) -> None:
+    """Window bits, levels and threshold set on a syncws server through extensions= are
+    negotiated with a websockets client (which offers client_max_window_bits without a
+    value); both then exchange every kind of message. With 8 bits, the syncws server
+    compresses with 9 (zlib's least) in a way that an 8-bit window decompresses."""
+    factory = ServerPerMessageDeflateFactory(
+        server_max_window_bits=server_bits,
+        client_max_window_bits=10,
+        compress_level=1,
+        mem_level=3,
+        min_size=200,
+    )
+    with ws_connect(uri(server(echo, extensions=[factory]))) as ws:
+        assert ws.response is not None
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == (
+            f"permessage-deflate; server_max_window_bits={server_bits}; client_max_window_bits=10"
+        )
+        [client] = ws.protocol.extensions
+        assert (client.local_max_window_bits, client.remote_max_window_bits) == (10, server_bits)
+        exchange(ws)
 
 
 def test_websockets_client_fragments_with_syncws_server(
