@@ -26,7 +26,7 @@ def tuned_server(port: int = 0) -> syncws.Server:
         server_max_window_bits=10,  # compress with a 1 KiB window (default 12: 4 KiB)
         client_max_window_bits=10,  # and ask clients to, when they let the server choose
         compress_level=6,  # zlib's level: 1 is fastest, 9 smallest (default 6)
-        mem_level=4,  # zlib's memLevel, 1 to 9: memory for speed (default 5)
+        mem_level=4,  # zlib's memLevel, 1 to 9: lower saves memory (default 5)
         min_size=256,  # messages under 256 bytes go uncompressed (default 32)
     )
     return syncws.Server(echo, "localhost", port, extensions=[deflate])
