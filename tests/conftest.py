@@ -11,6 +11,7 @@
   if still running, with its standard error read line by line (``Program``).
 - ``redis_server``: a real ``redis-server`` on a free port (from ``services.py``, which also
   runs nginx).
+- ``has_ipv6_loopback()``: whether ``::1`` can be bound here, for tests that need it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import socket
 import ssl
 import subprocess
 import sys
@@ -76,6 +78,16 @@ def uri(server: syncws.Server, path: str = "/", scheme: str = "ws") -> str:
 def uri_fixture() -> Callable[..., str]:
     """The :func:`uri` helper, as a fixture for tests that prefer not to import conftest."""
     return uri
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether ``::1`` can be bound here (some containers and CI runners have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLContext]:

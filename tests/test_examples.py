@@ -10,6 +10,7 @@ import functools
 import http.client
 import importlib.util
 import json
+import os
 import re
 import signal
 import socket
@@ -22,6 +23,7 @@ from types import ModuleType
 
 import pytest
 from conftest import ServerFactory, program, uri
+from proxy_servers import SOCKS_USER_INFO, dante, tinyproxy
 from wsgi_servers import free_port, wait_listening, werkzeug_server
 
 import syncws
@@ -505,6 +507,42 @@ def test_reconnecting_client_reconnects_after_a_server_restart() -> None:
             finally:
                 if client.poll() is None:
                     client.kill()
+
+
+def test_proxy_client_through_http_and_socks_proxies(server: ServerFactory, tmp_path: Path) -> None:
+    """examples/proxy_client.py: through tinyproxy, named on the command line or by
+    http_proxy; through dante with a username and password; and one line, without the
+    password, when dante refuses the credentials or tinyproxy the destination."""
+    target = uri(server(echo_server))
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(EXAMPLES / "proxy_client.py"), *args],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env={**os.environ, **env},
+        )
+
+    with (
+        tinyproxy(tmp_path) as tiny,
+        dante(tmp_path, with_user=True) as socks_proxy,
+    ):
+        for result in (
+            run(target, tiny.url()),
+            run(target, http_proxy=tiny.url()),
+            run(target, socks_proxy.url("socks5h", SOCKS_USER_INFO)),
+        ):
+            assert result.stdout == "< Hello through the proxy!\n", result.stderr
+        refused = run(target, socks_proxy.url("socks5", "syncws-test:wrongpw"))
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            f"Check the proxy's username and password: proxy 127.0.0.1:{socks_proxy.port} "
+            "refused the username and password (Username and password authentication "
+            "failure).\n"
+        )
+        filtered = run("ws://192.0.2.1:9/", tiny.url())
+        assert filtered.stderr == "The proxy refused the tunnel: HTTP 403.\n"
 
 
 def echo_server(ws: syncws.ServerConnection) -> None:

@@ -151,9 +151,12 @@ def connect(
         InvalidHandshake: The server's answer is not a valid WebSocket handshake.
         InvalidProxyStatus: The HTTP proxy refused the tunnel (403, 407, 502, ...); the
             exception carries the proxy's response.
+        ProxyAuthenticationError: A SOCKS5 proxy refused the username and password of
+            ``proxy``, or wants some and it has none.
         ProxyError: A SOCKS proxy refused the tunnel; :exc:`InvalidProxyMessage` when an
             HTTP proxy's answer is not valid HTTP.
-        TimeoutError: The handshake did not complete within ``open_timeout``.
+        TimeoutError: The connection did not open within ``open_timeout``: one deadline
+            for the proxy, the tunnel, TLS and the handshake, however slowly each answers.
         OSError: The connection could not be opened (refused, unreachable, TLS failure);
             when the proxy cannot be reached, the message names the proxy's address.
         ImportError: A SOCKS proxy without the ``socks`` extra installed.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import program
+from conftest import has_ipv6_loopback, program
 from rawws import REQUEST, FrameReader, frame, raw_client, wait_for
 
 import syncws
@@ -217,15 +217,6 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) 
 # A host name with several addresses (issue 19).
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 def _resolving(monkeypatch: pytest.MonkeyPatch, name: str, *ips: str) -> None:
     """Make ``name`` resolve to ``ips``, in order, whatever this machine's hosts file says."""
     real = socket.getaddrinfo
@@ -247,7 +238,7 @@ def _resolving(monkeypatch: pytest.MonkeyPatch, name: str, *ips: str) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-@pytest.mark.skipif(not _ipv6_loopback(), reason="needs IPv6 on the loopback interface")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="needs IPv6 on the loopback interface")
 def test_a_host_name_binds_every_address_on_one_port(
     server: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
