@@ -323,6 +323,10 @@ def _open(
             data = transport.recv(remaining())
             if data is None:
                 raise TimeoutError("timed out during the opening handshake")
+            if not data and isinstance(transport, TLSTransport) and transport.tls_error:
+                # Why the server closed: e.g. TLS 1.3's "certificate required" alert, which
+                # says more than "connection closed during the handshake".
+                raise transport.tls_error
             events = protocol.receive_data(data) if data else protocol.receive_eof()
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
