@@ -158,9 +158,12 @@ def dante(
     destinations only; ``with_user``: SOCKS5 for :data:`SOCKS_USER` only, with its
     password (RFC 1929)."""
     binary = require(DANTED, "dante-server")
+    namespace = _namespace() if with_user else []
+    # As root, danted drops to nobody; in a user namespace, where the user is root, there
+    # is no other user to drop to.
+    root = os.geteuid() == 0 and "--user" not in namespace
     port = free_port(host)
     log = directory / "danted.log"
-    root = os.geteuid() == 0
     lines = [
         f"logoutput: {log}",
         f"internal: {host} port = {port}",
@@ -168,8 +171,7 @@ def dante(
         *(["external: ::1"] if has_ipv6_loopback() else []),
         "clientmethod: none",
         f"socksmethod: {'username' if with_user else 'none'}",
-        # Settings before rules (dante's grammar); as root, it drops to nobody. (In a user
-        # namespace, where the user is root, there is no other user to drop to.)
+        # Settings before rules (dante's grammar).
         *(["user.privileged: root", "user.unprivileged: nobody"] if root else []),
         "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }",
         "client pass { from: ::1/128 to: ::/0 }",
@@ -185,39 +187,44 @@ def dante(
     config.write_text("\n".join(lines) + "\n")
     args = [binary, "-f", str(config), "-p", str(directory / "danted.pid"), "-N", "1"]
     if with_user:
-        args = _with_user(directory, args, root)
+        args = _with_user(directory, namespace, args)
     with _run(args, host, port, log) as running:
         yield running
 
 
-def _with_user(directory: Path, args: list[str], root: bool) -> list[str]:
+def _namespace() -> list[str]:
+    """``unshare`` and its options for a mount namespace: of the machine's root, else in a
+    user namespace (also where root lacks CAP_SYS_ADMIN, as in some containers). Skips
+    (fails under CI=true) where neither is possible."""
+    unshare = shutil.which("unshare")
+    for options in (["--mount"], ["--user", "--map-root-user", "--mount"]):
+        if unshare is None or (options == ["--mount"] and os.geteuid() != 0):
+            continue
+        probe = [unshare, *options, "true"]
+        if subprocess.run(probe, capture_output=True, timeout=START_TIMEOUT).returncode == 0:
+            return [unshare, *options]
+    message = "dante with a username needs unshare (util-linux) and mount namespaces"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI must run the proxy tests)")
+    pytest.skip(message)
+
+
+def _with_user(directory: Path, namespace: list[str], args: list[str]) -> list[str]:
     """``args`` run in a mount namespace where ``/etc/passwd`` and ``/etc/shadow`` list
     :data:`SOCKS_USER` too (see the module docstring)."""
-    unshare = shutil.which("unshare")
-    namespace = ["--mount"] if root else ["--user", "--map-root-user", "--mount"]
-    if (
-        unshare is None
-        or subprocess.run(
-            [unshare, *namespace, "true"], capture_output=True, timeout=START_TIMEOUT
-        ).returncode
-    ):
-        message = "dante with a username needs unshare (util-linux) and namespaces"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI must run the proxy tests)")
-        pytest.skip(message)
     name, hashed = SOCKS_USER, _SOCKS_PASSWORD_HASH
     passwd, shadow = directory / "passwd", directory / "shadow"
     passwd.write_text(
         Path("/etc/passwd").read_text() + f"{name}:x:64999:64999::/nonexistent:/bin/false\n"
     )
-    # /etc/shadow is readable by root only: as another user, the namespace lists only ours.
-    system = Path("/etc/shadow").read_text() if root else ""
+    # /etc/shadow is readable by root only: otherwise the namespace's lists only our user.
+    system = Path("/etc/shadow").read_text() if os.access("/etc/shadow", os.R_OK) else ""
     shadow.write_text(system + f"{name}:{hashed}:19000:0:99999:7:::\n")
     shadow.chmod(0o600)
     script = (
         'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow && shift 2 && exec "$@"'
     )
-    return [unshare, *namespace, "sh", "-c", script, "sh", str(passwd), str(shadow), *args]
+    return [*namespace, "sh", "-c", script, "sh", str(passwd), str(shadow), *args]
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
