@@ -218,6 +218,9 @@ def open_tunnel(
         else:
             transport = Transport(sock)
         _http_connect(transport, proxy, uri, remaining, deadline, user_agent_header)
+    except TimeoutError as exc:  # in TLS, in the request, in the answer: the proxy's fault
+        sock.close()
+        raise TimeoutError(f"timed out waiting for proxy {proxy.address}") from exc
     except BaseException:
         sock.close()
         raise
@@ -267,9 +270,9 @@ def _http_connect(
     transport.send(transport.encode(request), deadline)
     answer = _ConnectAnswer(proxy.address)
     while True:
-        data = transport.recv(remaining())
+        data = transport.recv(remaining())  # remaining() raises once it is over
         if data is None:
-            raise TimeoutError(f"timed out waiting for proxy {proxy.address}")
+            raise TimeoutError("no answer")
         if answer.feed(data) is not None:
             break
     if answer.remainder:
