@@ -15,6 +15,10 @@ then, in two terminals or more::
 
     python -m syncws ws://localhost:8000/chat/lobby
     curl -d "hello from HTTP" http://localhost:8000/rooms/lobby
+    curl -d "maintenance in 5 minutes" http://localhost:8000/announce
+
+``--preload`` works too: the hub made in gunicorn's arbiter starts afresh in each worker,
+still attached to ``sock``.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import flask
 
 import syncws
 from syncws.integrations.flask import Sock
-from syncws.integrations.redis import Hub
+from syncws.integrations.redis import EVERYONE, Hub
 
 app = flask.Flask(__name__)
 sock = Sock(app, ping_interval=20)
 # One hub per process. Made at import, it is each worker's own: gunicorn imports the app
 # in every worker (and a hub inherited through --preload starts afresh in each).
 hub = Hub(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+# What is published to EVERYONE reaches every WebSocket client of the Sock's routes.
+hub.attach(sock)
 
 
 @sock.route("/chat/<room>")
@@ -48,4 +54,11 @@ def chat(ws: syncws.ServerConnection, room: str) -> None:
 def post(room: str) -> tuple[str, int]:
     """A normal route that publishes to a room, from whichever worker gets the request."""
     hub.publish(room, flask.request.get_data(as_text=True))
+    return "", 204
+
+
+@app.post("/announce")
+def announce() -> tuple[str, int]:
+    """Tell every WebSocket client of every worker (and of every other attached server)."""
+    hub.publish(EVERYONE, flask.request.get_data(as_text=True))
     return "", 204

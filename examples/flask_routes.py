@@ -24,7 +24,7 @@ import os
 import flask
 
 import syncws
-from syncws.integrations.flask import Sock
+from syncws.integrations.flask import Sock  # was: from flask_sock import Sock
 
 app = flask.Flask(__name__)
 sock = Sock(app, ping_interval=20, max_size=2**20)  # options of syncws.Server

@@ -1,16 +1,8 @@
 #!/usr/bin/env python
-"""Send each line you type to a WebSocket server and print the answer.
-
-Usage: python examples/hello_client.py [ws://localhost:8765/]
-"""
-
-import sys
+"""Send one message to the echo server (``examples/echo_server.py``) and print the answer."""
 
 import syncws
 
-uri = sys.argv[1] if len(sys.argv) > 1 else "ws://localhost:8765/"
-with syncws.connect(uri) as ws:
-    print(f"Connected to {uri}; type a message, Ctrl-D to quit.")
-    for line in sys.stdin:
-        ws.send(line.rstrip("\n"))
-        print("<", ws.recv())
+with syncws.connect("ws://localhost:8765/") as ws:
+    ws.send("Hello, world!")
+    print(ws.recv())

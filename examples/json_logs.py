@@ -4,7 +4,9 @@
 syncws's own lines about a connection begin with the connection's id (``ws.id``, a UUID),
 which is the first argument of the log record: the formatter copies it into a field. The
 handler logs its own lines through a :class:`logging.LoggerAdapter` that adds the same id,
-so that every line about a connection can be found by it. Only the standard library.
+so that every line about a connection can be found by it. syncws's own lines go through
+an adapter too (``logger=``), which adds the name of the service. Only the standard
+library.
 
 ``python examples/json_logs.py [PORT]`` (default 8765) logs to standard error.
 """
@@ -72,7 +74,9 @@ def main() -> None:
     handler.setFormatter(JSONFormatter())
     logging.basicConfig(handlers=[handler], level=logging.INFO)
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8765
-    syncws.serve(echo, "localhost", port)
+    # Context on syncws's own lines too: every record of this server gets a "service" field.
+    server_log = logging.LoggerAdapter(logging.getLogger("syncws.server"), {"service": "echo"})
+    syncws.serve(echo, "localhost", port, logger=server_log)
 
 
 if __name__ == "__main__":

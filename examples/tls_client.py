@@ -5,6 +5,9 @@ By default the server's certificate is verified against the system's trusted CAs
 self-signed certificate of ``examples/tls_server.py``, trust that certificate instead::
 
     python examples/tls_client.py --cafile cert.pem
+
+``--server-hostname`` is the name to verify in the certificate when it is not the URI's
+host (an IP address, a tunnel).
 """
 
 import argparse
@@ -18,13 +21,15 @@ def main() -> None:
     parser.add_argument("uri", nargs="?", default=None, help="default: wss://localhost:PORT/")
     parser.add_argument("--cafile", help="CA certificate(s) to trust, PEM")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--server-hostname", help="name expected in the certificate")
     parser.add_argument("--message", default="Hello over TLS!")
     args = parser.parse_args()
 
     uri = args.uri or f"wss://localhost:{args.port}/"
-    # None means a default context: system CAs, certificate and host name verified.
+    # None is the default context: the system's CAs, and the certificate must match the
+    # URI's host (or --server-hostname). Trust your own instead: never switch it off.
     context = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
-    with syncws.connect(uri, ssl=context) as ws:
+    with syncws.connect(uri, ssl=context, server_hostname=args.server_hostname) as ws:
         ws.send(args.message)
         print("<", ws.recv())
 

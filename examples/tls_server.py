@@ -34,12 +34,11 @@ def main() -> None:
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
+    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
+    print(f"TLS echo server on wss://{args.host}:{args.port}/", flush=True)
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
-
-    logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
-    print(f"TLS echo server on wss://{args.host}:{args.port}/", flush=True)
     syncws.serve(echo, args.host, args.port, ssl=context)
 
 

@@ -14,8 +14,8 @@ here, with the checks a server open to browsers needs:
 The tokens are short-lived and signed with HMAC (``issue_token``, ``check_token``): the
 web application that serves the page would issue them, with the same secret.
 
-``python examples/token_auth.py`` serves both on ws://localhost:8765/ (the query string)
-and ws://localhost:8766/ (the first message), and prints a token to try them with
+``python examples/token_auth.py [PORT [PORT2]]`` serves both: the query string on PORT
+(8765), the first message on PORT2 (PORT + 1); it prints a token to try them with
 ``python -m syncws``.
 """
 
@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import sys
 import threading
 import time
 import urllib.parse
@@ -100,11 +101,13 @@ def first_message_auth(ws: syncws.ServerConnection) -> None:
 
 
 def main() -> None:
-    first = syncws.Server(first_message_auth, "localhost", 8766, origins=ORIGINS)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8765
+    port2 = int(sys.argv[2]) if len(sys.argv) > 2 else port + 1
+    first = syncws.Server(first_message_auth, "localhost", port2, origins=ORIGINS)
     threading.Thread(target=first.serve_forever, daemon=True).start()
     print(f"token for alice, valid 10 minutes: {issue_token('alice', 600)}", flush=True)
     try:
-        syncws.serve(greet, "localhost", 8765, process_request=query_token_auth, origins=ORIGINS)
+        syncws.serve(greet, "localhost", port, process_request=query_token_auth, origins=ORIGINS)
     finally:
         first.shutdown()
 

@@ -9,9 +9,9 @@
   ``hostname`` from a fresh test CA, and a client context that trusts that CA.
 - ``program(args)``: a Python program of this checkout in a subprocess, killed at the end
   if still running, with its standard error read line by line (``Program``).
+- ``ipv6_loopback()``: whether ``::1`` can be bound here.
 - ``redis_server``: a real ``redis-server`` on a free port (from ``services.py``, which also
   runs nginx).
-- ``has_ipv6_loopback()``: whether ``::1`` can be bound here, for tests that need it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import socket
 import ssl
 import subprocess
@@ -80,16 +81,6 @@ def uri_fixture() -> Callable[..., str]:
     return uri
 
 
-def has_ipv6_loopback() -> bool:
-    """Whether ``::1`` can be bound here (some containers and CI runners have no IPv6)."""
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate for ``hostname`` from a fresh test CA, and a
     client context that trusts that CA."""
@@ -99,6 +90,16 @@ def tls_contexts(hostname: str = "localhost") -> tuple[ssl.SSLContext, ssl.SSLCo
     client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ca.configure_trust(client_ctx)
     return server_ctx, client_ctx
+
+
+def ipv6_loopback() -> bool:
+    """Whether ``::1`` can be bound on this machine (IPv6 may be disabled)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 class Program:
@@ -139,6 +140,20 @@ class Program:
         while not self._lines.empty():
             lines.append(self._lines.get())
         return "".join(lines)
+
+    def stop_gracefully(self, clients: list[syncws.ClientConnection], timeout: float) -> str:
+        """SIGTERM the program (a server): each of its ``clients`` gets 1001, and it exits
+        with 0 and no traceback, within ``timeout`` seconds; return the rest of its
+        standard error."""
+        self.proc.send_signal(signal.SIGTERM)
+        for ws in clients:
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=timeout)
+            assert ws.close_code == 1001
+        assert self.proc.wait(timeout) == 0
+        rest = self.rest(timeout)
+        assert "Traceback" not in rest
+        return rest
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import has_ipv6_loopback
+from conftest import ipv6_loopback
 
 #: Seconds a proxy has to start listening, and to exit once told to.
 START_TIMEOUT = 10
@@ -168,7 +168,7 @@ def dante(
         f"logoutput: {log}",
         f"internal: {host} port = {port}",
         "external: 127.0.0.1",
-        *(["external: ::1"] if has_ipv6_loopback() else []),
+        *(["external: ::1"] if ipv6_loopback() else []),
         "clientmethod: none",
         f"socksmethod: {'username' if with_user else 'none'}",
         # Settings before rules (dante's grammar).

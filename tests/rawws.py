@@ -33,9 +33,25 @@ def accept_key(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 
-def frame(opcode: int, payload: bytes = b"", *, mask: bool, fin: bool = True) -> bytes:
-    """Serialize one frame; a client frame gets an all-zero mask (payload unchanged)."""
-    b0 = (0x80 if fin else 0) | opcode
+def xor(payload: bytes, key: bytes) -> bytes:
+    """``payload`` masked with ``key`` (RFC 6455 §5.3), or unmasked: the same operation."""
+    n = len(payload)
+    repeated = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload) ^ int.from_bytes(repeated)).to_bytes(n)
+
+
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    mask: bool,
+    fin: bool = True,
+    rsv1: bool = False,
+    key: bytes = b"\0\0\0\0",
+) -> bytes:
+    """Serialize one frame, its length in the shortest form; a client frame is masked with
+    ``key``, all zeros by default (payload unchanged)."""
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     m = 0x80 if mask else 0
     n = len(payload)
     if n < 126:
@@ -44,7 +60,7 @@ def frame(opcode: int, payload: bytes = b"", *, mask: bool, fin: bool = True) ->
         head = struct.pack("!BBH", b0, m | 126, n)
     else:
         head = struct.pack("!BBQ", b0, m | 127, n)
-    return head + (b"\0\0\0\0" if mask else b"") + payload
+    return head + key + xor(payload, key) if mask else head + payload
 
 
 def close_frame(code: int, reason: str = "", *, mask: bool) -> bytes:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 #: Seconds a service may take to accept connections.
 START_TIMEOUT = 10.0
@@ -71,19 +72,38 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
 
 class RedisServer:
     """A ``redis-server`` on 127.0.0.1, without persistence, that a test may restart (on
-    the same port) or stop."""
+    the same port) or stop.
 
-    def __init__(self, program: str, directory: Path) -> None:
+    ``args`` are more options for it. With ``tls`` (a ``trustme`` server certificate for
+    ``localhost``, its chain and key in ``directory``), it serves TLS only, on
+    :attr:`port`, and :attr:`url` is a ``rediss://`` URL.
+    """
+
+    def __init__(
+        self, program: str, directory: Path, *args: str, tls: trustme.LeafCert | None = None
+    ) -> None:
         self.program = program
         self.directory = directory
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.args = list(args)
+        if tls is None:
+            self.args += ["--port", str(self.port)]
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        else:
+            cert, key = directory / "redis-cert.pem", directory / "redis-key.pem"
+            tls.cert_chain_pems[0].write_to_path(str(cert))
+            tls.private_key_pem.write_to_path(str(key))
+            self.args += [
+                "--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+            ]  # fmt: skip
+            self.url = f"rediss://localhost:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         args = [
             self.program,
-            "--port", str(self.port),
+            *self.args,
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",
@@ -104,16 +124,26 @@ class RedisServer:
         self.start()
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A running :class:`RedisServer`, stopped at teardown."""
+@contextlib.contextmanager
+def running_redis(
+    directory: Path, *args: str, tls: trustme.LeafCert | None = None
+) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer` (see there for ``args`` and ``tls``), stopped at
+    the end of the block."""
     program = find_program("redis-server", "redis-server")
-    server = RedisServer(program, tmp_path)
+    server = RedisServer(program, directory, *args, tls=tls)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A running :class:`RedisServer`, stopped at teardown."""
+    with running_redis(tmp_path) as server:
+        yield server
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ import functools
 import http.client
 import importlib.util
 import json
-import os
 import re
 import signal
 import socket
@@ -22,8 +21,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import ServerFactory, program, uri
-from proxy_servers import SOCKS_USER_INFO, dante, tinyproxy
+from conftest import Program, ServerFactory, program, uri
+from doc_blocks import commands_in, rst_blocks
+from services import RedisServer
 from wsgi_servers import free_port, wait_listening, werkzeug_server
 
 import syncws
@@ -42,16 +42,142 @@ def example(name: str) -> ModuleType:
     return module
 
 
-def connect_when_listening(port: int) -> syncws.ClientConnection:
+def connect_when_listening(port: int, path: str = "/") -> syncws.ClientConnection:
     """Connect to a program's server on ``port`` once it listens (bounded)."""
     deadline = time.monotonic() + TIMEOUT
     while True:
         try:
-            return syncws.connect(f"ws://localhost:{port}/", open_timeout=5)
+            return syncws.connect(f"ws://localhost:{port}{path}", open_timeout=5)
         except ConnectionRefusedError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)  # polling a port that is not bound yet: nothing to wait on
+
+
+def shown_on(name: str, port: int, directory: Path) -> Path:
+    """A copy of ``examples/NAME`` in ``directory`` with its port, the 8765 the docs show,
+    replaced by ``port``: the program as shown, runnable beside anything else on 8765."""
+    source = (EXAMPLES / name).read_text()
+    assert "8765" in source, name
+    copy = directory / Path(name).name
+    copy.write_text(source.replace("8765", str(port)))
+    return copy
+
+
+def wait_for_line(running: Program, pattern: str) -> str:
+    """The first line of the program's standard error that matches ``pattern`` (bounded)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not re.search(pattern, line := running.line(deadline - time.monotonic())):
+        pass
+    return line
+
+
+def echo_then_stop(running: Program, port: int, clients: int) -> None:
+    """Echo through ``clients`` connections to a program's echo server on ``port``, then
+    SIGTERM it: each client gets 1001, and the program exits with 0."""
+    connections = [syncws.connect(f"ws://127.0.0.1:{port}/") for _ in range(clients)]
+    for i, ws in enumerate(connections):
+        ws.send(f"hello {i}")
+        assert ws.recv(timeout=5) == f"hello {i}"
+    running.proc.send_signal(signal.SIGTERM)
+    for ws in connections:
+        with pytest.raises(syncws.ConnectionClosedOK):
+            ws.recv(timeout=TIMEOUT)
+        assert ws.close_code == 1001
+    assert running.proc.wait(TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_quickstart_echo_server_and_client(signum: int, tmp_path: Path) -> None:
+    """The quick start's programs, as the index, the README and the quick start show them
+    (but for the port): hello_client.py prints the echo of its message, the server echoes
+    binary too, and Ctrl-C or SIGTERM stops it gracefully: 1001 to the client, status 0."""
+    port = free_port()
+    server_copy = shown_on("echo_server.py", port, tmp_path)
+    client_copy = shown_on("hello_client.py", port, tmp_path)
+    with program([str(server_copy)]) as running:
+        wait_listening(port, running.proc)
+        result = subprocess.run(
+            [sys.executable, str(client_copy)], capture_output=True, text=True, timeout=TIMEOUT
+        )
+        [shown] = [c for c in commands_in("tutorial/quickstart.rst", "python") if "hello" in c.text]
+        assert shown.output == ["Hello, world!"]  # what the page says it prints
+        assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, world!\n", "")
+        with syncws.connect(f"ws://localhost:{port}/") as ws:
+            ws.send(b"\x00\xff")
+            assert ws.recv(timeout=5) == b"\x00\xff"
+            running.proc.send_signal(signum)
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)
+            assert ws.close_code == 1001
+        assert running.proc.wait(TIMEOUT) == 0
+        assert running.rest(TIMEOUT) == ""
+
+
+def test_chat_server_sends_every_message_to_everyone() -> None:
+    """examples/chat_server.py: everyone hears who joins and every message, the sender
+    included; Ctrl-C stops it."""
+    port = free_port()
+    with program([str(EXAMPLES / "chat_server.py"), "--port", str(port)]) as running:
+        with connect_when_listening(port) as ann:
+            assert ann.recv(timeout=5).endswith(" joined")
+            with syncws.connect(f"ws://localhost:{port}/") as bob:
+                joined = bob.recv(timeout=5)
+                assert joined.endswith(" joined")
+                assert ann.recv(timeout=5) == joined
+                ann.send("hello")
+                assert ann.recv(timeout=5) == bob.recv(timeout=5) == "hello"
+        running.proc.send_signal(signal.SIGINT)
+        assert running.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in running.rest(TIMEOUT)
+
+
+def test_handlers_served_by_the_runner_as_the_cli_reference_shows() -> None:
+    """``python -m syncws run handlers:echo --workers 2`` (docs/reference/cli.rst), run in
+    examples/ on a free port: it logs the first line the page shows, both workers serve,
+    and SIGTERM stops them (1001 to the clients, status 0)."""
+    [command] = [c for c in commands_in("reference/cli.rst", "python") if "run" in c.text]
+    args = command.pipeline()[0][1:]
+    assert args[:4] == ["-m", "syncws", "run", "handlers:echo"]  # examples/handlers.py
+    port = free_port()
+    with program([*args, "--port", str(port)], cwd=EXAMPLES) as running:
+        first = running.line(TIMEOUT).split(maxsplit=3)[3].rstrip()
+        assert first == command.output[0].split(maxsplit=3)[3].replace("8765", str(port))
+        for _ in range(2):
+            wait_for_line(running, rf"INFO server listening on .*:{port}/")
+        echo_then_stop(running, port, clients=4)
+
+
+#: The two lines of the logging page's quick set-up: timestamps, ids and ports vary.
+LOG_LINES = [
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO syncws\.server server listening on ws://.+/",
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO syncws\.server [0-9a-f-]{36}: connection open "
+    r"from \('127\.0\.0\.1', \d+\) /chat\?\[redacted\]",
+]
+
+
+def test_logging_setup_logs_the_lines_the_logging_page_shows() -> None:
+    """examples/logging_setup.py logs, in the format it sets, lines of the shape the page
+    shows after it (the same patterns match both), and never the query string."""
+    [shown] = [
+        block.text.splitlines()
+        for block in rst_blocks(EXAMPLES.parent / "docs" / "topics" / "logging.rst")
+        if block.language == "text"
+    ][:1]
+    port = free_port()
+    with program([str(EXAMPLES / "logging_setup.py"), str(port)]) as running:
+        listening = running.line(TIMEOUT)
+        with syncws.connect(f"ws://127.0.0.1:{port}/chat?token=s3cret") as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "hi"
+        opened = running.line(TIMEOUT)
+        running.proc.send_signal(signal.SIGINT)
+        assert running.proc.wait(TIMEOUT) == 0
+        rest = running.rest(TIMEOUT)
+    for pattern, line, shown_line in zip(LOG_LINES, [listening, opened], shown, strict=True):
+        assert re.fullmatch(pattern, line.rstrip("\n")), line
+        assert re.fullmatch(pattern, shown_line), shown_line
+    assert "s3cret" not in listening + opened + rest
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="platform has no SO_REUSEPORT")
@@ -67,16 +193,7 @@ def test_multicore_server_runs_processes_on_one_port_and_stops_on_sigterm() -> N
             match = re.match(rf"(\d+) server listening on ws://[^ ]*:{port}/$", line)
             if match:
                 workers.add(match[1])
-        clients = [syncws.connect(f"ws://127.0.0.1:{port}/") for _ in range(8)]
-        for i, ws in enumerate(clients):
-            ws.send(f"hello {i}")
-            assert ws.recv(timeout=5) == f"hello {i}"
-        running.proc.send_signal(signal.SIGTERM)
-        for ws in clients:
-            with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=5)
-            assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
+        echo_then_stop(running, port, clients=8)
         assert "Traceback" not in running.rest(TIMEOUT)
 
 
@@ -199,7 +316,8 @@ def test_background_server_shuts_down_on_ctrl_c_and_sigterm(signum: int) -> None
 
 def test_json_logs_are_json_lines_with_the_connection_id() -> None:
     """Every line is a JSON object; syncws's "connection open" line and the handler's own
-    line carry the same connection id; the token in the query string appears nowhere."""
+    line carry the same connection id; syncws's lines carry the field of the adapter given
+    as ``logger=``; the token in the query string appears nowhere."""
     port = free_port()
     with program([str(EXAMPLES / "json_logs.py"), str(port)]) as running:
         deadline = time.monotonic() + TIMEOUT
@@ -217,6 +335,8 @@ def test_json_logs_are_json_lines_with_the_connection_id() -> None:
         rest = running.rest(TIMEOUT)
     opened, closed = entries
     assert opened["logger"] == "syncws.server"
+    assert opened["service"] == "echo"  # the adapter passed as logger=
+    assert "service" not in closed  # the handler's own adapter adds other fields
     assert opened["message"].endswith("/chat?[redacted]")
     assert closed["logger"] == "echo"
     assert closed["message"] == "closed after 2 messages: code 1000"
@@ -248,6 +368,28 @@ def test_token_auth_in_the_query_string(server: ServerFactory) -> None:
     with pytest.raises(syncws.InvalidStatus) as caught:
         syncws.connect(uri(running, f"/?token={token}"), origin="https://evil.example")
     assert caught.value.response.status_code == 403
+
+
+def test_token_auth_program_serves_both_ways() -> None:
+    """``python examples/token_auth.py PORT PORT2`` prints a token that opens a connection
+    in the query string on PORT and as the first message on PORT2; Ctrl-C stops both."""
+    port, port2 = free_port(), free_port()
+    args = [sys.executable, str(EXAMPLES / "token_auth.py"), str(port), str(port2)]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # printed before serving; "" if it exits
+            token = line.removeprefix("token for alice, valid 10 minutes: ").strip()
+            with connect_when_listening(port, f"/?token={urllib.parse.quote(token)}") as ws:
+                assert ws.recv(timeout=5) == "Hello, alice!"
+            with syncws.connect(f"ws://localhost:{port2}/") as ws:
+                ws.send(token)
+                assert ws.recv(timeout=5) == "Hello, alice!"
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(TIMEOUT) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
 
 
 def test_token_auth_in_the_first_message(server: ServerFactory) -> None:
@@ -509,42 +651,40 @@ def test_reconnecting_client_reconnects_after_a_server_restart() -> None:
                     client.kill()
 
 
-def test_proxy_client_through_http_and_socks_proxies(server: ServerFactory, tmp_path: Path) -> None:
-    """examples/proxy_client.py: through tinyproxy, named on the command line or by
-    http_proxy; through dante with a username and password; and one line, without the
-    password, when dante refuses the credentials or tinyproxy the destination."""
-    target = uri(server(echo_server))
-
-    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(EXAMPLES / "proxy_client.py"), *args],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            env={**os.environ, **env},
-        )
-
-    with (
-        tinyproxy(tmp_path) as tiny,
-        dante(tmp_path, with_user=True) as socks_proxy,
-    ):
-        for result in (
-            run(target, tiny.url()),
-            run(target, http_proxy=tiny.url()),
-            run(target, socks_proxy.url("socks5h", SOCKS_USER_INFO)),
-        ):
-            assert result.stdout == "< Hello through the proxy!\n", result.stderr
-        refused = run(target, socks_proxy.url("socks5", "syncws-test:wrongpw"))
-        assert refused.returncode == 1
-        assert refused.stderr == (
-            f"Check the proxy's username and password: proxy 127.0.0.1:{socks_proxy.port} "
-            "refused the username and password (Username and password authentication "
-            "failure).\n"
-        )
-        filtered = run("ws://192.0.2.1:9/", tiny.url())
-        assert filtered.stderr == "The proxy refused the tunnel: HTTP 403.\n"
-
-
 def echo_server(ws: syncws.ServerConnection) -> None:
     for message in ws:
         ws.send(message)
+
+
+def test_redis_chat_server_across_processes(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/redis_chat_server.py: two server processes share a room through Redis;
+    --announce, from a third process without a server, reaches the clients of both; with
+    Redis gone, a message gets an apology and the server keeps serving; Ctrl-C stops each
+    server with exit status 0."""
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    script = str(EXAMPLES / "redis_chat_server.py")
+    ports = [free_port(), free_port()]
+    with program([script, str(ports[0])]) as one, program([script, str(ports[1])]) as two:
+        with connect_when_listening(ports[0]) as a, connect_when_listening(ports[1]) as b:
+            assert a.recv(timeout=10) == b.recv(timeout=10) == "joined lobby"
+            a.send("hello from one")
+            assert b.recv(timeout=10) == a.recv(timeout=10) == "hello from one"
+            b.send(b"\x00from two")
+            assert a.recv(timeout=10) == b.recv(timeout=10) == b"\x00from two"
+            announced = subprocess.run(
+                [sys.executable, script, "--announce", "maintenance in 5 minutes"],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+            )
+            assert "announced to 2 server processes" in announced.stdout, announced.stderr
+            assert a.recv(timeout=10) == b.recv(timeout=10) == "maintenance in 5 minutes"
+            redis_server.stop()
+            a.send("anyone there?")
+            assert a.recv(timeout=10) == "the chat is unavailable for a moment"
+        for running in (one, two):
+            running.proc.send_signal(signal.SIGINT)
+            assert running.proc.wait(TIMEOUT) == 0
+            assert "Traceback" not in running.rest(TIMEOUT)

@@ -104,8 +104,9 @@ def gunicorn_options() -> list[str]:
 
 
 @contextmanager
-def gunicorn_server(app: str, *extra: str) -> Iterator[Process]:
-    """Serve ``module:app`` with gunicorn's gthread worker (one worker); yield the process."""
+def gunicorn_server(app: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[Process]:
+    """Serve ``module:app`` with gunicorn's gthread worker (one worker), with ``env`` added
+    to the environment; yield the process."""
     port = free_port()
     args = [
         sys.executable, "-m", "gunicorn",
@@ -114,7 +115,7 @@ def gunicorn_server(app: str, *extra: str) -> Iterator[Process]:
         "--access-logfile", "-",
         *gunicorn_options(), *extra, app,
     ]  # fmt: skip
-    server = Process(args, port)
+    server = Process(args, port, env)
     try:
         wait_listening(port, server.process)
         yield server

@@ -8,7 +8,9 @@ share the port and watches them:
   worker binds its own socket to the port and the kernel spreads new connections among
   them; the parent holds a bound, non-listening socket of its own, which reserves the
   port and finds it when ``--port 0``. Elsewhere, and for ``--unix-path``, the parent binds
-  and listens before forking, and the workers accept on that one socket.
+  and listens before forking (every address of the host, as a :class:`~syncws.Server`
+  does), and the workers accept on those sockets; which worker accepts a connection is
+  the kernel's pick.
 * **Importing the handler** happens in the parent, before any worker starts: a mistake is
   one line on standard error and exit status 2. Workers inherit the imported module (as
   gunicorn's ``--preload``): what the module starts at import (threads, connections) is
@@ -39,7 +41,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-from ..runtime.server import Server, serve
+from ..runtime.server import Server, _bind, serve
 
 __all__ = ["KILL_GRACE", "MAX_RESTART_DELAY", "STABLE_AFTER", "main"]
 
@@ -212,16 +214,13 @@ class _Supervisor:
             self.worker_options = {"host": host, "port": bound, "reuse_port": True}
             self.where = f"{host}:{bound} (SO_REUSEPORT)"
         else:
+            # As a Server binds: every address of the host (localhost: ::1 and 127.0.0.1).
+            self.held = _bind(host, port, unix_path, False, options["backlog"], logger)
+            self.worker_options = {"sock": self.held}
             if unix_path is not None:
-                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                listener.bind(unix_path)
                 self.where = f"unix:{unix_path}"
             else:
-                listener = socket.create_server((host or "", port or 0))
-                self.where = f"{host}:{listener.getsockname()[1]}"
-            listener.listen(options["backlog"])
-            self.held = [listener]
-            self.worker_options = {"sock": listener}
+                self.where = f"{host}:{self.held[0].getsockname()[1]}"
 
     @staticmethod
     def _reserve(host: str | None, port: int | None) -> list[socket.socket]:

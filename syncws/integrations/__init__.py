@@ -6,7 +6,8 @@ Two ways, documented in :doc:`/howto/flask`:
   the WSGI process, on its own port, sharing the app's objects.
 * :mod:`syncws.integrations.wsgi` (any WSGI app) and :mod:`syncws.integrations.flask`
   (``@sock.route``): WebSocket routes inside the app, upgrading the request by taking over
-  the socket of the WSGI server (Werkzeug's dev server, gunicorn's sync and gthread workers).
+  the socket of the WSGI server (Werkzeug's dev server, gunicorn's sync and gthread workers),
+  with :mod:`syncws.integrations.gunicorn` for gunicorn's graceful stop (1001, not 1006).
 
 And :mod:`syncws.integrations.redis`: messages to topics across processes and hosts over
 Redis pub/sub (:doc:`/howto/redis`).

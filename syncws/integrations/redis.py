@@ -8,13 +8,19 @@ attached to a hub (:meth:`Hub.attach`).
 
 How it works, and what it costs:
 
-* **One subscriber thread and one subscribing Redis connection per hub**, whatever the
-  number of topics and connections, started by the first :meth:`~Hub.join` or
-  :meth:`~Hub.attach`. The thread alone owns that connection: :meth:`~Hub.join` and
-  :meth:`~Hub.leave` change the set of wanted topics under a lock and wake it up; it
-  sends the ``SUBSCRIBE`` and ``UNSUBSCRIBE`` commands itself. A process that publishes
-  opens one more connection, on its first :meth:`~Hub.publish` (Redis accepts no other
-  command than (UN)SUBSCRIBE and PING on a subscribed connection, in RESP2).
+* **One Redis connection per hub**, whatever the number of topics and connections, and
+  whether the process publishes, subscribes or both. It speaks RESP3 (``HELLO 3``, Redis
+  6 or later), where a subscribed connection accepts any command and the messages of its
+  subscriptions are told apart from replies. It is named ``syncws-hub-PID`` (``CLIENT
+  LIST`` shows it). A process that publishes without subscribing (a cron script, a view
+  in a process without a server) connects on its first :meth:`~Hub.publish`, and the
+  publishing thread reads its own reply.
+* **One subscriber thread per hub**, started by the first :meth:`~Hub.join` or
+  :meth:`~Hub.attach`. From then on it alone reads the connection: it delivers the
+  messages, and hands each reply to the thread that waits for it (replies come in the
+  order of the commands). :meth:`~Hub.publish` writes its ``PUBLISH`` itself, under a
+  lock, and waits for that reply; :meth:`~Hub.join` and :meth:`~Hub.leave` change the set
+  of wanted topics and wake the thread, which sends ``SUBSCRIBE`` and ``UNSUBSCRIBE``.
 * **Local delivery is** :func:`syncws.broadcast`: a message is queued on each member
   without waiting; a peer that does not keep up is skipped (logged at WARNING), so the
   subscriber thread never blocks on a peer and one slow client never delays the others.
@@ -23,9 +29,13 @@ How it works, and what it costs:
   reconnects with exponential back-off (:data:`RECONNECT_DELAYS`), logs one INFO once
   back and subscribes again to every wanted topic. Messages published meanwhile are lost:
   Redis pub/sub keeps nothing for absent subscribers. :meth:`~Hub.publish` while Redis is
-  unreachable raises :exc:`RedisUnavailable` within ``timeout`` seconds.
+  unreachable raises :exc:`RedisUnavailable` within ``timeout`` seconds; a publish whose
+  reply was still due when the link dropped raises it too, at once.
 
-Needs redis-py: ``pip install syncws[redis]``. See :doc:`/howto/redis`.
+The hub speaks the protocol itself, so it needs no client library: redis-py's
+connection does not support being read by one thread while others write to it, and under
+TLS nothing may use its socket from two threads (``syncws/integrations/_resp3.py`` gives
+the details). See :doc:`/howto/redis`.
 """
 
 from __future__ import annotations
@@ -39,24 +49,22 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
+from ssl import SSLContext, SSLError
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
-
-import redis
-from redis.backoff import NoBackoff
-from redis.client import PubSub
-from redis.retry import Retry
 
 from ..runtime.broadcast import broadcast
 from ..runtime.connection import Data
 from ..runtime.server import ServerConnection
+from ._resp3 import Address, Link, LinkLost, ProtocolError, Push, ReplyError, command
 
 __all__ = [
     "EVERYONE",
     "HEALTH_CHECK_INTERVAL",
     "RECONNECT_DELAYS",
     "Hub",
+    "RedisRefused",
     "RedisUnavailable",
 ]
 
@@ -74,19 +82,23 @@ RECONNECT_DELAYS = (0.05, 2.0, 5.0)
 
 # A message on a channel: one byte for the type, then the payload (UTF-8 for text).
 _TEXT, _BINARY = b"t", b"b"
-# Subscribed whatever the topics, so that the subscribing connection exists (and is
-# checked) from the start; nobody publishes on it.
-_CONTROL = "\x00hub"
 
 
 class RedisUnavailable(ConnectionError):
-    """Redis could not be reached, or did not answer within the hub's ``timeout``."""
+    """Redis could not be reached, did not answer within the hub's ``timeout``, or the
+    link dropped before it answered; or the hub is closed."""
+
+
+class RedisRefused(Exception):
+    """Redis answered a command with an error, e.g. ``NOPERM`` when its ACL does not let
+    the hub's user publish to the channel."""
 
 
 class _Owner(Protocol):
     """What :meth:`Hub.attach` takes: a :class:`~syncws.Server`, a
-    :class:`~syncws.integrations.sidecar.Sidecar`, a WSGI
-    :class:`~syncws.integrations.wsgi.Upgrader`..."""
+    :class:`~syncws.integrations.sidecar.Sidecar`, a Flask
+    :class:`~syncws.integrations.flask.Sock`, a WSGI
+    :class:`~syncws.integrations.wsgi.WebSocketApp`..."""
 
     @property
     def connections(self) -> set[ServerConnection]: ...
@@ -114,18 +126,25 @@ class Hub:
     """Topics shared by every process connected to one Redis (see the module docstring).
 
     Thread-safe: any thread may publish, join and leave. Make one per process (the
-    subscriber thread and connection are per hub), after forking: in a child process, a
-    hub inherited from its parent starts afresh, with no topics and no thread.
+    subscriber thread and the connection are per hub), after forking: in a child process,
+    a hub inherited from its parent starts afresh, with no topics, thread or connection.
 
     Args:
         url: The Redis URL (``redis://[[user]:password@]host[:port][/db]``,
-            ``rediss://`` for TLS, ``unix:///path``). Logs and errors show it without
-            credentials.
+            ``rediss://`` for TLS, ``unix:///path``; as in redis-py, ``?db=``,
+            ``?username=`` and ``?password=`` may be given as parameters). Logs and errors
+            show it without credentials.
         prefix: Prepended to topic names to make Redis channel names, so that several
             applications can share a Redis.
         timeout: Seconds for connecting to Redis and for each command: the bound on
-            :meth:`publish` when Redis is unreachable.
+            :meth:`publish` when Redis is unreachable or does not answer.
+        ssl: The TLS context for ``rediss://`` (certificate authorities, client
+            certificate...); by default, :func:`ssl.create_default_context`, which checks
+            the server's certificate and host name.
         logger: Logger, ``logging.getLogger("syncws.redis")`` by default.
+
+    Raises:
+        ValueError: The URL is not a Redis URL, or has a parameter the hub does not know.
 
     Example::
 
@@ -143,35 +162,57 @@ class Hub:
         *,
         prefix: str = "syncws:",
         timeout: float = 2.0,
+        ssl: SSLContext | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.timeout = timeout
         self.logger = logger or logging.getLogger("syncws.redis")
+        self._address = Address.parse(url)
+        self._ssl = ssl
         self._where = _redacted(url)
-        self._reset()
-        # A hub inherited through fork() must not believe it has a thread and members.
+        self._reset([])
+        # A hub inherited through fork() must not believe it has a thread, a connection
+        # and members: they are the parent's. What it is attached to and serves nobody
+        # yet stays attached (a Sock or a Sidecar made at import in gunicorn's arbiter,
+        # with --preload, serves in each worker), and the child subscribes at once; the
+        # connections of the others are the parent's, not for the child to write to.
         ref = weakref.ref(self)
+
+        def before() -> None:
+            hub = ref()
+            if hub is not None:
+                with hub._lock:
+                    owners = list(hub._owners)
+                hub._idle_owners = [owner for owner in owners if not owner.connections]
 
         def in_child() -> None:
             hub = ref()
             if hub is not None:
-                # The child's copies of the parent's wake-up sockets: closing them leaves
-                # the parent's open. (redis-py closes its inherited connections itself.)
+                # The child's copies of the parent's sockets: closing them leaves the
+                # parent's open (shutting the link down would cut the parent's).
                 for sock in (hub._wake_r, hub._wake_w):
                     if sock is not None:
                         sock.close()
-                hub._reset()
+                if hub._link is not None:
+                    hub._link.transport.close()
+                closed = hub._closed
+                hub._reset(hub._idle_owners)
+                hub._closed = closed  # a closed hub stays closed
+                if hub._owners:
+                    with hub._lock:
+                        hub._start()
 
-        os.register_at_fork(after_in_child=in_child)
+        os.register_at_fork(before=before, after_in_child=in_child)
 
-    def _reset(self) -> None:
+    def _reset(self, owners: list[_Owner]) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._members: dict[str, set[ServerConnection]] = {}
         self._topics_of: dict[ServerConnection, set[str]] = {}
-        self._owners: list[_Owner] = []
+        self._owners = owners
+        self._idle_owners: list[_Owner] = []  # those of _owners without connections
         # Channels Redis confirmed on the current link (the subscriber updates it).
         self._confirmed: set[bytes] = set()
         self._thread: threading.Thread | None = None
@@ -179,8 +220,9 @@ class Hub:
         self._closed = False
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        self._publisher: redis.Redis | None = None
-        self._publish_lock = threading.Lock()
+        # The connection to Redis, set under _changed; one thread connects at a time.
+        self._link: Link | None = None
+        self._connect_lock = threading.Lock()
 
     # Publishing.
 
@@ -188,7 +230,8 @@ class Hub:
         """Send ``message`` to every connection subscribed to ``topic``, in every process.
 
         Messages from one thread arrive in the order published. Works in any process,
-        with or without a server, and starts no thread.
+        with or without a server, and starts no thread; it takes at most about
+        ``timeout`` seconds.
 
         Args:
             topic: The topic (room), or :data:`EVERYONE`.
@@ -199,21 +242,37 @@ class Hub:
             How many hubs (processes) subscribed to the topic received it, as Redis counts.
 
         Raises:
-            RedisUnavailable: Redis cannot be reached (the message is not sent), or did not
-                answer within ``timeout`` seconds (it may still be delivered, if Redis was
-                only slow).
+            RedisUnavailable: Redis cannot be reached (the message is not sent); or it did
+                not answer within ``timeout`` seconds, or the link dropped before it
+                answered (the message may have been delivered, or not); or the hub is
+                closed.
+            RedisRefused: Redis answered with an error (the message is not sent).
             TypeError: ``message`` is neither ``str`` nor bytes-like.
         """
-        payload = _encode(message, text)
-        channel = self._channel(topic)
-        with self._publish_lock:
+        data = command(b"PUBLISH", self._channel(topic), _encode(message, text))
+        deadline = time.monotonic() + self.timeout
+        retry = True
+        while True:
+            link = self._link_for(deadline)
             try:
-                if self._publisher is None:
-                    # With single_connection_client, the constructor connects.
-                    self._publisher = self._client(socket_timeout=self.timeout)
-                return int(self._publisher.publish(channel, payload))
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-                raise RedisUnavailable(f"cannot publish to Redis at {self._where}: {exc}") from exc
+                return int(link.call(data, deadline))
+            except LinkLost as exc:
+                # A link found dead before writing (Redis restarted since the last
+                # command): the message did not go; once more, on a new link.
+                if exc.unsent and retry:
+                    retry = False
+                    continue
+                raise RedisUnavailable(
+                    f"lost the link to Redis at {self._where}: {exc} "
+                    "(the message may or may not have been delivered)"
+                ) from None
+            except TimeoutError:
+                raise RedisUnavailable(
+                    f"Redis at {self._where} did not answer within {self.timeout} s "
+                    "(the message may still be delivered)"
+                ) from None
+            except ReplyError as exc:
+                raise RedisRefused(f"Redis at {self._where} refused to publish: {exc}") from None
 
     # Topics.
 
@@ -280,7 +339,14 @@ class Hub:
 
     def attach(self, owner: _Owner) -> None:
         """Deliver :data:`EVERYONE` to every connection of ``owner``: a
-        :class:`~syncws.Server`, or anything with a ``connections`` set."""
+        :class:`~syncws.Server`, a :class:`~syncws.integrations.sidecar.Sidecar` (started
+        or not), a Flask :class:`~syncws.integrations.flask.Sock` (rather than its
+        ``upgrader``, which :meth:`~syncws.integrations.flask.Sock.init_app` may replace),
+        or anything with a ``connections`` set.
+
+        Starts the subscriber thread. In a process forked afterwards (gunicorn's
+        ``--preload``), ``owner`` stays attached if it had no connection at the fork.
+        """
         with self._lock:
             if owner not in self._owners:
                 self._owners.append(owner)
@@ -315,21 +381,24 @@ class Hub:
     # Life cycle.
 
     def close(self, timeout: float | None = 5.0) -> None:
-        """Stop the subscriber thread and close the Redis connections. Idempotent.
+        """Stop the subscriber thread and close the Redis connection. Idempotent.
 
-        Connections stay open; they no longer receive what is published.
+        Connections stay open; they no longer receive what is published. A
+        :meth:`publish` waiting for its reply raises :exc:`RedisUnavailable`, and so
+        does every later one.
         """
-        with self._lock:
+        with self._changed:
             self._closed = True
             thread = self._thread
+            self._changed.notify_all()
         self._stop.set()
         self._wake()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        with self._publish_lock:
-            if self._publisher is not None:
-                self._publisher.close()
-                self._publisher = None
+        with self._connect_lock:  # no link appears after this
+            link = self._link
+        if link is not None:
+            link.drop("the hub is closed")
         for sock in (self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
@@ -352,20 +421,38 @@ class Hub:
             raise ValueError("a topic is a non-empty str")
         return (self.prefix + topic).encode()
 
-    def _client(self, *, socket_timeout: float | None, single: bool = True) -> redis.Redis:
-        # The subscriber: no retries, or redis-py would reconnect silently, and messages
-        # would be lost unlogged. The publisher: one retry on a connection error (fast:
-        # refused, or closed by a Redis that restarted since the last publish), none on a
-        # timeout, so that publish() takes at most about ``timeout``.
-        retry = Retry(NoBackoff(), 1 if single else 0, supported_errors=(redis.ConnectionError,))
-        return redis.Redis.from_url(
-            self.url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=self.timeout,
-            socket_keepalive=True,
-            retry=retry,
-            single_connection_client=single,
-        )
+    def _link_for(self, deadline: float) -> Link:
+        """The connection to Redis, connecting now (once at a time) if there is none.
+
+        Raises:
+            RedisUnavailable: Connecting failed, or did not end by ``deadline``, or the
+                hub is closed.
+        """
+        link = self._link
+        if link is not None and link.lost is None:
+            return link
+        if not self._connect_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise RedisUnavailable(f"cannot reach Redis at {self._where}: connecting timed out")
+        try:
+            link = self._link
+            if link is not None and link.lost is None:
+                return link  # another thread connected meanwhile
+            if self._closed:
+                raise RedisUnavailable("the hub is closed")
+            name = f"syncws-hub-{os.getpid()}"
+            try:
+                link = Link.open(self._address, deadline, self._ssl, name)
+            except ReplyError as exc:
+                hint = " (the hub needs Redis 6 or later)" if "HELLO" in str(exc) else ""
+                raise RedisUnavailable(f"Redis at {self._where} refused: {exc}{hint}") from exc
+            except (OSError, SSLError, LinkLost, ProtocolError) as exc:
+                raise RedisUnavailable(f"cannot reach Redis at {self._where}: {exc}") from exc
+            with self._changed:
+                self._link = link
+                self._changed.notify_all()  # a subscriber waiting to reconnect takes it
+            return link
+        finally:
+            self._connect_lock.release()
 
     def _wanted(self) -> set[bytes]:
         """Under ``_lock``: the channels this process needs."""
@@ -401,97 +488,122 @@ class Hub:
         down = False  # the link is lost, and that was logged
         ever = False  # connected at least once
         while not self._stop.is_set():
-            # The client owns the connection pool: it must live as long as the PubSub,
-            # whose connection its finaliser would close.
-            client = self._client(socket_timeout=max(self.timeout, 5.0), single=False)
-            pubsub = client.pubsub()
+            link: Link | None = None
+            reason = "the hub is closed"
             try:
-                with self._lock:
-                    wanted = self._wanted()
-                pubsub.subscribe(self._channel(_CONTROL), *wanted)
+                link = self._link_for(time.monotonic() + self.timeout)
+                link.adopt()
                 if down:
                     self.logger.info("reconnected to Redis at %s", self._where)
                     down = False
                 ever = True
                 delay = 0.0
-                self._listen(pubsub)
-            except (redis.RedisError, OSError) as exc:
+                self._listen(link)
+            except (RedisUnavailable, LinkLost, ProtocolError, OSError) as exc:
+                # RedisUnavailable says where already; its cause says what happened.
+                reason = str(exc.__cause__ or exc)
                 if not down and not self._stop.is_set():
                     self.logger.warning(
                         "%s Redis at %s: %s; reconnecting (what is published meanwhile is lost)",
                         "lost the link to" if ever else "cannot reach",
                         self._where,
-                        exc,
+                        reason,
                     )
                     down = True
             except Exception:
                 # A bug, not a fault of Redis: log it, and keep the thread alive.
                 self.logger.error("the Redis subscriber failed", exc_info=True)
+                reason = "the subscriber failed"
                 down = True
             finally:
-                try:
-                    pubsub.close()
-                    client.close()
-                except (redis.RedisError, OSError):
-                    pass
-                with self._changed:
-                    self._confirmed.clear()
+                if link is not None:
+                    link.drop(reason)
+                    with self._changed:
+                        if self._link is link:
+                            self._link = None
+                        self._confirmed.clear()
+                        self._changed.notify_all()
             if self._stop.is_set():
                 break
             delay = min(most, delay * factor if delay else first)
-            self._stop.wait(delay * random.uniform(0.8, 1.2))
+            with self._changed:
+                # Until the delay ends, or a publisher connected again meanwhile.
+                self._changed.wait_for(self._link_usable, delay * random.uniform(0.8, 1.2))
 
-    def _listen(self, pubsub: PubSub) -> None:
+    def _link_usable(self) -> bool:
+        """Under ``_lock``: whether the subscriber should stop waiting to reconnect."""
+        link = self._link
+        return self._closed or (link is not None and link.lost is None)
+
+    def _listen(self, link: Link) -> None:
         """Read and deliver messages until the hub closes; raise when the link is lost."""
-        assert self._wake_r is not None and pubsub.connection is not None
-        # The socket, to wait on it and on the wake-up socket at once: redis-py offers no
-        # such wait, and polling with a short timeout would cost CPU while idle.
-        sock = pubsub.connection._sock
-        assert sock is not None
-        subscribed = {self._channel(_CONTROL), *pubsub.channels}
-        heard = time.monotonic()
+        assert self._wake_r is not None
+        # poll(), not select(): a busy server's descriptors go past select()'s 1024.
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        sock = link.transport.sock.fileno()
+        poller.register(sock, select.POLLIN)
+        subscribed: set[bytes] = set()
+        heard = time.monotonic()  # when Redis last sent something
+        pinged = False
         while not self._stop.is_set():
-            subscribed = self._reconcile(pubsub, subscribed)
-            ready, _, _ = select.select([self._wake_r, sock], [], [], HEALTH_CHECK_INTERVAL)
-            if self._wake_r in ready:
-                try:
-                    self._wake_r.recv(4096)
-                except BlockingIOError:
-                    pass
-            if sock in ready:
-                heard = time.monotonic()
-                while (message := pubsub.get_message(timeout=0)) is not None:
-                    self._dispatch(message)
-            elif not ready:
-                if time.monotonic() - heard > 2 * HEALTH_CHECK_INTERVAL:
-                    raise redis.TimeoutError("no answer to PING")
-                pubsub.ping()
+            subscribed = self._reconcile(link, subscribed)
+            interval = HEALTH_CHECK_INTERVAL
+            quiet = time.monotonic() - heard
+            if quiet >= 2 * interval:
+                raise LinkLost("no answer to PING")
+            if quiet >= interval and not pinged:
+                link.check(b"", "PING", time.monotonic() + self.timeout)
+                pinged = True
+            wait = (2 if pinged else 1) * interval - quiet
+            for fd, _ in poller.poll(max(0.0, wait) * 1000):
+                if fd != sock:
+                    try:
+                        self._wake_r.recv(4096)
+                    except BlockingIOError:
+                        pass
+                    continue
+                read = link.read()
+                if read is None:
+                    continue
+                heard, pinged = time.monotonic(), False
+                pushes, refusals = read
+                for refusal in refusals:
+                    self.logger.error("Redis at %s refused %s", self._where, refusal)
+                for push in pushes:
+                    self._on_push(push)
 
-    def _reconcile(self, pubsub: PubSub, subscribed: set[bytes]) -> set[bytes]:
+    def _reconcile(self, link: Link, subscribed: set[bytes]) -> set[bytes]:
         """Subscribe to the channels now wanted, unsubscribe from the others."""
         with self._lock:
-            wanted = self._wanted() | {self._channel(_CONTROL)}
-        added, removed = wanted - subscribed, subscribed - wanted
-        if added:
-            pubsub.subscribe(*added)
-        if removed:
-            pubsub.unsubscribe(*removed)  # type: ignore[no-untyped-call]
+            wanted = self._wanted()
+        added, removed = sorted(wanted - subscribed), sorted(subscribed - wanted)
+        if added or removed:
+            data = b""
+            if added:
+                data += command(b"SUBSCRIBE", *added)
+            if removed:
+                data += command(b"UNSUBSCRIBE", *removed)
+            names = b", ".join([*added, *removed][:5]).decode(errors="replace")
+            more = len(added) + len(removed) - 5
+            label = f"(UN)SUBSCRIBE {names}" + (f" and {more} more" if more > 0 else "")
+            link.check(data, label, time.monotonic() + self.timeout)
         return wanted
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind, channel = message["type"], message["channel"]
-        if kind in ("subscribe", "unsubscribe"):
+    def _on_push(self, push: Push) -> None:
+        kind = push[0] if push else None
+        if kind in (b"subscribe", b"unsubscribe") and len(push) == 3:
             with self._changed:
-                if kind == "subscribe":
-                    self._confirmed.add(channel)
+                if kind == b"subscribe":
+                    self._confirmed.add(push[1])
                 else:
-                    self._confirmed.discard(channel)
+                    self._confirmed.discard(push[1])
                 self._changed.notify_all()
-            return
-        if kind != "message":
-            return  # the answer to a PING
+        elif kind == b"message" and len(push) == 3:
+            self._deliver(push[1], push[2])
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
         topic = channel[len(self.prefix) :].decode(errors="replace")
-        data: bytes = message["data"]
         body: Data
         if data[:1] == _TEXT:
             try:

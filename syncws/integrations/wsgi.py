@@ -34,7 +34,9 @@ import os
 import re
 import socket
 import ssl
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -58,6 +60,7 @@ __all__ = [
     "WebSocketApp",
     "handed_back",
     "request_from_environ",
+    "shutdown_all",
     "wsgi_response",
 ]
 
@@ -75,6 +78,13 @@ _TARGET_RE = re.compile(r"/[\x21-\x7e]*")
 _HOP_BY_HOP = frozenset(
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"]
 )
+
+
+_SHUTTING_DOWN = "The server is shutting down.\n"
+
+# Every Upgrader of this process, for shutdown_all().
+_upgraders: weakref.WeakSet[Upgrader] = weakref.WeakSet()
+_upgraders_lock = threading.Lock()
 
 
 class SocketUnavailable(RuntimeError):
@@ -262,6 +272,10 @@ class Upgrader(_ConnectionOptions):
             write_timeout=write_timeout,
             logger=logger or logging.getLogger("syncws.wsgi"),
         )
+        self._stopping = False
+        self._shutdown_close = (int(CloseCode.GOING_AWAY), "")
+        with _upgraders_lock:
+            _upgraders.add(self)
 
     @property
     def _heartbeat(self) -> Heartbeat:
@@ -310,10 +324,16 @@ class Upgrader(_ConnectionOptions):
             self._connections.add(conn)
         self._heartbeat.add(conn)
         conn._process(early, eof=False)
+        if self._stopping:
+            # shutdown() may have listed the connections just before this one was added.
+            conn._close_nowait(*self._shutdown_close)
         return conn
 
     def _handshake(self, environ: Environ, protocol: ServerProtocol) -> Response:
         address = environ.get("REMOTE_ADDR")
+        if self._stopping:
+            self.logger.info("answered %s with HTTP 503: the server is shutting down", address)
+            raise HandshakeRejected(protocol.reject(503, _SHUTTING_DOWN))
         if environ.get("REQUEST_METHOD") != "GET":
             response = protocol.reject(405, "A WebSocket handshake is a GET request.\n")
             response.headers["Allow"] = "GET"
@@ -365,6 +385,69 @@ class Upgrader(_ConnectionOptions):
         finally:
             # Also on BaseException (gunicorn aborts a timed-out sync worker with SystemExit).
             conn._close_nowait(code, reason, handler_done=True)
+
+    def shutdown(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "", timeout: float | None = None
+    ) -> bool:
+        """Close every connection of this upgrader and refuse new ones (HTTP 503).
+
+        The WSGI counterpart of :meth:`syncws.Server.shutdown`: each open connection gets a
+        close frame with ``code`` and ``reason`` at once, so that a view blocked in
+        ``recv()`` gets :exc:`~syncws.exceptions.ConnectionClosedOK` once the client has
+        answered, and returns; the heartbeat thread bounds each closing handshake by
+        ``close_timeout``. Idempotent; safe from any thread, but not from a signal handler
+        (it takes the connections' locks, which the interrupted thread may hold: see
+        :func:`shutdown_all`).
+
+        Args:
+            code: The close code; 1001 (going away) by default.
+            reason: The close reason.
+            timeout: Seconds to wait for the connections to close; ``None`` waits for as
+                long as their closing handshakes take (bounded by ``close_timeout``).
+
+        Returns:
+            Whether every connection closed within ``timeout``.
+        """
+        return _wait_closed(self._begin_shutdown(code, reason), timeout)
+
+    def _begin_shutdown(self, code: int, reason: str) -> set[ServerConnection]:
+        """Refuse new connections and start closing the open ones; return those."""
+        with self._lock:
+            self._stopping = True
+            self._shutdown_close = (code, reason)
+        closing = self.connections
+        for conn in closing:
+            conn._close_nowait(code, reason)
+        return closing
+
+
+def _wait_closed(connections: Iterable[ServerConnection], timeout: float | None) -> bool:
+    """Wait up to ``timeout`` seconds in all for ``connections`` to close."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for conn in connections:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not conn.wait_closed(remaining):
+            return False
+    return True
+
+
+def shutdown_all(
+    code: int = CloseCode.GOING_AWAY, reason: str = "", timeout: float | None = None
+) -> bool:
+    """:meth:`Upgrader.shutdown` for every :class:`Upgrader` of this process (every
+    ``Sock`` and :class:`WebSocketApp`): what a WSGI server's graceful stop needs, so that
+    clients get 1001 instead of a dropped connection (1006).
+    :mod:`syncws.integrations.gunicorn` calls it on gunicorn's SIGTERM.
+
+    Returns:
+        Whether every connection closed within ``timeout``.
+    """
+    with _upgraders_lock:
+        upgraders = list(_upgraders)
+    closing: set[ServerConnection] = set()
+    for upgrader in upgraders:
+        closing |= upgrader._begin_shutdown(code, reason)
+    return _wait_closed(closing, timeout)
 
 
 class WebSocketApp(Upgrader):

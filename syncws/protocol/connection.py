@@ -33,16 +33,19 @@ from .events import (
     Pong,
     State,
 )
-from .frames import MAX_CONTROL_PAYLOAD, Close, CloseCode, Frame, Opcode, parse_header
-from .mask import _mask_frame, apply_mask
-from .shortcuts import (
-    _OPEN,
-    _SPLIT_THRESHOLD,
-    _VIEW_THRESHOLD,
-    BULK_THRESHOLD,
-    Shortcuts,
-    _pack_header16,
+from .frames import (
+    MAX_CONTROL_PAYLOAD,
+    Close,
+    CloseCode,
+    Frame,
+    Opcode,
+    _plain_lengths,
+    encode_header,
+    parse_header,
+    size_limit,
 )
+from .mask import _mask_frame, apply_mask
+from .shortcuts import _OPEN, _SPLIT_THRESHOLD, _VIEW_THRESHOLD, BULK_THRESHOLD, Shortcuts
 
 if TYPE_CHECKING:
     from .extensions import Extension
@@ -120,13 +123,17 @@ class Protocol(Shortcuts):
     __slots__ = (
         "_buf",
         "_close_transport",
+        "_compressed_limit",
         "_decoder",
         "_discard",
+        "_limit",
         "_masks",
+        "_max_size",
         "_out",
         "_partial_checked",
         "_partial_decoder",
         "_plain_fast",
+        "_plain_lengths",
         "_recv_frames",
         "_recv_opcode",
         "_recv_size",
@@ -139,7 +146,6 @@ class Protocol(Shortcuts):
         "extensions",
         "is_client",
         "max_fragments",
-        "max_size",
         "pending_failure",
         "request",
         "response",
@@ -190,6 +196,21 @@ class Protocol(Shortcuts):
         self.extensions: list[Extension] = []
         self._rsv_allowed = 0
         self._set_extensions(extensions)
+
+    @property
+    def max_size(self) -> int | None:
+        """The largest message accepted, in bytes, ``None`` for no limit; a change applies
+        from the next frame header."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, max_size: int | None) -> None:
+        # Every reader compares sizes with these (see frames.size_limit), never with
+        # max_size: the shortcuts' table of 7-bit lengths has the limit built in.
+        self._max_size = max_size
+        self._limit = size_limit(max_size)
+        self._compressed_limit = size_limit(max_size, compressed=True)
+        self._plain_lengths = _plain_lengths(not self.is_client, self._limit)
 
     def _set_extensions(self, extensions: Sequence[Extension]) -> None:
         self.extensions = list(extensions)
@@ -320,21 +341,18 @@ class Protocol(Shortcuts):
                 )
         elif self._recv_opcode:
             raise ProtocolError("new message before the end of a fragmented message")
-        if self.max_size is not None:
-            limit = self.max_size
-            if b0 & 0x40 or (opcode == 0 and self._rsv_allowed & 0x40):
-                # A compressed frame (or a continuation, which has RSV1 clear even in a
-                # compressed message) is checked again after decompression, by the extension
-                # and _decode_extensions. On the wire, incompressible data exceeds its size:
-                # zlib ends a stored block whenever its symbol buffer fills (5 bytes per 127
-                # bytes at memLevel 1, measured 2.5 KiB per MiB at memLevel 5), and a
-                # compressor stuck with fixed Huffman codes adds up to 1/8. Allow that much.
-                limit += limit // 8 + 1024
-            if self._recv_size + length > limit:
-                raise PayloadTooBig(
-                    f"message of at least {self._recv_size + length} bytes exceeds "
-                    f"max_size={self.max_size}"
-                )
+        # A compressed frame (or a continuation, which has RSV1 clear even in a compressed
+        # message) is checked again after decompression, by the extension and
+        # _decode_extensions.
+        if b0 & 0x40 or (opcode == 0 and self._rsv_allowed & 0x40):
+            limit = self._compressed_limit
+        else:
+            limit = self._limit
+        if self._recv_size + length > limit:
+            raise PayloadTooBig(
+                f"message of at least {self._recv_size + length} bytes exceeds "
+                f"max_size={self._max_size}"
+            )
 
     def _receive_data_frame(self, b0: int, payload: bytes, events: list[Event]) -> None:
         opcode = b0 & 0x0F
@@ -380,18 +398,18 @@ class Protocol(Shortcuts):
             rsv2=bool(b0 & 0x20),
             rsv3=bool(b0 & 0x10),
         )
-        limit = None if self.max_size is None else self.max_size - self._recv_size
+        left = self._limit - self._recv_size
         try:
             for extension in reversed(self.extensions):
-                frame = extension.decode(frame, max_size=limit)
+                frame = extension.decode(frame, max_size=None if self._max_size is None else left)
         except PayloadTooBig as exc:
             # An extension knows only what is left of max_size for this frame (less than
             # max_size in a fragmented message): the reason names the limit the user set.
             raise PayloadTooBig(
-                f"message exceeds max_size={self.max_size} once decompressed"
+                f"message exceeds max_size={self._max_size} once decompressed"
             ) from exc
-        if limit is not None and len(frame.data) > limit:
-            raise PayloadTooBig(f"message exceeds max_size={self.max_size} after decoding")
+        if len(frame.data) > left:
+            raise PayloadTooBig(f"message exceeds max_size={self._max_size} after decoding")
         return frame.data
 
     def _decode_text(self, payload: bytes, final: bool) -> str:
@@ -429,7 +447,7 @@ class Protocol(Shortcuts):
         if opcode == Opcode.PING:
             # No frame may follow our close frame (§5.5.1), not even a pong.
             if self.close_sent is None:
-                self._out.append(self._frame(0x8A, payload))
+                self.queue_frame(0x8A, payload)
             events.append(Ping(payload))
         elif opcode == Opcode.PONG:
             events.append(Pong(payload))
@@ -441,7 +459,7 @@ class Protocol(Shortcuts):
                 # Node's ws do: clients show the reason); an empty close answers an empty one.
                 self.close_sent = close
                 self.close_rcvd_then_sent = True
-                self._out.append(self._frame(0x88, self.close_sent.serialize()))
+                self.queue_frame(0x88, self.close_sent.serialize())
             else:
                 self.close_rcvd_then_sent = False
             self.state = State.CLOSING
@@ -481,32 +499,6 @@ class Protocol(Shortcuts):
         raise NotImplementedError
 
     # Sending.
-
-    def _frame(self, b0: int, data: bytes) -> bytes:
-        """Serialize one frame whose first byte (FIN, RSV, opcode) is ``b0``."""
-        n = len(data)
-        if self._masks is None:
-            if n < 126:
-                return bytes((b0, n)) + data
-            if n < 0x10000:
-                return bytes((b0, 126)) + n.to_bytes(2, "big") + data
-            return bytes((b0, 127)) + n.to_bytes(8, "big") + data
-        mask: bytes = self._masks.next()
-        if n < 126:
-            header = bytes((b0, 0x80 | n)) + mask
-        elif n < 0x10000:
-            header = _pack_header16(b0, 0xFE, n, mask)
-        else:
-            header = bytes((b0, 0xFF)) + n.to_bytes(8, "big") + mask
-        return _mask_frame(header, data, mask)
-
-    def _frame_parts(self, b0: int, data: bytes) -> tuple[bytes, bytes]:
-        """A large frame as ``(header, payload)``: see :meth:`buffers_to_send`."""
-        n = len(data)
-        if self._masks is None:
-            return bytes((b0, 127)) + n.to_bytes(8, "big"), data
-        mask: bytes = self._masks.next()
-        return bytes((b0, 0xFF)) + n.to_bytes(8, "big") + mask, apply_mask(data, mask)
 
     def _check_can_send(self) -> None:
         if self.state is not _OPEN:
@@ -564,7 +556,11 @@ class Protocol(Shortcuts):
 
     def queue_frame(self, b0: int, data: bytes) -> None:
         """The second half of sending a data frame: queue what :meth:`prepare_frame`
-        returned for :meth:`data_to_send` (masking it on the client side).
+        returned for :meth:`data_to_send` (masking it on the client side). Control frames
+        are queued here too.
+
+        A frame of 64 KiB or more (a 64-bit length) is queued as its header and its payload,
+        which is not copied (see :meth:`buffers_to_send`).
 
         Raises:
             ConnectionClosed: The closing handshake has started since the frame was
@@ -572,10 +568,21 @@ class Protocol(Shortcuts):
         """
         if self.state is not _OPEN:
             self._check_can_send()
-        if len(data) >= _SPLIT_THRESHOLD:
-            self._out += self._frame_parts(b0, data)
+        n = len(data)
+        masks = self._masks
+        if masks is None:
+            header = encode_header(b0, n)
+            if n < _SPLIT_THRESHOLD:
+                self._out.append(header + data)
+            else:
+                self._out += (header, data)
+            return
+        mask: bytes = masks.next()
+        header = encode_header(b0, n, mask)
+        if n < _SPLIT_THRESHOLD:
+            self._out.append(_mask_frame(header, data, mask))
         else:
-            self._out.append(self._frame(b0, data))
+            self._out += (header, apply_mask(data, mask))
 
     def send_text(self, data: bytes, fin: bool = True) -> None:
         """Send a text frame; ``data`` is already UTF-8 encoded.
@@ -600,7 +607,7 @@ class Protocol(Shortcuts):
         self._check_can_send()
         if len(data) > MAX_CONTROL_PAYLOAD:
             raise ValueError("control frame payload longer than 125 bytes")
-        self._out.append(self._frame(b0, data))
+        self.queue_frame(b0, data)
 
     def send_ping(self, data: bytes) -> None:
         """Send a ping (at most 125 bytes)."""
@@ -623,7 +630,7 @@ class Protocol(Shortcuts):
         close = Close(code, reason)
         payload = close.serialize()
         self.close_sent = close
-        self._out.append(self._frame(0x88, payload))
+        self.queue_frame(0x88, payload)
         self.state = State.CLOSING
 
     def fail(self, code: int, reason: str = "", exc: Exception | None = None) -> None:
@@ -641,7 +648,7 @@ class Protocol(Shortcuts):
             encoded = reason.encode("utf-8")[: MAX_CONTROL_PAYLOAD - 2]
             close = Close(code, encoded.decode("utf-8", "ignore"))
             self.close_sent = close
-            self._out.append(self._frame(0x88, close.serialize()))
+            self.queue_frame(0x88, close.serialize())
         if self.state is not State.CLOSED:
             self.state = State.CLOSING
         self._discard = True

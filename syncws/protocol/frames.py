@@ -1,15 +1,41 @@
-"""Frames and close payloads of RFC 6455 §5 and §7.
+"""Frames and close payloads of RFC 6455 §5 and §7: the frame codec.
 
-This module knows the wire format of one frame and the rules of close frames. Reading a
-stream of frames (with its state: fragmentation, UTF-8, limits) is the job of
-:mod:`syncws.protocol.connection`, which parses headers inline on its hot path; the
-:func:`parse_frame` here is the reference reader used by tests and tools.
+This module holds the wire format of one frame, the rules of close frames and the size rule
+of ``max_size``; the rest of the package reads and writes frames with its pieces.
+
+Writing
+   :func:`encode_header` is the only code that lays a header out (the 7-, 16- and 64-bit
+   length forms and the MASK bit). The connection queues every frame with it
+   (:meth:`~syncws.protocol.connection.Protocol.queue_frame`), and
+   :meth:`~syncws.protocol.shortcuts.Shortcuts.frame_message` takes the headers of whole
+   small messages from a table that it filled, and the 16-bit form from the same struct.
+
+Reading
+   :func:`parse_header` parses any header; :mod:`~syncws.protocol.connection` then checks it
+   against the connection's state (opcodes, fragmentation, RSV bits, masking direction,
+   ``max_size``) before the payload has arrived. The shortcuts of
+   :mod:`~syncws.protocol.shortcuts`, which read the most common frames without that call,
+   recognise their second byte with a table that :func:`parse_header` computed, for the
+   connection's masking direction and size limit. :func:`parse_frame` reads a whole frame,
+   for tests and tools.
+
+Size
+   :func:`size_limit` turns ``max_size`` into the number of bytes a message may reach; every
+   reader compares sizes with what it returned, and no other code reads ``max_size``.
+
+Payloads are masked and unmasked by :func:`~syncws.protocol.mask.apply_mask`; the shortcuts
+write its branch for payloads of at most 125 bytes (an XOR of two integers) into their
+code: a call there would take the message path over its budget of Python calls.
+
+The tests check that each shortcut gives what the general code gives, on the same bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import struct
 
 from ..exceptions import ProtocolError
 from .mask import apply_mask
@@ -23,9 +49,11 @@ __all__ = [
     "CloseCode",
     "Frame",
     "Opcode",
+    "encode_header",
     "parse_frame",
     "parse_header",
     "serialize_frame",
+    "size_limit",
 ]
 
 
@@ -183,6 +211,54 @@ class Close:
         return self.code.to_bytes(2, "big") + reason
 
 
+# The second byte of a header (RFC 6455 §5.2): the MASK bit, then a 7-bit length, whose
+# values 126 and 127 say that a 16-bit or a 64-bit length follows.
+_MASK_BIT = 0x80
+_LENGTH_BITS = 0x7F
+_MAX_LENGTH_7 = 125
+_LENGTH_16 = 126
+_LENGTH_64 = 127
+_MAX_LENGTH_16 = 0xFFFF
+_MASKED_LENGTH_16 = _MASK_BIT | _LENGTH_16
+
+_pack_header16 = struct.Struct("!BBH").pack
+_pack_header16_masked = struct.Struct("!BBH4s").pack
+_pack_header64 = struct.Struct("!BBQ").pack
+_pack_header64_masked = struct.Struct("!BBQ4s").pack
+
+
+def encode_header(b0: int, length: int, mask: bytes | None = None) -> bytes:
+    """The header of a frame: its first byte, its payload length in the shortest form
+    (RFC 6455 §5.2), and its masking key if it is masked.
+
+    Args:
+        b0: The first byte: FIN, RSV bits and opcode.
+        length: The payload length.
+        mask: The 4-byte masking key of a frame sent by a client; ``None`` for a server.
+    """
+    if length <= _MAX_LENGTH_7:
+        if mask is None:
+            return bytes((b0, length))
+        return bytes((b0, _MASK_BIT | length)) + mask
+    if length <= _MAX_LENGTH_16:
+        if mask is None:
+            return _pack_header16(b0, _LENGTH_16, length)
+        return _pack_header16_masked(b0, _MASKED_LENGTH_16, length, mask)
+    if mask is None:
+        return _pack_header64(b0, _LENGTH_64, length)
+    return _pack_header64_masked(b0, _MASK_BIT | _LENGTH_64, length, mask)
+
+
+# The headers of whole (FIN) text and binary frames of 0.._MAX_LENGTH_7 bytes, by opcode and
+# length: _SHORT_HEADERS[opcode][length] unmasked, _SHORT_HEADERS[opcode + 2][length] masked,
+# without the masking key that follows. For Shortcuts.frame_message().
+_SHORT_HEADERS = [[b""] * (_MAX_LENGTH_7 + 1)] + [
+    [encode_header(0x80 | opcode, n, mask)[:2] for n in range(_MAX_LENGTH_7 + 1)]
+    for mask in (None, bytes(4))
+    for opcode in (Opcode.TEXT, Opcode.BINARY)
+]
+
+
 def serialize_frame(
     opcode: int,
     data: bytes,
@@ -206,17 +282,10 @@ def serialize_frame(
     """
     b0 = opcode | (0x80 if fin else 0) | (0x40 if rsv1 else 0)
     b0 |= (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
-    n = len(data)
-    mbit = 0x80 if mask is not None else 0
-    if n < 126:
-        header = bytes((b0, mbit | n))
-    elif n < 0x10000:
-        header = bytes((b0, mbit | 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((b0, mbit | 127)) + n.to_bytes(8, "big")
+    header = encode_header(b0, len(data), mask)
     if mask is None:
         return header + data
-    return header + mask + apply_mask(data, mask)
+    return header + apply_mask(data, mask)
 
 
 def parse_header(
@@ -224,9 +293,10 @@ def parse_header(
 ) -> tuple[int, int, bytes | None, int] | None:
     """Parse the header of the frame that starts at ``data[pos]``.
 
-    This is the only frame reader: the connection calls it on its receive buffer, then checks
-    the header (opcode, RSV bits, masking direction, limits) before the payload has arrived,
-    which is how ``max_size`` is enforced without buffering an oversize payload.
+    The connection calls it on its receive buffer, then checks the header (opcode, RSV bits,
+    masking direction, limits) before the payload has arrived, which is how ``max_size`` is
+    enforced without buffering an oversize payload. The shortcuts read the common headers
+    with a table that this function computed.
 
     Returns:
         ``None`` if the header is incomplete, else ``(first_byte, payload_length, mask,
@@ -239,10 +309,10 @@ def parse_header(
     if end - pos < 2:
         return None
     b1 = data[pos + 1]
-    length = b1 & 0x7F
+    length = b1 & _LENGTH_BITS
     start = pos + 2
-    if length >= 126:
-        if length == 126:
+    if length > _MAX_LENGTH_7:
+        if length == _LENGTH_16:
             start += 2
             if end < start:
                 return None
@@ -255,7 +325,7 @@ def parse_header(
             if length >> 63:
                 raise ProtocolError("frame length with the most significant bit set")
     mask = None
-    if b1 & 0x80:
+    if b1 & _MASK_BIT:
         if end < start + 4:
             return None
         mask = bytes(data[start : start + 4])
@@ -298,3 +368,65 @@ def parse_frame(data: bytes | bytearray) -> tuple[Frame, bytes | None, int] | No
         rsv3=bool(b0 & 0x10),
     )
     return frame, mask, start + length
+
+
+# What a _plain_lengths() table gives for a second byte that is not a 7-bit length: a 16-bit
+# length follows, or the frame is not for the shortcuts. Both are below any length that the
+# shortcuts compare them with (a frame's size minus its header, at least -4).
+_FOLLOWS_16 = -16
+_NOT_PLAIN = -256
+
+# The limit of max_size=None: above any message (lengths have 63 bits, §5.2), and above any
+# sum of a length and the size of a message received so far.
+_NO_LIMIT = 1 << 64
+
+
+def size_limit(max_size: int | None, *, compressed: bool = False) -> int:
+    """How many bytes a received message may have under ``max_size``: one more fails the
+    connection with 1009 (:exc:`~syncws.exceptions.PayloadTooBig`). Every path that reads
+    frames compares sizes with this number, and nothing else reads ``max_size``.
+
+    Args:
+        max_size: The connection's ``max_size``; ``None`` for no limit.
+        compressed: For the bytes of a compressed message as they arrive, before they are
+            inflated (which is checked against ``max_size`` itself). On the wire,
+            incompressible data exceeds its size: zlib ends a stored block whenever its
+            symbol buffer fills (5 bytes per 127 bytes at memLevel 1, measured 2.5 KiB per
+            MiB at memLevel 5), and a compressor stuck with fixed Huffman codes adds up to
+            1/8. This allows that much.
+    """
+    if max_size is None:
+        return _NO_LIMIT
+    if compressed:
+        return max_size + max_size // 8 + 1024
+    return max_size
+
+
+def _plain_lengths(masked: bool, limit: int) -> tuple[int, ...]:
+    """The shortcuts' reading of the second byte of a header, for a connection whose frames
+    arrive masked (a server's) or not (a client's), and whose size limit is ``limit``
+    (from :func:`size_limit`): ``table[b1]`` is the payload length when ``b1`` gives a
+    7-bit one within the limit, :data:`_FOLLOWS_16` when a 16-bit length follows (which
+    the shortcuts then check against the limit), and :data:`_NOT_PLAIN` for anything else,
+    which they leave to the general path: a 64-bit length, a MASK bit that does not match,
+    a length above the limit.
+    """
+    return _lengths_table(masked, min(limit, _MAX_LENGTH_7))
+
+
+@functools.cache
+def _lengths_table(masked: bool, limit: int) -> tuple[int, ...]:
+    # At most 2 x 126 tables: the limit matters only up to _MAX_LENGTH_7.
+    table = []
+    for b1 in range(256):
+        header = parse_header(bytes((0x82, b1)) + bytes(12))
+        assert header is not None  # 14 bytes hold any header
+        _, length, mask, start = header
+        extra = start - 2 - (0 if mask is None else 4)  # 0, 2 or 8 bytes of length
+        if (mask is not None) is not masked or extra == 8:
+            table.append(_NOT_PLAIN)
+        elif extra == 2:
+            table.append(_FOLLOWS_16)
+        else:
+            table.append(length if length <= limit else _NOT_PLAIN)
+    return tuple(table)

@@ -6,16 +6,32 @@ whole message per send, and sometimes a large message. These methods do exactly
 that in one call each, and decline (return ``None``, changing nothing) whenever the
 general path is needed; the tests check that both paths agree on the same bytes.
 :class:`~syncws.protocol.connection.Protocol` inherits them.
+
+They take the rules of the wire format from :mod:`~syncws.protocol.frames`, the codec: they
+write headers with its table and struct, read the second byte of a header with its table
+(the length form, the MASK bit, the size limit for 7-bit lengths), and compare 16-bit
+lengths with the limit that its :func:`~syncws.protocol.frames.size_limit` computed. What
+is theirs is the choice of frames they take: whole text and binary messages with no RSV
+bit (first byte ``0x81`` or ``0x82``), everything else being left to the general path.
 """
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ProtocolError
 from .events import Event, Message, PayloadRead, State
-from .frames import parse_header
+from .frames import (
+    _FOLLOWS_16,
+    _LENGTH_16,
+    _MASKED_LENGTH_16,
+    _MAX_LENGTH_7,
+    _MAX_LENGTH_16,
+    _SHORT_HEADERS,
+    _pack_header16,
+    _pack_header16_masked,
+    parse_header,
+)
 from .mask import _mask_frame, apply_mask
 
 if TYPE_CHECKING:
@@ -33,26 +49,15 @@ BULK_THRESHOLD = 65536
 # saves one copy; below it, slicing is cheaper than creating the view.
 _VIEW_THRESHOLD = 4096
 
-# Data frames from this size on are queued as a header and a payload (see
-# Protocol.buffers_to_send): frame_message() leaves them to the general path.
-_SPLIT_THRESHOLD = 65536
+# Data frames from this size on, those with a 64-bit length, are queued as a header and a
+# payload (see Protocol.buffers_to_send): frame_message() leaves them to the general path.
+_SPLIT_THRESHOLD = _MAX_LENGTH_16 + 1
 
 # Enum members are looked up through EnumType.__getattr__ (about 4x a plain attribute in
 # CPython 3.11): the message path uses this module-level alias.
 _OPEN = State.OPEN
 
 _from_bytes = int.from_bytes
-
-# The header of a client's frame of 126..65535 bytes, masking key included.
-_pack_header16 = struct.Struct("!BBH4s").pack
-
-# The two bytes that start a text (opcode 1) or binary (2) frame of 0..125 bytes, by
-# opcode and length; masked at opcode + 2.
-_HEADERS = [[b""] * 126] + [
-    [bytes((0x80 | opcode, mask_bit | n)) for n in range(126)]
-    for mask_bit in (0, 0x80)
-    for opcode in (1, 2)
-]
 
 
 class Shortcuts:
@@ -62,20 +67,18 @@ class Shortcuts:
 
     # Protocol's state, which these methods read (and, when they apply, update).
     state: State
-    max_size: int | None
     extensions: list[Extension]
     _buf: bytearray
     _out: list[bytes]
     _discard: bool
+    _limit: int  # frames.size_limit(max_size)
+    _plain_lengths: tuple[int, ...]  # frames._plain_lengths() for this side and limit
     _recv_opcode: int
     _plain_fast: bool
     _send_fragmenting: bool
     _masks: Any  # a _MaskSource on the client side, None on the server side
     _decoder: codecs.IncrementalDecoder | None
     _partial_decoder: codecs.IncrementalDecoder | None
-
-    def _frame(self, b0: int, data: bytes) -> bytes:
-        raise NotImplementedError
 
     def fail(self, code: int, reason: str = "", exc: Exception | None = None) -> None:
         raise NotImplementedError
@@ -105,27 +108,24 @@ class Shortcuts:
         b0 = data[0] if end > 1 else 0
         if b0 != 0x82 and b0 != 0x81:
             return None
-        max_size = self.max_size
         payload: bytes | None
-        # The common frames: a payload of 0..125 bytes, which the frame's size gives; the
-        # second byte must then be the mask bit (from clients only) and that size (never
-        # equal when the size is negative).
+        # The common frames: a 7-bit length, which the frame's size gives, after a header of
+        # 6 bytes (masked, from a client) or 2. The table of the codec says whether the
+        # second byte gives that length, with the MASK bit this side expects, within the
+        # size limit (never when the length is negative: see frames._plain_lengths).
         if self._masks is None:  # server: the frame must be masked
             length = end - 6
-            if data[1] == 0x80 | length and length < 126:
-                if max_size is not None and length > max_size:
-                    return None
-                # apply_mask(), inline: XOR of two integers (this is the whole message path),
-                # big-endian, the default byte order (Python 3.11+), which saves arguments.
+            if self._plain_lengths[data[1]] == length:
+                # apply_mask()'s short branch, inline: XOR of two integers (this is the
+                # whole message path), big-endian, the default byte order, which saves
+                # arguments.
                 key = _from_bytes((data[2:6] * 32)[:length])
                 payload = (_from_bytes(data[6:]) ^ key).to_bytes(length)
             else:
                 payload = self._unframe_long(data, 6)
         else:
             length = end - 2
-            if data[1] == length and length < 126:
-                if max_size is not None and length > max_size:
-                    return None
+            if self._plain_lengths[data[1]] == length:
                 payload = data[2:]
             else:
                 payload = self._unframe_long(data, 2)
@@ -159,7 +159,8 @@ class Shortcuts:
         ):
             return pos
         end = len(buf)
-        max_size = self.max_size
+        lengths = self._plain_lengths
+        limit = self._limit
         server = self._masks is None
         payload: bytes
         message: str | bytes
@@ -167,22 +168,23 @@ class Shortcuts:
             b0 = buf[pos]
             if b0 != 0x82 and b0 != 0x81:
                 break
-            # A server's frames must have the mask bit, a client's must not: the other case
-            # gives a length above 127 here.
-            length = buf[pos + 1] ^ 0x80 if server else buf[pos + 1]
+            # The codec's table checks the MASK bit and a 7-bit length against the limit.
+            length = lengths[buf[pos + 1]]
             start = pos + 2
-            if length >= 126:
-                if length > 126 or end - start < 2:
-                    break  # a 64-bit length (for a large message), or a mask bit off
+            if length < 0:
+                if length != _FOLLOWS_16 or end - start < 2:
+                    break  # a 64-bit length (a large message), a wrong MASK bit, too big
                 length = buf[start] << 8 | buf[start + 1]
+                if length > limit:
+                    break
                 start += 2
             stop = start + length + 4 if server else start + length
-            if stop > end or (max_size is not None and length > max_size):
+            if stop > end:
                 break
             if not server:
                 payload = bytes(buf[start:stop])
-            elif length <= 125:
-                # apply_mask(), inline, as in receive_message()
+            elif length <= _MAX_LENGTH_7:
+                # apply_mask()'s short branch, inline, as in receive_message()
                 key = _from_bytes((buf[start : start + 4] * 32)[:length])
                 payload = (_from_bytes(buf[start + 4 : stop]) ^ key).to_bytes(length)
             elif length > _VIEW_THRESHOLD:
@@ -205,14 +207,13 @@ class Shortcuts:
         """:meth:`receive_message`'s payload for a frame with a 16-bit length, starting at
         ``start`` + 2 (``start`` is 6 when masked, 2 when not); ``None`` for anything else."""
         end = len(data)
-        masked = start == 6
-        if end < start + 2 or data[1] != (0xFE if masked else 0x7E):
+        if end < start + 2 or self._plain_lengths[data[1]] != _FOLLOWS_16:
             return None  # a 7-bit length that does not match, a 64-bit one, a short header
-        length = _from_bytes(data[2:4], "big")
+        length = _from_bytes(data[2:4])
         start += 2
-        if start + length != end or (self.max_size is not None and length > self.max_size):
+        if start + length != end or length > self._limit:
             return None
-        if not masked:
+        if start == 4:  # not masked
             return data[start:]
         if length > _VIEW_THRESHOLD:
             with memoryview(data) as view:
@@ -291,17 +292,19 @@ class Shortcuts:
             return None
         n = len(data)
         masks = self._masks
-        if n < 126:
+        # The headers of frames.encode_header(), without that call: from its table, or
+        # with its struct for a 16-bit length.
+        if n <= _MAX_LENGTH_7:
             if masks is None:
-                return _HEADERS[opcode][n] + data
+                return _SHORT_HEADERS[opcode][n] + data
             # A client's frame, masked inline as in receive_message().
             mask: bytes = masks.next()
             masked = (_from_bytes(data) ^ _from_bytes((mask * 32)[:n])).to_bytes(n)
-            return _HEADERS[opcode + 2][n] + mask + masked
+            return _SHORT_HEADERS[opcode + 2][n] + mask + masked
         if n >= _SPLIT_THRESHOLD:
             return None
         if masks is None:
-            return self._frame(0x80 | opcode, data)
-        # A client's frame, as Protocol._frame() builds it (here without that call).
+            return _pack_header16(0x80 | opcode, _LENGTH_16, n) + data
         mask = masks.next()
-        return _mask_frame(_pack_header16(0x80 | opcode, 0xFE, n, mask), data, mask)
+        header = _pack_header16_masked(0x80 | opcode, _MASKED_LENGTH_16, n, mask)
+        return _mask_frame(header, data, mask)

@@ -190,6 +190,68 @@ ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 ProcessResponse = Callable[[ServerConnection, Request, Response], Response | None]
 
 
+def _bind(
+    host: str | None,
+    port: int | None,
+    unix_path: str | None,
+    reuse_port: bool,
+    backlog: int,
+    logger: logging.Logger,
+) -> list[socket.socket]:
+    """Listening sockets: one per address that ``host`` resolves to, on one port, or the
+    Unix socket at ``unix_path``. :class:`Server` binds with it, and so does the worker
+    runner before forking where workers cannot have sockets of their own on one port."""
+    if unix_path is not None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(unix_path)
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return [sock]
+    port = port or 0
+    if host is None and socket.has_dualstack_ipv6():
+        sock = socket.create_server(
+            ("", port),
+            family=socket.AF_INET6,
+            backlog=backlog,
+            reuse_port=reuse_port,
+            dualstack_ipv6=True,
+        )
+        return [sock]
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    # Every address, as asyncio's create_server binds them: "localhost" is ::1 and
+    # 127.0.0.1 on Debian and Ubuntu, and a client (or nginx) may use either.
+    sockets: list[socket.socket] = []
+    addresses: set[tuple[int, str]] = set()
+    try:
+        for family, _, _, _, address in infos:
+            ip = str(address[0])
+            if (family, ip) in addresses:
+                continue
+            addresses.add((family, ip))
+            # With port 0, the first socket picks a free port and the others take it.
+            bound = sockets[0].getsockname()[1] if sockets else port
+            try:
+                sock = socket.create_server(
+                    (ip, bound), family=family, backlog=backlog, reuse_port=reuse_port
+                )
+            except OSError as exc:
+                if sockets and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    # An address this system cannot bind (IPv6 disabled, while the
+                    # hosts file still maps the name to ::1): serve on the others.
+                    logger.info("cannot listen on %s: %s", ip, exc)
+                    continue
+                raise
+            sockets.append(sock)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 class Server(_OpeningHandshake):
     r"""A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
 
@@ -208,7 +270,9 @@ class Server(_OpeningHandshake):
             clients (or a proxy in front) may use either. An address the system cannot
             bind (IPv6 disabled) is skipped, once one is bound, with an INFO log line.
         port: TCP port; ``0`` or ``None`` picks a free one.
-        sock: A socket already bound (and possibly listening), used instead of host/port.
+        sock: A socket already bound (and possibly listening), or several (all served, as
+            :attr:`sockets`), used instead of host/port: e.g. sockets bound before
+            forking, which every process accepts on.
         unix_path: Path of a Unix socket to bind instead of TCP.
         reuse_port: Set ``SO_REUSEPORT`` so several processes can share the port.
         backlog: Listen backlog.
@@ -267,7 +331,7 @@ class Server(_OpeningHandshake):
         host: str | None = None,
         port: int | None = None,
         *,
-        sock: socket.socket | None = None,
+        sock: socket.socket | Sequence[socket.socket] | None = None,
         unix_path: str | os.PathLike[str] | None = None,
         reuse_port: bool = False,
         backlog: int = 128,
@@ -315,13 +379,14 @@ class Server(_OpeningHandshake):
         )
         self.unix_path = os.fspath(unix_path) if unix_path is not None else None
         if sock is None:
-            sockets = self._bind(host, port, reuse_port, backlog)
+            sockets = _bind(host, port, self.unix_path, reuse_port, backlog, self.logger)
         else:
-            try:
-                sock.listen(backlog)
-            except OSError:
-                pass  # already listening
-            sockets = [sock]
+            sockets = [sock] if isinstance(sock, socket.socket) else list(sock)
+            for listening in sockets:
+                try:
+                    listening.listen(backlog)
+                except OSError:
+                    pass  # already listening
         self.sockets = sockets
         self.socket = sockets[0]
         self._family = int(self.socket.family)
@@ -366,62 +431,6 @@ class Server(_OpeningHandshake):
         self._accept_failures = 0  # in a row, for lack of a resource (see _accept)
         self._signal_stop = False
         self._thread: threading.Thread | None = None
-
-    def _bind(
-        self, host: str | None, port: int | None, reuse_port: bool, backlog: int
-    ) -> list[socket.socket]:
-        """The listening sockets: one per address that ``host`` resolves to, on one port."""
-        if self.unix_path is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.bind(self.unix_path)
-                sock.listen(backlog)
-            except BaseException:
-                sock.close()
-                raise
-            return [sock]
-        port = port or 0
-        if host is None and socket.has_dualstack_ipv6():
-            sock = socket.create_server(
-                ("", port),
-                family=socket.AF_INET6,
-                backlog=backlog,
-                reuse_port=reuse_port,
-                dualstack_ipv6=True,
-            )
-            return [sock]
-        infos = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        # Every address, as asyncio's create_server binds them: "localhost" is ::1 and
-        # 127.0.0.1 on Debian and Ubuntu, and a client (or nginx) may use either.
-        sockets: list[socket.socket] = []
-        addresses: set[tuple[int, str]] = set()
-        try:
-            for family, _, _, _, address in infos:
-                ip = str(address[0])
-                if (family, ip) in addresses:
-                    continue
-                addresses.add((family, ip))
-                # With port 0, the first socket picks a free port and the others take it.
-                bound = sockets[0].getsockname()[1] if sockets else port
-                try:
-                    sock = socket.create_server(
-                        (ip, bound), family=family, backlog=backlog, reuse_port=reuse_port
-                    )
-                except OSError as exc:
-                    if sockets and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                        # An address this system cannot bind (IPv6 disabled, while the
-                        # hosts file still maps the name to ::1): serve on the others.
-                        self.logger.info("cannot listen on %s: %s", ip, exc)
-                        continue
-                    raise
-                sockets.append(sock)
-        except BaseException:
-            for sock in sockets:
-                sock.close()
-            raise
-        return sockets
 
     @property
     def host(self) -> str | None:

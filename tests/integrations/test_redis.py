@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import resource
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -17,14 +22,15 @@ from pathlib import Path
 
 import pytest
 import redis
+import trustme
 from conftest import ServerFactory, program
 from rawws import raw_client, wait_for
-from services import RedisServer
+from services import RedisServer, running_redis
 from wsgi_servers import Process, free_port, gunicorn_options, wait_listening
 
 import syncws
 from syncws.integrations import redis as redis_module
-from syncws.integrations.redis import EVERYONE, Hub, RedisUnavailable, _redacted
+from syncws.integrations.redis import EVERYONE, Hub, RedisRefused, RedisUnavailable, _redacted
 
 UriFactory = Callable[..., str]
 APPS = str(Path(__file__).resolve().parents[1] / "redis_apps.py")
@@ -132,28 +138,56 @@ def test_leave(hub: Hub, server: ServerFactory, uri: UriFactory) -> None:
             client.recv(timeout=0.3)
 
 
-def test_one_thread_and_one_subscribing_connection(
+def hub_clients(check: redis.Redis) -> list[dict[str, str]]:
+    """The connections of this process's hubs, as Redis lists them (``CLIENT LIST``)."""
+    return [c for c in check.client_list() if c["name"] == f"syncws-hub-{os.getpid()}"]
+
+
+def test_one_thread_and_one_redis_connection(
     hub: Hub, redis_server: RedisServer, server: ServerFactory, uri: UriFactory
 ) -> None:
-    """Whatever the number of topics and connections: one thread, one subscriber link."""
-    srv = server(rooms(hub))
-    clients = [join(uri(srv, "/t0,t1,common"))]
-    before = threading.active_count()
-    clients += [join(uri(srv, f"/t{n},t{n + 1},common")) for n in range(1, 8)]
+    """Whatever the number of topics and connections, a process that publishes and
+    subscribes has one subscriber thread and one Redis connection; replies reach the
+    right threads when several publish at once."""
     check = redis.Redis.from_url(redis_server.url)
     try:
-        hub.publish("common", "x")
+        assert hub.publish("nobody", "x") == 0  # a publisher only, so far: it connects
+        (publisher,) = hub_clients(check)
+        srv = server(rooms(hub))
+        hub.attach(srv)
+        clients = [join(uri(srv, "/t0,t1,common"))]
+        before = threading.active_count()
+        clients += [join(uri(srv, f"/t{n},t{n + 1},common")) for n in range(1, 20)]
+        wrong: list[tuple[str, int]] = []
+
+        def publish(name: str) -> None:
+            for n in range(50):
+                topic = "common" if n % 2 == 0 else "nobody"
+                received_by = hub.publish(topic, f"{name}:{n}")
+                if received_by != (topic == "common"):
+                    wrong.append((topic, received_by))
+
+        threads = [threading.Thread(target=publish, args=(name,)) for name in "abcd"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not wrong
         for client in clients:
-            assert client.recv(timeout=5) == "x"
+            received = [client.recv(timeout=5) for _ in range(4 * 25)]
+            for name in "abcd":
+                assert [m for m in received if m[0] == name] == [
+                    f"{name}:{n}" for n in range(0, 50, 2)
+                ]
         hubs = [t for t in threading.enumerate() if t.name == "syncws-redis-hub"]
         assert len(hubs) == 1
         # A pool thread per connection; nothing per topic.
-        assert threading.active_count() == before + 7
-        subscribers = [c for c in check.client_list() if int(c.get("sub", 0)) > 0]
-        assert len(subscribers) == 1
-        assert int(subscribers[0]["sub"]) == 1 + 10  # control channel + t0..t8 + common
-        others = [c for c in check.client_list() if c["id"] != str(check.client_id())]
-        assert len(others) == 2  # the subscriber and the publisher
+        assert threading.active_count() == before + 19
+        (link,) = hub_clients(check)
+        assert link["id"] == publisher["id"]  # the publisher's connection, subscribed
+        assert int(link["sub"]) == 21 + 1 + 1  # t0..t20, common, EVERYONE
+        others = [c["id"] for c in check.client_list() if c["id"] != str(check.client_id())]
+        assert others == [link["id"]]
     finally:
         check.close()
         for client in clients:
@@ -312,7 +346,7 @@ def test_redacted() -> None:
 def test_flask_chat_example_across_gunicorn_workers(redis_server: RedisServer) -> None:
     """examples/flask_redis_chat.py under gunicorn -w 2: a message sent to a room by a
     client of one worker reaches the members held by the other worker, and a message
-    POSTed over HTTP reaches them all."""
+    POSTed over HTTP reaches them all, to the room or to EVERYONE."""
     port = free_port()
     args = [
         sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-w", "2",
@@ -341,15 +375,17 @@ def test_flask_chat_example_across_gunicorn_workers(redis_server: RedisServer) -
         first.send("from one worker")
         for client in clients:
             assert client.recv(timeout=10) == "from one worker"
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/rooms/lobby", data=b"over HTTP", method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 204
-        for client in clients:
-            assert client.recv(timeout=10) == "over HTTP"
         second.send(b"\x00binary")
-        assert first.recv(timeout=10) == b"\x00binary"
+        for client in clients:
+            assert client.recv(timeout=10) == b"\x00binary"
+        for path, body in [("/rooms/lobby", "over HTTP"), ("/announce", "to everyone")]:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", data=body.encode(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 204
+            for client in clients:
+                assert client.recv(timeout=10) == body
     finally:
         for client in clients:
             client.close()
@@ -395,3 +431,259 @@ def test_silent_redis_is_detected_by_ping(
         assert message == "after"
     records = [r for r in caplog.records if r.name == "syncws.redis"]
     assert [r.levelno for r in records] == [logging.WARNING, logging.INFO]
+
+
+def unread_by_redis(redis_port: int, client_port: int) -> int:
+    """Bytes that Redis's end of the TCP connection from ``client_port`` received and Redis
+    has not read yet (Linux's ``/proc/net/tcp``)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        if (int(local.split(":")[1], 16), int(remote.split(":")[1], 16)) == (
+            redis_port,
+            client_port,
+        ):
+            return int(queues.split(":")[1], 16)
+    return 0
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp")
+@pytest.mark.parametrize("subscriber", [False, True], ids=["publisher-only", "subscriber"])
+def test_publish_in_flight_when_the_link_drops_raises(
+    redis_server: RedisServer, server: ServerFactory, subscriber: bool
+) -> None:
+    """A publish whose reply is due when the link drops raises RedisUnavailable at once,
+    saying that the message may or may not have been delivered: no hang, no success. With
+    a subscriber thread, it is the one that reads the reply; without, the publisher."""
+    with Hub(redis_server.url, timeout=30) as hub:
+        if subscriber:
+            hub.attach(server())
+            assert hub.wait_subscribed(10)
+        else:
+            hub.publish("t", "connects")
+        check = redis.Redis.from_url(redis_server.url)
+        (link,) = hub_clients(check)
+        check.close()
+        client_port = int(link["addr"].rsplit(":", 1)[1])
+        assert redis_server.proc is not None
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        outcome: list[object] = []
+
+        def publish() -> None:
+            try:
+                outcome.append(hub.publish("t", "in flight"))
+            except RedisUnavailable as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=publish)
+        thread.start()
+        try:
+            # The PUBLISH reached Redis's socket: the reply is due.
+            assert wait_for(lambda: unread_by_redis(redis_server.port, client_port) > 0, 10)
+        finally:
+            redis_server.proc.kill()  # a stopped process dies of SIGKILL: the link drops
+        start = time.monotonic()
+        thread.join(10)
+        assert time.monotonic() - start < 5  # not the 30 s timeout
+        (exc,) = outcome
+        assert isinstance(exc, RedisUnavailable)
+        assert "may or may not have been delivered" in str(exc)
+
+
+@pytest.mark.parametrize("same_hub", [True, False], ids=["subscriber", "publisher-only"])
+def test_late_reply_does_not_shift_the_next_ones(
+    hub: Hub, redis_server: RedisServer, server: ServerFactory, uri: UriFactory, same_hub: bool
+) -> None:
+    """A publish whose reply comes after ``timeout`` raises RedisUnavailable in time; once
+    Redis answers again, the next publish gets its own reply, not the late one (with a
+    subscriber thread, the late reply is dropped; without, the link is replaced)."""
+    srv = server(rooms(hub))
+    with (
+        join(uri(srv, "/room")) as client,
+        Hub(redis_server.url, timeout=0.5) if not same_hub else contextlib.nullcontext(hub) as pub,
+    ):
+        pub.timeout = 0.5
+        assert pub.publish("nobody", "connects") == 0
+        assert redis_server.proc is not None
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(RedisUnavailable, match=r"did not answer within 0\.5 s"):
+                pub.publish("nobody", "late")
+            assert time.monotonic() - start < 2
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        assert pub.publish("room", "next") == 1  # the late reply said 0
+        assert client.recv(timeout=5) == "next"
+
+
+def test_publisher_only_hub_after_a_redis_restart(redis_server: RedisServer) -> None:
+    """A hub that only publishes, whose Redis restarted since its last publish, sends the
+    next message on a new connection, without an error (the old one is found closed
+    before anything is written to it)."""
+    with Hub(redis_server.url) as hub:
+        assert hub.publish("t", "before") == 0
+        redis_server.restart()
+        check = redis.Redis.from_url(redis_server.url)
+        pubsub = check.pubsub()
+        try:
+            pubsub.subscribe("syncws:t")
+            assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+            assert hub.publish("t", "after") == 1
+            message = pubsub.get_message(timeout=5)
+            assert message is not None and message["data"] == b"tafter"
+        finally:
+            pubsub.close()
+            check.close()
+
+
+def test_descriptors_past_1024(hub: Hub, server: ServerFactory, uri: UriFactory) -> None:
+    """The subscriber works when its descriptors are past select()'s limit of 1024, as
+    in a busy server: it waits with poll()."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        srv = server(rooms(hub))
+        with join(uri(srv, "/room")) as client:
+            assert hub.publish("room", "high") == 1
+            assert client.recv(timeout=5) == "high"
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_acl_user_and_refused_channels(
+    redis_server: RedisServer,
+    server: ServerFactory,
+    uri: UriFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hub logs in as the URL's ACL user. A channel that the user may not use:
+    publishing to it raises RedisRefused, joining it logs one ERROR and is never
+    confirmed, and the other topics keep working. A wrong password is RedisUnavailable,
+    without the password."""
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.execute_command(
+        "ACL", "SETUSER", "chat", "on", ">s3cr3t", "resetchannels", "&syncws:ok*", "+@all"
+    )
+    admin.close()
+    url = f"redis://chat:s3cr3t@127.0.0.1:{redis_server.port}/0"
+
+    def holder(ws: syncws.ServerConnection) -> None:
+        for _ in ws:
+            pass
+
+    with Hub(url) as hub:
+        srv = server(holder)
+        with syncws.connect(uri(srv)) as client:
+            assert wait_for(lambda: srv.connections, 5)
+            (conn,) = srv.connections
+            hub.join(conn, "ok-room")
+            assert hub.wait_subscribed(10)
+            hub.join(conn, "forbidden")
+            assert wait_log(caplog, logging.ERROR, "refused (UN)SUBSCRIBE syncws:forbidden")
+            assert "NOPERM" in caplog.text
+            assert not hub.wait_subscribed(0.2)
+            with pytest.raises(RedisRefused, match="NOPERM"):
+                hub.publish("forbidden", "x")
+            assert hub.publish("ok-room", "still fine") == 1
+            assert client.recv(timeout=5) == "still fine"
+    with Hub(url.replace("s3cr3t", "n0t-1t")) as hub:
+        with pytest.raises(RedisUnavailable, match="WRONGPASS") as raised:
+            hub.publish("ok-room", "x")
+        assert "n0t-1t" not in str(raised.value)
+
+
+def test_tls(tmp_path: Path, server: ServerFactory, uri: UriFactory) -> None:
+    """rediss:// with an SSL context that trusts the server's CA: publishing from two
+    threads while the subscriber reads, over one TLS connection. With the default
+    context, the unknown CA is refused."""
+    ca = trustme.CA()
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    with running_redis(tmp_path, tls=ca.issue_cert("localhost")) as tls_redis:
+        with Hub(tls_redis.url, ssl=context) as hub:
+            srv = server(rooms(hub))
+            with join(uri(srv, "/room")) as client:
+
+                def publish(name: str) -> None:
+                    for n in range(50):
+                        hub.publish("room", f"{name}{n}" if n % 2 else f"{name}{n}".encode())
+
+                threads = [threading.Thread(target=publish, args=(name,)) for name in "ab"]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(30)
+                received = [client.recv(timeout=5) for _ in range(100)]
+                for name in "ab":
+                    assert [m for m in received if m[:1] in (name, name.encode())] == [
+                        f"{name}{n}" if n % 2 else f"{name}{n}".encode() for n in range(50)
+                    ]
+        with (
+            Hub(tls_redis.url) as untrusted,
+            pytest.raises(RedisUnavailable, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            untrusted.publish("room", "x")
+
+
+def test_unix_socket_and_database(server: ServerFactory, uri: UriFactory) -> None:
+    """unix:///path?db=N connects through the Unix socket and selects database N."""
+    directory = Path(tempfile.mkdtemp(prefix="redis-"))  # short: a socket path has a limit
+    path = directory / "redis.sock"
+    try:
+        with (
+            running_redis(directory, "--unixsocket", str(path), "--unixsocketperm", "700"),
+            Hub(f"unix://{path}?db=3") as hub,
+        ):
+            srv = server(rooms(hub))
+            with join(uri(srv, "/room")) as client:
+                assert hub.publish("room", "local") == 1
+                assert client.recv(timeout=5) == "local"
+            check = redis.Redis(unix_socket_path=str(path))
+            (link,) = hub_clients(check)
+            check.close()
+            assert link["db"] == "3"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_fork_keeps_only_idle_attachments(redis_server: RedisServer) -> None:
+    """In a process forked from one with a hub, what the hub is attached to and serves
+    nobody yet stays attached, and the child subscribes to EVERYONE; what serves clients
+    does not, for those clients are the parent's."""
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", APPS, "fork", redis_server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_redis_without_resp3() -> None:
+    """A Redis older than 6 answers HELLO with an error: publish() raises
+    RedisUnavailable saying which version is needed. (No Redis 5 is at hand: a socket
+    answers as one does.)"""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(10)
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                conn.recv(4096)
+                conn.sendall(b"-ERR unknown command 'HELLO'\r\n")
+
+        thread = threading.Thread(target=answer)
+        thread.start()
+        with (
+            Hub(f"redis://127.0.0.1:{listener.getsockname()[1]}/0") as hub,
+            pytest.raises(RedisUnavailable, match=r"unknown command 'HELLO'.*Redis 6"),
+        ):
+            hub.publish("t", "x")
+        thread.join(10)

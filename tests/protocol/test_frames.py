@@ -12,9 +12,11 @@ from syncws.protocol.frames import (
     CloseCode,
     Frame,
     Opcode,
+    encode_header,
     parse_frame,
     parse_header,
     serialize_frame,
+    size_limit,
 )
 
 MASK = b"\x37\xfa\x21\x3d"
@@ -47,6 +49,45 @@ def test_length_encodings(length, header):
     data = serialize_frame(Opcode.BINARY, b"x" * length)
     assert data[: len(header)] == header
     assert len(data) == len(header) + length
+
+
+@pytest.mark.parametrize(
+    ("length", "mask", "header"),
+    [
+        (0, None, b"\x82\x00"),
+        (125, None, b"\x82\x7d"),
+        (126, None, b"\x82\x7e\x00\x7e"),
+        (65535, None, b"\x82\x7e\xff\xff"),
+        (65536, None, b"\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+        (5, MASK, b"\x82\x85" + MASK),
+        (126, MASK, b"\x82\xfe\x00\x7e" + MASK),
+        (65536, MASK, b"\x82\xff\x00\x00\x00\x00\x00\x01\x00\x00" + MASK),
+    ],
+)
+def test_encode_header(length, mask, header):
+    """The header alone: the shortest length form, then the masking key if any."""
+    assert encode_header(0x82, length, mask) == header
+
+
+@given(
+    b0=st.integers(min_value=0, max_value=255),
+    length=st.integers(min_value=0, max_value=2**63 - 1)
+    | st.sampled_from([125, 126, 127, 65535, 65536]),
+    mask=st.none() | st.binary(min_size=4, max_size=4),
+)
+def test_encode_header_parses_back(b0, length, mask):
+    """parse_header reads what encode_header writes, whatever the length."""
+    header = encode_header(b0, length, mask)
+    assert parse_header(header) == (b0, length, mask, len(header))
+
+
+def test_size_limit():
+    """The rule of max_size: the message may have max_size bytes; before inflating, a
+    compressed message may be 1/8 + 1 KiB larger; None is above any length and size."""
+    assert size_limit(1000) == 1000
+    assert size_limit(0) == 0
+    assert size_limit(1000, compressed=True) == 1000 + 125 + 1024
+    assert size_limit(None) == size_limit(None, compressed=True) > 2 * (2**63 - 1)
 
 
 def test_rsv_bits_and_fin_serialized():

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import has_ipv6_loopback, program
+from conftest import ipv6_loopback, program
 from rawws import REQUEST, FrameReader, frame, raw_client, wait_for
 
 import syncws
@@ -238,7 +238,7 @@ def _resolving(monkeypatch: pytest.MonkeyPatch, name: str, *ips: str) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="needs IPv6 on the loopback interface")
+@pytest.mark.skipif(not ipv6_loopback(), reason="needs IPv6 on the loopback interface")
 def test_a_host_name_binds_every_address_on_one_port(
     server: ServerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ServerFactory, has_ipv6_loopback, tls_contexts, uri
+from conftest import ServerFactory, ipv6_loopback, tls_contexts, uri
 from proxy_servers import (
     SOCKS_USER,
     SOCKS_USER_INFO,
@@ -40,7 +40,7 @@ OPEN_TIMEOUT = 1.0
 MARGIN = 0.5
 
 ipv6 = pytest.mark.skipif(
-    not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1 cannot be bound)"
+    not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1 cannot be bound)"
 )
 
 
@@ -71,7 +71,7 @@ def socks_auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
 @pytest.fixture(scope="module")
 def proxies6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningProxy, ...]]:
     """tinyproxy and dante, both listening on ::1."""
-    if not has_ipv6_loopback():
+    if not ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback (::1 cannot be bound)")
     directory = tmp_path_factory.mktemp("proxies6")
     with tinyproxy(directory, host="::1") as http, dante(directory, host="::1") as socks:

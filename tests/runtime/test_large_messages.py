@@ -9,18 +9,11 @@ import threading
 
 import pytest
 from conftest import ServerFactory, tls_contexts, uri
-from rawws import FrameReader, close_frame, frame, parse_close, raw_client, wait_for
+from rawws import FrameReader, close_frame, frame, parse_close, raw_client, wait_for, xor
 
 import syncws
 
 TIMEOUT = 5
-
-
-def _xor(payload: bytes, mask: bytes) -> bytes:
-    """Mask ``payload`` (RFC 6455 §5.3), independently of syncws.protocol.mask."""
-    n = len(payload)
-    key = (mask * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
 # Multi-byte characters of 2, 3 and 4 bytes: the reads split some of them.
@@ -44,7 +37,7 @@ def test_large_messages_echo_intact_after_a_ping(
     sock, rest = raw_client(srv)
     with sock:
         mask = b"\x9a\x01\xfe\x42"
-        masked = _xor(payload, mask)
+        masked = xor(payload, mask)
         header = bytes((0x80 | opcode, 0xFF)) + struct.pack("!Q", len(payload)) + mask
         # The ping and the start of the message in one write, the rest in pieces.
         sock.sendall(frame(0x9, b"hi", mask=True) + header + masked[:1001])

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import tls_contexts
+from conftest import ipv6_loopback, tls_contexts
 from rawws import REQUEST, wait_for
 
 import syncws
@@ -131,18 +131,6 @@ def blocking_handler(
         release.wait(TIMEOUT)
 
     return handler
-
-
-def has_ipv6_loopback() -> bool:
-    """Whether ::1 can be bound on this machine."""
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def wait_for_busy_pool(srv: syncws.Server) -> list[threading.Thread]:
@@ -999,7 +987,7 @@ def test_unix_socket_echo(server: ServerFactory, tmp_path_factory: pytest.TempPa
         assert ws.recv(timeout=TIMEOUT) == "over a unix socket"
 
 
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
 def test_ipv6_echo(server: ServerFactory, uri: Uri) -> None:
     """A server bound to ::1 echoes to a client connecting to ws://[::1]:PORT."""
     srv = server(host="::1")

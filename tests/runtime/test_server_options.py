@@ -39,6 +39,18 @@ def test_prebound_socket(server: ServerFactory) -> None:
         assert ws.recv(timeout=TIMEOUT) == "pre-bound"
 
 
+def test_several_prebound_sockets(server: ServerFactory) -> None:
+    """Several sockets bound by the caller (as a pre-fork parent binds every address of a
+    host) are all served, and listed in ``sockets``."""
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    srv = server(sock=sockets)
+    assert srv.sockets == sockets
+    for sock in sockets:
+        with syncws.connect(f"ws://127.0.0.1:{sock.getsockname()[1]}/") as ws:
+            ws.send("either")
+            assert ws.recv(timeout=TIMEOUT) == "either"
+
+
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="platform has no SO_REUSEPORT")
 def test_reuse_port_lets_two_servers_share_a_port(server: ServerFactory) -> None:
     """With reuse_port, a second server binds the same port and both serve."""

@@ -7,16 +7,16 @@ import time, datetime
 import threading
 
 app = Flask(__name__)
-app.config['SOCK_SERVER_OPTIONS'] = {'ping_interval': 25}
+app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 25}
 
 sock = Sock(app)
 
 client_list = []
 
 
-@app.route('/')
+@app.route("/")
 def index():
-    return render_template('clock.html')
+    return render_template("clock.html")
 
 
 def send_time():
@@ -25,25 +25,24 @@ def send_time():
         clients = client_list.copy()
         for client in clients:
             try:
-                client.send(json.dumps({
-                    'text': datetime.datetime.now().strftime(
-                        '%Y-%m-%d %H:%M:%S')
-                }))
+                client.send(
+                    json.dumps({"text": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")})
+                )
             except:
                 client_list.remove(client)
 
 
-@sock.route('/clock')
+@sock.route("/clock")
 def clock(ws):
     client_list.append(ws)
     while True:
         data = ws.receive()
-        if data == 'stop':
+        if data == "stop":
             break
     client_list.remove(ws)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     t = threading.Thread(target=send_time)
     t.daemon = True
     t.start()

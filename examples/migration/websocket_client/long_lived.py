@@ -5,17 +5,22 @@ import time
 
 import syncws
 
+
 def on_message(ws, message):
     print(message)
+
 
 def on_error(ws, error):
     print(error)
 
+
 def on_close(ws, close_status_code, close_msg):
     print("### closed ###")
 
+
 def on_open(ws):
     print("Opened connection")
+
 
 def run_forever(url, reconnect=5):
     """Like WebSocketApp(url, on_...).run_forever(reconnect=5): after an error, connect
@@ -34,6 +39,7 @@ def run_forever(url, reconnect=5):
             if ws is not None:
                 on_close(ws, ws.close_code, ws.close_reason)
         time.sleep(reconnect)
+
 
 if __name__ == "__main__":
     run_forever("wss://api.gemini.com/v1/marketdata/BTCUSD", reconnect=5)  # Ctrl-C stops

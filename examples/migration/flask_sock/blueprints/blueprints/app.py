@@ -8,10 +8,12 @@ def create_app():
 
     # import blueprints
     from .main import main as main_blueprint
+
     app.register_blueprint(main_blueprint)
 
     # import WebSocket route
     from .ws import sock
+
     sock.init_app(app)
 
     return app

@@ -2,9 +2,9 @@
 # (MIT license, Copyright (c) 2021 Miguel Grinberg). Unchanged.
 from flask import Blueprint, render_template
 
-main = Blueprint('main', __name__)
+main = Blueprint("main", __name__)
 
 
-@main.route('/')
+@main.route("/")
 def index():
-    return render_template('index.html')
+    return render_template("index.html")

@@ -5,10 +5,10 @@ from syncws.integrations.flask import Sock
 sock = Sock()
 
 
-@sock.route('/echo')
+@sock.route("/echo")
 def echo(ws):
     while True:
         data = ws.receive()
-        if data == 'close':
+        if data == "close":
             break
         ws.send(data)
