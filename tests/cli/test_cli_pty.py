@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 from test_cli_tls import (
     ClientCertServer,
+    cli_page,
     client_cert_server,  # noqa: F401 (a fixture)
     encrypt_key,
+    normalize,
 )
-from transcripts import normalize, transcript
 
 import syncws
 
@@ -446,11 +447,11 @@ def test_client_certificate_with_a_passphrase(
 def test_the_pages_session_is_what_the_terminal_shows(
     server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
 ) -> None:
-    """The slash-commands transcript of docs/reference/cli.rst, typed in a terminal against
-    an echo server: the screen shows the page's lines, round-trip times aside."""
-    lines = transcript("slash-commands")
-    assert lines[0] == "$ syncws ws://localhost:8765/"
-    expected = [normalize(line, {}) for line in lines[1:]]
+    """The slash command session of docs/reference/cli.rst, typed in a terminal against an
+    echo server: the screen shows the page's lines, round-trip times aside."""
+    [command] = cli_page("> /help")
+    assert command.text == "syncws ws://localhost:8765/"
+    expected = [normalize(line, {}) for line in command.output]
     srv, _, _ = recording_echo(server)
     term = terminal(uri(srv))
     shown = {uri(srv): "ws://localhost:8765/"}

@@ -5,7 +5,7 @@ errors for files that cannot be loaded. The client runs in a subprocess, as user
 
 from __future__ import annotations
 
-import shlex
+import re
 import ssl
 import subprocess
 import sys
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
+from doc_blocks import DOCS, Command, console_commands, rst_blocks
 from test_cli import ENV, TIMEOUT, run_cli
-from transcripts import normalize, transcript
 
 import syncws
 from syncws.cli import main
@@ -187,9 +187,28 @@ def test_encrypted_key_without_a_terminal_fails_cleanly(
     )
 
 
+def cli_page(where: str) -> list[Command]:
+    """The commands of docs/reference/cli.rst's console blocks, with the output shown after
+    each, of the blocks in which ``where`` appears."""
+    return [
+        command
+        for block in rst_blocks(DOCS / "reference" / "cli.rst")
+        if block.kind == "code" and block.language == "console" and where in block.text
+        for command in console_commands(block)
+    ]
+
+
+def normalize(line: str, replacements: dict[str, str]) -> str:
+    """``line`` with ``replacements`` made (the test's URIs for the page's), and
+    round-trip times masked."""
+    for old, new in replacements.items():
+        line = line.replace(old, new)
+    return re.sub(r"\d+\.\d\d ms", "N ms", line)
+
+
 def test_the_pages_client_certificate_commands(client_cert_server: ClientCertServer) -> None:
-    """The client-certificates transcript of docs/reference/cli.rst: each command, run
-    with this test's files and server, prints the page's lines."""
+    """The client certificate commands of docs/reference/cli.rst, run with this test's
+    files and server, print the page's lines."""
     tls = client_cert_server
     files = {
         "ca.pem": tls.ca,
@@ -198,17 +217,13 @@ def test_the_pages_client_certificate_commands(client_cert_server: ClientCertSer
         "mallory.pem": tls.stranger,
         "wss://localhost:8443/": tls.uri,
     }
-    lines = transcript("client-certificates")
-    starts = [i for i, line in enumerate(lines) if line.startswith("$ ")]
-    assert starts[0] == 0 and len(starts) == 3
-    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
-        stdin, _, command = lines[start][2:].rpartition(" | ")
-        args = shlex.split(command)
+    commands = cli_page("--cert client.pem")
+    assert len(commands) == 3
+    for command in commands:
+        *before, args = command.pipeline()
         assert args[0] == "syncws"
-        result = run_cli(
-            *(files.get(arg, arg) for arg in args[1:]),
-            stdin=stdin.removeprefix("echo ") + "\n" if stdin else "",
-        )
+        stdin = "".join(" ".join(echo[1:]) + "\n" for echo in before)  # echo hi |
+        result = run_cli(*(files.get(arg, arg) for arg in args[1:]), stdin=stdin)
         printed = (result.stdout + result.stderr).splitlines()
         shown = {tls.uri: "wss://localhost:8443/"}
-        assert [normalize(line, shown) for line in printed] == lines[start + 1 : end]
+        assert [normalize(line, shown) for line in printed] == command.output, command.text
