@@ -18,6 +18,7 @@ The hierarchy::
     │   │       └── InsecureRedirect
     │   ├── ProxyError
     │   │   ├── InvalidProxyStatus
+    │   │   ├── ProxyAuthenticationError
     │   │   └── InvalidProxyMessage
     │   ├── InvalidHeader
     │   │   └── InvalidOrigin
@@ -56,6 +57,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyAuthenticationError",
     "ProxyError",
     "TooManyRedirects",
     "WebSocketException",
@@ -232,6 +234,12 @@ class InvalidProxyStatus(ProxyError):
             f"proxy rejected connection: HTTP {response.status_code} {response.reason_phrase}",
             status_code=response.status_code,
         )
+
+
+class ProxyAuthenticationError(ProxyError):
+    """A SOCKS5 proxy refused the username and password of the proxy URL, or wants
+    credentials and none were given (an HTTP proxy answers 407 instead:
+    :exc:`InvalidProxyStatus`). The message names the proxy, never the password."""
 
 
 class InvalidProxyMessage(ProxyError):

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pytest
 from conftest import ServerFactory, echo, program, uri
 from doc_blocks import ROOT, commands_in
-from proxy_servers import dante, tinyproxy
+from proxy_servers import SOCKS_USER_INFO, dante, tinyproxy
 from services import find_program
 from test_examples import EXAMPLES, TIMEOUT, example
 from wsgi_servers import free_port, wait_listening, werkzeug_server
@@ -151,40 +151,50 @@ def test_tls_guide_commands_as_shown(tmp_path: Path) -> None:
 
 
 def test_proxy_client_through_real_proxies(server: ServerFactory, tmp_path: Path) -> None:
-    """examples/proxy_client.py through tinyproxy with credentials (wrong ones are refused),
-    through dante with socks5h, directly with ``none``, and from the environment:
-    ``http_proxy`` is used, and ``no_proxy`` bypasses it."""
+    """examples/proxy_client.py through tinyproxy with credentials, through dante with a
+    username and password (socks5h), directly with ``none``, and from the environment:
+    ``http_proxy`` is used, and ``no_proxy`` bypasses it. Each failure is one line without
+    the password: wrong credentials (HTTP and SOCKS), a destination the proxy forbids, a
+    proxy that is not there."""
     target = uri(server(echo))
     script = str(EXAMPLES / "proxy_client.py")
     clean = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+    def fails(*args: str, env: dict[str, str] = clean) -> str:
+        """Run the script, which must fail; its standard error."""
+        result = subprocess.run(
+            [sys.executable, script, *args],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=env,
+        )
+        assert result.returncode == 1 and not result.stdout
+        return result.stderr
+
     with (
         tinyproxy(tmp_path, basic_auth=("alice", "s3cret")) as http_proxy,
-        dante(tmp_path) as socks,
+        dante(tmp_path, with_user=True) as socks,
     ):
         with_credentials = http_proxy.url(user_info="alice:s3cret")
         assert run(script, target, with_credentials, env=clean) == "< Hello\n"
-        assert run(script, target, socks.url("socks5h"), env=clean) == "< Hello\n"
+        assert run(script, target, socks.url("socks5h", SOCKS_USER_INFO), env=clean) == "< Hello\n"
         assert run(script, target, "none", env=clean) == "< Hello\n"
-        wrong = subprocess.run(
-            [sys.executable, script, target, http_proxy.url(user_info="alice:wrong")],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            env=clean,
+        wrong = fails(target, http_proxy.url(user_info="alice:wrong"))
+        assert wrong == "The proxy refused the tunnel: HTTP 401.\n"
+        assert fails(target, socks.url("socks5", "syncws-test:wrongpw")) == (
+            f"Check the proxy's username and password: proxy 127.0.0.1:{socks.port} refused "
+            "the username and password (Username and password authentication failure).\n"
         )
-        assert wrong.returncode != 0
-        assert "InvalidProxyStatus: proxy rejected connection" in wrong.stderr
+        forbidden = fails("ws://192.0.2.1:9/", with_credentials)  # tinyproxy's filter
+        assert forbidden == "The proxy refused the tunnel: HTTP 403.\n"
 
         assert run(script, target, env={**clean, "http_proxy": with_credentials}) == "< Hello\n"
-        nowhere = {**clean, "http_proxy": f"http://127.0.0.1:{free_port()}"}
-        refused = subprocess.run(
-            [sys.executable, script, target],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            env=nowhere,
-        )
-        assert refused.returncode != 0 and "ConnectionRefusedError" in refused.stderr
+        port = free_port()
+        nowhere = {**clean, "http_proxy": f"http://127.0.0.1:{port}"}
+        refused = fails(target, env=nowhere)
+        assert refused.startswith("Cannot connect: ")
+        assert refused.endswith(f"cannot reach proxy 127.0.0.1:{port}: Connection refused.\n")
         assert run(script, target, env={**nowhere, "no_proxy": "127.0.0.1"}) == "< Hello\n"
 
 

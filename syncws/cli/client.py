@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import _thread
 import argparse
+import getpass
+import os
 import re
 import signal
 import ssl
@@ -29,12 +31,13 @@ from typing import Any
 
 from .. import __version__
 from ..exceptions import (
+    ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedOK,
     InvalidURI,
     WebSocketException,
 )
-from ..protocol.frames import CloseCode
+from ..protocol.frames import Close, CloseCode
 from ..protocol.http11 import Headers
 from ..protocol.uri import parse_uri
 from ..runtime.client import ClientConnection, connect
@@ -59,6 +62,15 @@ DEFAULT_WAIT = 1.0
 #: returning from ``recv()``).
 READER_JOIN_TIMEOUT = 5.0
 
+#: What ``/help`` prints (narrower than 80 columns).
+COMMANDS_HELP = (
+    "Commands (a line that starts with a slash is not sent):",
+    "  /ping [DATA]            ping, and show the round trip when the pong comes",
+    "  /close [CODE [REASON]]  close with CODE (1000) and REASON, and exit",
+    "  /help                   show this list",
+    "  //TEXT                  send the message /TEXT",
+)
+
 _OK = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
 
 
@@ -72,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
             "messages received. Works in a terminal and with piped input."
         ),
         epilog=(
+            "In a terminal, a line that starts with a slash is a command: /help lists them. "
             "Exit status: 0 after a normal closure (1000 or 1001), 1 when the connection "
             "fails or closes abnormally, 2 for usage errors. "
             "'syncws serve --help' describes the demo server."
@@ -95,11 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="offer a subprotocol (repeatable, by preference)",
     )
     parser.add_argument("--origin", help="the Origin header, as a browser would send it")
-    parser.add_argument(
+    verify = parser.add_mutually_exclusive_group()
+    verify.add_argument(
         "--insecure",
         action="store_true",
         help="wss:// only: do not verify the server's certificate (for self-signed ones)",
     )
+    verify.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="wss:// only: verify the server's certificate with these CA certificates (PEM) "
+        "instead of the system's",
+    )
+    parser.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="wss:// only: the client certificate (PEM), for servers that require one; "
+        "with its private key unless --key gives it",
+    )
+    parser.add_argument("--key", metavar="FILE", help="the private key of --cert (PEM)")
     parser.add_argument(
         "--no-compression",
         action="store_true",
@@ -232,6 +259,7 @@ class Session:
         # which --reconnect connects again (not after the input ended, or Ctrl-C).
         self.ended_by_peer = False
         self.input_ended = False  # Ctrl-D, or the end of piped input
+        self.close_with: tuple[int, str] = (CloseCode.NORMAL_CLOSURE, "")  # /close CODE REASON
         self._waker = MainThreadWaker(lambda: self.input_active)
 
     def run(self) -> int:
@@ -254,7 +282,7 @@ class Session:
             if not self.console.interactive and not self.finished.is_set():
                 self.wake.wait(self.args.wait)
             self.closing = True
-            self.ws.close()
+            self.ws.close(*self.close_with)
         finally:
             self._waker.uninstall()
             for signum, handler in previous.items():
@@ -288,6 +316,12 @@ class Session:
                     self.console.error("Invalid UTF-8 in the input: line not sent.")
                     continue
                 self.input_active = False
+                if line.startswith("/") and self.console.interactive:
+                    if not line.startswith("//"):
+                        if self.command(line):
+                            return
+                        continue
+                    line = line[1:]
                 message: Data = line
                 if self.args.binary:
                     try:
@@ -327,13 +361,75 @@ class Session:
         while not self.finished.wait(self.args.ping):
             start = time.monotonic()
             try:
-                pong = self.ws.ping()
+                pong = self.ws.ping(ack_on_close=True)
             except ConnectionClosed:
                 return
-            pong.wait()  # also set when the connection closes
-            if self.finished.is_set() or self.closing:
+            if not self._await_pong(pong, start, "Latency: {:.2f} ms"):
                 return
-            self.console.print(f"Latency: {(time.monotonic() - start) * 1000:.2f} ms")
+
+    def _await_pong(self, pong: threading.Event, start: float, line: str) -> bool:
+        """Wait for ``pong`` (a ping's, with ``ack_on_close``), then print ``line`` with
+        the round-trip time in ms; ``False`` if the connection closed first."""
+        pong.wait()
+        if self.finished.is_set() or self.closing:
+            return False
+        self.console.print(line.format((time.monotonic() - start) * 1000))
+        return True
+
+    def command(self, line: str) -> bool:
+        """Main thread: run the slash command ``line`` (in a terminal only: piped lines
+        that start with a slash are messages); ``True`` when the client must stop sending
+        and close (``/close``)."""
+        name, _, argument = line.partition(" ")
+        argument = argument.strip()
+        if name == "/ping":
+            self._slash_ping(argument)
+        elif name == "/close":
+            return self._slash_close(argument)
+        elif name == "/help":
+            for help_line in COMMANDS_HELP:
+                self.console.print(help_line)
+        else:
+            name = escape(name)
+            self.console.error(
+                f"Unknown command: {name} (/help lists them; /{name} sends {name} as a message)."
+            )
+        return False
+
+    def _slash_ping(self, data: str) -> None:
+        """``/ping [DATA]``: ping, and print the round-trip time once the pong arrives."""
+        start = time.monotonic()
+        try:
+            pong = self.ws.ping(data or None, ack_on_close=True)
+        except ConnectionClosed:
+            return  # the reader thread reports the closing
+        except (ValueError, ConcurrencyError, UnicodeError) as exc:
+            self.console.error(f"Ping not sent: {escape(str(exc))}.")
+            return
+        waiter = threading.Thread(
+            target=self._await_pong,
+            args=(pong, start, "Pong after {:.2f} ms."),
+            name="syncws-cli-pong",
+            daemon=True,
+        )
+        with signals_blocked():
+            waiter.start()
+
+    def _slash_close(self, argument: str) -> bool:
+        """``/close [CODE [REASON]]``: check them, and have the client close with them."""
+        code_text, _, reason = argument.partition(" ")
+        reason = reason.strip()
+        if not code_text.isdigit() and code_text:
+            self.console.error(f"Not closed: {escape(code_text)!r} is not a close code.")
+            return False
+        code = int(code_text) if code_text else int(CloseCode.NORMAL_CLOSURE)
+        try:
+            Close(code, reason).serialize()  # as close() will: a code it may not send, ...
+        except ValueError as exc:
+            self.console.error(f"Not closed: {escape(str(exc))}.")
+            return False
+        self.close_with = (code, reason)
+        return True
 
     def _stop(self) -> None:
         """Have the main thread stop sending, waking it if it waits for input."""
@@ -378,12 +474,81 @@ def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
         options["proxy"] = None
     elif args.proxy is not None:
         options["proxy"] = args.proxy
-    if args.insecure and args.uri.lower().startswith("wss:"):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    context = _tls_context(args)
+    if context is not None:
         options["ssl"] = context
     return options
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context that ``--insecure``, ``--ca``, ``--cert`` and ``--key`` ask for, or
+    ``None`` for the default one.
+
+    Raises:
+        ValueError: An option that does not apply, or a file that cannot be loaded; the
+            message names the option and the file.
+    """
+    given = [f"--{name}" for name in ("ca", "cert", "key") if getattr(args, name)]
+    if not args.uri.lower().startswith("wss:"):
+        if given:
+            raise ValueError(f"{given[0]} is for wss:// URIs")
+        return None  # --insecure is harmless there: kept so for scripts that always pass it
+    if args.key and not args.cert:
+        raise ValueError("--key goes with --cert")
+    if not (given or args.insecure):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=args.ca)
+    except ssl.SSLError:
+        raise ValueError(f"--ca {args.ca}: no PEM certificate in it") from None
+    except OSError as exc:
+        raise ValueError(f"--ca {args.ca}: {exc.strerror}") from None
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if args.cert:
+        # Opened first to say which file is missing: load_cert_chain() does not.
+        for option, path in (("--cert", args.cert), ("--key", args.key)):
+            try:
+                if path is not None:
+                    with open(path, "rb"):
+                        pass
+            except OSError as exc:
+                raise ValueError(f"{option} {path}: {exc.strerror}") from None
+        where = f"--key {args.key}" if args.key else f"--cert {args.cert}"
+        passphrase = _Passphrase(where)
+        try:
+            context.load_cert_chain(args.cert, args.key, password=passphrase.ask)
+        except ssl.SSLError as exc:
+            if passphrase.asked:
+                raise ValueError(f"{where}: wrong passphrase") from None
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                raise ValueError(f"{where}: not the key of the certificate") from None
+            raise ValueError(f"--cert {args.cert}: not a PEM certificate and its key") from None
+    return context
+
+
+class _Passphrase:
+    """The passphrase of an encrypted private key, asked on the terminal (never echoed)
+    when OpenSSL needs it. Not from standard input, which carries the messages."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where  # "--key FILE", as messages name it
+        self.asked = False
+
+    def ask(self) -> str:
+        # getpass() asks on the controlling terminal, else on standard input if that is a
+        # terminal; else it would read a message line, echoed.
+        if not (sys.stdin is not None and sys.stdin.isatty()):
+            try:
+                os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+            except (OSError, AttributeError):  # AttributeError: no O_NOCTTY (Windows)
+                message = (
+                    f"{self.where}: an encrypted key, and no terminal to ask its passphrase on"
+                )
+                raise ValueError(message) from None
+        self.asked = True
+        return getpass.getpass(f"Passphrase for {self.where}: ")
 
 
 def _connect(uri: str, options: dict[str, Any]) -> ClientConnection:
@@ -424,8 +589,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_uri(args.uri)
     except InvalidURI as exc:
         parser.error(str(exc))
+    try:
+        options = _connect_options(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     console = Console(is_interactive(sys.stdin, sys.stdout), sys.stdout, sys.stderr)
-    options = _connect_options(args)
     delays = backoff()
     try:
         while True:

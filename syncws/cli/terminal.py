@@ -26,6 +26,7 @@ prompt, no escape sequence.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -37,6 +38,7 @@ from typing import TextIO
 from ..exceptions import InvalidRedirect, InvalidStatus
 from ..protocol.frames import CLOSE_CODE_EXPLANATIONS
 from ..runtime.connection import Data
+from ..runtime.reconnect import _CERTIFICATE_REFUSALS
 
 __all__ = [
     "Console",
@@ -117,6 +119,12 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
         return (
             f"certificate verification failed: {exc.verify_message} (--insecure skips verification)"
         )
+    if isinstance(exc, ssl.SSLError) and exc.reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED":
+        return "the server requires a client certificate (--cert, --key)"
+    if isinstance(exc, ssl.SSLError) and exc.reason in _CERTIFICATE_REFUSALS:
+        return f"the server refused the client certificate: {_alert(exc)}"
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return f"TLS failed: {_alert(exc)}"
     if isinstance(exc, TimeoutError):
         return f"timed out after {timeout:g} seconds"
     if isinstance(exc, socket.gaierror):
@@ -124,6 +132,13 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def _alert(exc: ssl.SSLError) -> str:
+    """OpenSSL's text of ``exc`` without the codes around it: ``tlsv1 alert unknown ca``
+    out of ``[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca (_ssl.c:2580)``."""
+    text = str(exc.args[1] if len(exc.args) > 1 else exc)
+    return re.sub(r"^\[[^]]*\] | \(_ssl\.c:\d+\)$", "", text)
 
 
 def _width(text: str) -> int:

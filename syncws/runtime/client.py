@@ -159,9 +159,12 @@ def connect(
         InvalidHandshake: The server's answer is not a valid WebSocket handshake.
         InvalidProxyStatus: The HTTP proxy refused the tunnel (403, 407, 502, ...); the
             exception carries the proxy's response.
+        ProxyAuthenticationError: A SOCKS5 proxy refused the username and password of
+            ``proxy``, or wants some and it has none.
         ProxyError: A SOCKS proxy refused the tunnel; :exc:`InvalidProxyMessage` when an
             HTTP proxy's answer is not valid HTTP.
-        TimeoutError: The handshake did not complete within ``open_timeout``.
+        TimeoutError: The connection did not open within ``open_timeout``: one deadline
+            for the proxy, the tunnel, TLS and the handshake, however slowly each answers.
         OSError: The connection could not be opened (refused, unreachable, TLS failure);
             when the proxy cannot be reached, the message names the proxy's address.
         ImportError: A SOCKS proxy without the ``socks`` extra installed.
@@ -337,6 +340,10 @@ def _open(
             data = transport.recv(remaining())
             if data is None:
                 raise TimeoutError("timed out during the opening handshake")
+            if not data and isinstance(transport, TLSTransport) and transport.tls_error:
+                # Why the server closed: e.g. TLS 1.3's "certificate required" alert, which
+                # says more than "connection closed during the handshake".
+                raise transport.tls_error
             events = protocol.receive_data(data) if data else protocol.receive_eof()
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc

@@ -36,6 +36,21 @@ FACTOR = 1.618
 MAX_DELAY = 60.0
 #: Seconds a connection must stay open for the delays to start over (see reconnect()).
 STABLE_AFTER = 10.0
+# TLS alerts with which a server refuses the client's certificate, or asks for one (TLS
+# 1.3, RFC 8446 §6.2: "certificate_required"): a configuration to fix, not a network to
+# wait for. (TLS 1.2 says "handshake failure" for a missing one, as for much else.)
+_CERTIFICATE_REFUSALS = frozenset(
+    {
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "TLSV1_ALERT_UNKNOWN_CA",
+        "TLSV1_ALERT_ACCESS_DENIED",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+        "SSLV3_ALERT_CERTIFICATE_REVOKED",
+        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    }
+)
 # SOCKS5 replies 1 (general failure), 3, 4 (network, host unreachable), 5 (refused), 6 (TTL
 # expired); SOCKS4 0x5B (rejected or failed).
 _SOCKS_UNREACHABLE = frozenset({1, 3, 4, 5, 6, 0x5B})
@@ -65,12 +80,15 @@ def process_exception(exc: Exception) -> Exception | None:
     network errors and timeouts (:exc:`OSError`, :exc:`TimeoutError`), a connection that
     ended during the handshake (:exc:`~syncws.InvalidMessage`: a server restarting), HTTP
     5xx from the server or the proxy. Fatal: HTTP 4xx, redirects that cannot be followed,
-    an invalid URI, a certificate that fails verification, a SOCKS proxy's refusal, and
+    an invalid URI, a certificate that fails verification, a server that refuses the
+    client's certificate or requires one (its TLS alert), a SOCKS proxy's refusal, and
     anything else (a bug is not fixed by retrying).
 
     Pass your own to :func:`reconnect` to change that; it may call this one.
     """
     if isinstance(exc, ssl.SSLCertVerificationError):
+        return exc
+    if isinstance(exc, ssl.SSLError) and exc.reason in _CERTIFICATE_REFUSALS:
         return exc
     if isinstance(exc, InvalidRedirect):
         return exc

@@ -379,6 +379,10 @@ class TLSTransport(Transport):
     """
 
     tls = True
+    #: The TLS error that ended reading (reads return EOF after it): a corrupt record, or
+    #: the peer's alert, such as the "certificate required" with which a TLS 1.3 server
+    #: refuses a client without a certificate, after the handshake as the client sees it.
+    tls_error: ssl.SSLError | None = None
 
     def __init__(
         self,
@@ -410,6 +414,9 @@ class TLSTransport(Transport):
                 done = True
             except ssl.SSLWantReadError:
                 done = False
+            except ssl.SSLError:
+                self._send_alert(deadline)
+                raise
             pending = self._outgoing.read()
             if pending:
                 self._send_handshake(pending, deadline)
@@ -425,6 +432,16 @@ class TLSTransport(Transport):
                 raise ConnectionError("connection closed during the TLS handshake")
             self._incoming.write(data)
 
+    def _send_alert(self, deadline: float | None) -> None:
+        """Send the alert with which OpenSSL ends a failed handshake, if any: it tells the
+        peer why ("certificate required", "unknown CA"), where a bare close tells nothing."""
+        alert = self._outgoing.read()
+        if alert:
+            try:
+                self._send_handshake(alert, deadline)
+            except (OSError, TimeoutError):
+                pass  # the peer is gone: it needs no reason
+
     @property
     def ssl_object(self) -> ssl.SSLObject:
         """The TLS session: peer certificate, cipher, ALPN protocol, ..."""
@@ -438,8 +455,9 @@ class TLSTransport(Transport):
                 return None
             except ssl.SSLZeroReturnError:
                 return b""  # the peer's close_notify
-            except ssl.SSLError:
-                return b""  # a corrupt record: nothing more can be read
+            except ssl.SSLError as exc:
+                self.tls_error = exc
+                return b""  # an alert or a corrupt record: nothing more can be read
 
     def _feed(self, raw: bytes) -> None:
         """Pass raw bytes (never the EOF) to OpenSSL.

@@ -183,6 +183,15 @@ def test_ping_option_prints_the_latency(server: ServerFactory, uri: UriFactory) 
     assert result.returncode == 0
 
 
+def test_slash_lines_are_messages_with_piped_input(server: ServerFactory, uri: UriFactory) -> None:
+    """Slash commands are for a terminal: with piped input, '/ping' and '//x' are messages
+    sent as they are, so scripts that send such lines keep working."""
+    srv = server(echo_then_close(2))
+    result = run_cli(uri(srv), "--wait", "10", stdin="/ping\n//x\n")
+    assert "< /ping\n< //x\n" in result.stdout
+    assert result.returncode == 0
+
+
 def test_wait_gives_late_answers_time_to_arrive(server: ServerFactory, uri: UriFactory) -> None:
     """An answer that comes some time after the input ended is still printed."""
 
@@ -423,6 +432,7 @@ def test_version_and_help() -> None:
     for option in (
         "--header", "--subprotocol", "--origin", "--insecure", "--no-compression",
         "--ping", "--binary", "--max-size", "--timeout", "--wait", "--version",
+        "--ca", "--cert", "--key", "/help",
     ):  # fmt: skip
         assert option in help_text
 

@@ -13,7 +13,7 @@ from typing import IO
 
 import pytest
 from conftest import ServerFactory, uri
-from proxy_servers import RunningProxy, tinyproxy
+from proxy_servers import SOCKS_USER_INFO, RunningProxy, dante, tinyproxy
 from server_process import ServerProcess
 from test_cli import ENV, TIMEOUT, run_cli
 
@@ -65,6 +65,24 @@ def test_proxy_refusal_is_one_line(http_proxy: RunningProxy) -> None:
     result = run_cli("--proxy", http_proxy.url(), "ws://192.0.2.1:9/")
     assert result.returncode == 1
     assert result.stderr.strip().endswith("proxy rejected connection: HTTP 403 Filtered.")
+
+
+def test_socks_proxy_with_credentials(server: ServerFactory, tmp_path: Path) -> None:
+    """--proxy socks5://user:pass@...: through dante with the right password; with a
+    wrong one, one line that says so, without the password, exit 1 (also with
+    --reconnect: retrying cannot fix it)."""
+    target = uri(server())
+    with dante(tmp_path, with_user=True) as socks:
+        result = run_cli("--proxy", socks.url("socks5h", SOCKS_USER_INFO), target, stdin="hi\n")
+        assert "< hi" in result.stdout, result.stderr
+        for args in ([], ["--reconnect"]):
+            wrong = socks.url("socks5", "syncws-test:wrongpw")
+            result = run_cli(*args, "--proxy", wrong, target)
+            assert result.stderr == (
+                f"Failed to connect to {target}: proxy 127.0.0.1:{socks.port} refused the "
+                "username and password (Username and password authentication failure).\n"
+            )
+            assert result.returncode == 1
 
 
 def redirect_to(target: str) -> Callable[[syncws.ServerConnection, Request], Response]:

@@ -11,6 +11,7 @@ import codecs
 import fcntl
 import os
 import queue
+import re
 import select
 import signal
 import struct
@@ -23,6 +24,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from test_cli_tls import (
+    ClientCertServer,
+    cli_page,
+    client_cert_server,  # noqa: F401 (a fixture)
+    encrypt_key,
+    normalize,
+)
 
 import syncws
 
@@ -151,13 +159,13 @@ class Screen:
 class Terminal:
     """The client running under a pseudo-terminal, and what its screen shows."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, *args: str) -> None:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         env.update(PYTHONPATH=str(ROOT), TERM="xterm", INPUTRC=os.devnull)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncws", uri],
+            [sys.executable, "-m", "syncws", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -206,13 +214,13 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal() -> Iterator[Callable[[str], Terminal]]:
-    """Factory: ``terminal(uri)`` starts the client in a pseudo-terminal; killed at teardown
-    if still running."""
+def terminal() -> Iterator[Callable[..., Terminal]]:
+    """Factory: ``terminal(*args)`` starts the client with ``args`` (options and the URI) in
+    a pseudo-terminal; killed at teardown if still running."""
     started: list[Terminal] = []
 
-    def start(uri: str) -> Terminal:
-        started.append(Terminal(uri))
+    def start(*args: str) -> Terminal:
+        started.append(Terminal(*args))
         return started[-1]
 
     yield start
@@ -238,7 +246,7 @@ def pushing_server(
 
 
 def test_incoming_message_does_not_corrupt_the_typed_line(
-    server: ServerFactory, uri: UriFactory, terminal: Callable[[str], Terminal]
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
 ) -> None:
     """A message arriving while a line is half typed shows up above it; the line and the
     cursor stay where they were, and typing on sends the whole line."""
@@ -267,7 +275,7 @@ def test_incoming_message_does_not_corrupt_the_typed_line(
 
 
 def test_cursor_in_the_middle_of_the_line_stays_put(
-    server: ServerFactory, uri: UriFactory, terminal: Callable[[str], Terminal]
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
 ) -> None:
     """With the cursor moved back into the line (readline editing), a message does not
     move it: the next key is inserted where the cursor was."""
@@ -284,7 +292,7 @@ def test_cursor_in_the_middle_of_the_line_stays_put(
 
 
 def test_long_message_is_inserted_whole(
-    server: ServerFactory, uri: UriFactory, terminal: Callable[[str], Terminal]
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
 ) -> None:
     """A message wider than the terminal takes as many rows as it needs above the line."""
     long = "x" * 150
@@ -301,7 +309,7 @@ def test_long_message_is_inserted_whole(
 
 
 def test_ctrl_c_closes_normally(
-    server: ServerFactory, uri: UriFactory, terminal: Callable[[str], Terminal]
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
 ) -> None:
     """Ctrl-C (SIGINT) at the prompt closes with 1000, replaces the prompt with the closing
     line and exits 0."""
@@ -316,7 +324,7 @@ def test_ctrl_c_closes_normally(
 
 
 def test_server_closing_ends_the_client_at_the_prompt(
-    server: ServerFactory, uri: UriFactory, terminal: Callable[[str], Terminal]
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
 ) -> None:
     """When the server closes while the person is typing, the client stops waiting for the
     line, prints the closing line and exits."""
@@ -332,3 +340,129 @@ def test_server_closing_ends_the_client_at_the_prompt(
         lambda s: "Connection closed: 1001 (going away): bye." in s.lines(), "no closing line"
     )
     assert term.proc.wait(TIMEOUT) == 0
+
+
+# Slash commands (in a terminal only).
+
+
+def recording_echo(
+    server: ServerFactory,
+) -> tuple[syncws.Server, queue.Queue[syncws.Data], queue.Queue[syncws.Close | None]]:
+    """An echo server that queues what it receives, and the close frame that ended each
+    connection."""
+    received: queue.Queue[syncws.Data] = queue.Queue()
+    closes: queue.Queue[syncws.Close | None] = queue.Queue()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        try:
+            for message in ws:  # a close code other than 1000 and 1001 raises
+                received.put(message)
+                ws.send(message)
+        finally:
+            closes.put(ws.protocol.close_rcvd)
+
+    return server(handler), received, closes
+
+
+def test_slash_commands(
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
+) -> None:
+    """/help lists the commands, /ping prints the round trip when the pong arrives, //
+    sends a line that starts with a slash, an unknown command or a bad /close is reported
+    and nothing is sent; /close CODE REASON closes with them and exits (1 for 4000)."""
+    srv, received, closes = recording_echo(server)
+    term = terminal(uri(srv))
+    term.wait_for_prompt()
+    term.type(b"/help\r")
+    term.wait_for(
+        lambda s: "  //TEXT                  send the message /TEXT" in s.lines(), "no help"
+    )
+    term.wait_for_prompt()
+    term.type(b"/ping\r")
+    term.wait_for(lambda s: any(re.fullmatch(PONG, line) for line in s.lines()), "no pong")
+    term.type(b"/ping some data\r")
+    term.wait_for(
+        lambda s: sum(bool(re.fullmatch(PONG, line)) for line in s.lines()) == 2, "no 2nd pong"
+    )
+    term.type(b"/nope\r")
+    term.wait_for(
+        lambda s: (
+            "Unknown command: /nope (/help lists them; //nope sends /nope as a message)."
+            in s.lines()
+        ),
+        "no error",
+    )
+    term.type(b"/close 999\r")
+    term.wait_for(lambda s: "Not closed: close code 999 may not be sent." in s.lines(), "no error")
+    term.type(b"//users\r")
+    term.wait_for(lambda s: "< /users" in s.lines(), "no echo")
+    assert received.get(timeout=TIMEOUT) == "/users"  # the first message: nothing before it
+    term.type(b"/close 4000 see you\r")
+    term.wait_for(
+        lambda s: "Connection closed: 4000 (private use): see you." in s.lines(), "no closing"
+    )
+    assert term.proc.wait(TIMEOUT) == 1  # not 1000 nor 1001
+    assert closes.get(timeout=TIMEOUT) == syncws.Close(4000, "see you")
+    assert received.empty()
+
+
+PONG = r"Pong after \d+\.\d\d ms\."
+
+
+def test_close_command_defaults_to_1000(
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
+) -> None:
+    """/close alone closes with 1000: the closing line, exit status 0."""
+    srv, _, closes = recording_echo(server)
+    term = terminal(uri(srv))
+    term.wait_for_prompt()
+    term.type(b"/close\r")
+    term.wait_for(lambda s: "Connection closed: 1000 (OK)." in s.lines(), "no closing line")
+    assert term.proc.wait(TIMEOUT) == 0
+    assert closes.get(timeout=TIMEOUT) == syncws.Close(1000, "")
+
+
+def test_client_certificate_with_a_passphrase(
+    client_cert_server: ClientCertServer,  # noqa: F811 (the fixture imported above)
+    terminal: Callable[..., Terminal],
+    tmp_path: Path,
+) -> None:
+    """--cert with an encrypted --key: the passphrase is asked on the terminal, not
+    echoed; then the server, which requires the certificate, greets the client by name."""
+    tls = client_cert_server
+    key = encrypt_key(tls.key, b"open sesame", tmp_path)
+    term = terminal("--ca", tls.ca, "--cert", tls.cert, "--key", str(key), tls.uri)
+    prompt = f"Passphrase for --key {key}:"  # wider than the terminal: joined rows
+    term.wait_for(lambda s: "".join(s.lines()).startswith(prompt), "no passphrase prompt")
+    term.type(b"open sesame\r")
+    term.wait_for(lambda s: "< hello alice" in s.lines(), "no greeting")
+    assert not any("open sesame" in line for line in term.screen.lines())
+    term.wait_for_prompt()
+    term.type(b"hi\r")
+    term.wait_for(lambda s: "Connection closed: 1000 (OK)." in s.lines(), "no closing line")
+    assert "< hi" in term.screen.lines()
+    assert term.proc.wait(TIMEOUT) == 0
+
+
+def test_the_pages_session_is_what_the_terminal_shows(
+    server: ServerFactory, uri: UriFactory, terminal: Callable[..., Terminal]
+) -> None:
+    """The slash command session of docs/reference/cli.rst, typed in a terminal against an
+    echo server: the screen shows the page's lines, round-trip times aside."""
+    [command] = cli_page("> /help")
+    assert command.text == "syncws ws://localhost:8765/"
+    expected = [normalize(line, {}) for line in command.output]
+    srv, _, _ = recording_echo(server)
+    term = terminal(uri(srv))
+    shown = {uri(srv): "ws://localhost:8765/"}
+
+    def screen(s: Screen) -> list[str]:
+        return [normalize(line, shown) for line in s.lines() if line]
+
+    for i, line in enumerate(expected):
+        if line.startswith("> "):  # typed once what comes before it is on the screen
+            before = [*expected[:i], ">"]
+            term.wait_for(lambda s, before=before: screen(s) == before, f"not {before}")
+            term.type(line[2:].encode() + b"\r")
+    term.wait_for(lambda s: screen(s) == expected, "the session differs from the page")
+    assert term.proc.wait(TIMEOUT) == 1  # closed with 4000

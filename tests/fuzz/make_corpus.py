@@ -158,6 +158,58 @@ def response_seeds() -> Iterator[tuple[str, bytes]]:
     yield "empty", b"\x00"
 
 
+def proxy_response_seeds() -> Iterator[tuple[str, bytes]]:
+    open_, closed = b"\x00", b"\x01"  # the proxy keeps the connection open, or closes it
+    ok = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    tls = b"\x16\x03\x03\x00\x02\x02\x28"  # a TLS alert record: the server's, too early
+    auth = b'Proxy-Authenticate: Basic realm="proxy"\r\n'
+    yield "200", open_ + ok
+    yield "200-closed", closed + ok
+    yield "200-http10", open_ + b"HTTP/1.0 200 OK\r\n\r\n"
+    yield "200-headers", open_ + b"HTTP/1.1 200 OK\r\nVia: 1.1 proxy\r\nX-Tab:\ta\t\r\n\r\n"
+    yield "200-no-reason", open_ + b"HTTP/1.1 200 \r\n\r\n"
+    yield "200-then-data", open_ + ok + tls
+    yield "200-content-length", open_ + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    yield "200-chunked", open_ + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    yield "204", open_ + b"HTTP/1.1 204 No Content\r\n\r\n"
+    yield "100-then-200", open_ + b"HTTP/1.1 100 Continue\r\n\r\n" + ok
+    yield "1xx-twice-no-answer-yet", open_ + b"HTTP/1.1 100 A\r\n\r\nHTTP/1.1 102 B\r\n\r\n"
+    yield (
+        "103-hints-then-407",
+        (closed + b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 407 No\r\n\r\n"),
+    )
+    yield "100-then-eof", closed + b"HTTP/1.1 100 Continue\r\n\r\n"
+    yield "101", open_ + b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + ok
+    yield "407-length", (
+        open_ + b"HTTP/1.1 407 Proxy Authentication Required\r\n" + auth
+        + b"Content-Length: 14\r\n\r\nAccess denied."
+    )  # fmt: skip
+    yield (
+        "403-until-eof",
+        (closed + b"HTTP/1.0 403 Filtered\r\nContent-Type: text/html\r\n\r\n<p>Filtered</p>"),
+    )
+    yield "403-no-eof-yet", open_ + b"HTTP/1.0 403 Filtered\r\n\r\n<p>Filtered"
+    yield "502-chunked", (
+        open_ + b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"7\r\nrefused\r\n0\r\n\r\n"
+    )  # fmt: skip
+    yield "302-location", open_ + b"HTTP/1.1 302 Found\r\nLocation: http://a/\r\n\r\n"
+    yield "599", open_ + b"HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n"
+    yield "incomplete-head", closed + b"HTTP/1.1 200 OK\r\nVia: 1.1"
+    yield "empty-closed", closed
+    yield "http2", open_ + b"HTTP/2 200\r\n\r\n"
+    yield "status-99", open_ + b"HTTP/1.1 099 Low\r\n\r\n"
+    yield "bare-lf", open_ + b"HTTP/1.1 200 OK\nVia: x\n\n"
+    yield "obs-fold", open_ + b"HTTP/1.1 200 OK\r\nVia: a\r\n b\r\n\r\n"
+    yield "nul-in-header", open_ + b"HTTP/1.1 200 OK\r\nVia: a\x00b\r\n\r\n"
+    yield "too-many-headers", open_ + b"HTTP/1.1 200 OK\r\n" + b"a:\r\n" * 129 + b"\r\n"
+    yield "tls-instead", open_ + tls
+    yield (
+        "length-and-chunked",
+        (closed + b"HTTP/1.1 500 Oops\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    )
+
+
 # Masking keys for a client's frames: fixed, so that the corpus is reproducible.
 _MASKS = [bytes([i, 0x5A, 0xA5, 0xFF - i]) for i in range(256)]
 
@@ -310,6 +362,7 @@ def extension_seeds() -> Iterator[tuple[str, bytes]]:
 SEEDS: dict[str, Callable[[], Iterator[tuple[str, bytes]]]] = {
     "request": request_seeds,
     "response": response_seeds,
+    "proxy_response": proxy_response_seeds,
     "frames_server": lambda: frame_seeds("server"),
     "frames_client": lambda: frame_seeds("client"),
     "extensions": extension_seeds,

@@ -20,7 +20,14 @@ import time
 
 import fuzzing
 
-TARGETS = ("request", "response", "frames_server", "frames_client", "extensions")
+TARGETS = (
+    "request",
+    "response",
+    "proxy_response",
+    "frames_server",
+    "frames_client",
+    "extensions",
+)
 
 #: Share of ``--runs`` each target gets: the frame targets feed every input four ways
 #: (and the handshake with it), so they cost about 20 times as much per input as the
@@ -28,6 +35,7 @@ TARGETS = ("request", "response", "frames_server", "frames_client", "extensions"
 WEIGHTS = {
     "request": 1.0,
     "response": 1.0,
+    "proxy_response": 1.0,
     "frames_server": 0.25,
     "frames_client": 0.25,
     "extensions": 0.4,

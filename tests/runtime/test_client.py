@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import trustme
 from rawws import (
     FrameReader,
     close_frame,
@@ -73,6 +76,48 @@ def test_connect_to_a_silent_server_times_out() -> None:
         with pytest.raises(TimeoutError):
             syncws.connect(ws_uri, open_timeout=0.3)
         assert 0.25 < time.monotonic() - start < 1.5
+
+
+@pytest.mark.parametrize(
+    "version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["TLSv1.3", "TLSv1.2"]
+)
+def test_client_certificate_refused_or_missing_is_the_servers_alert(
+    server: ServerFactory, version: ssl.TLSVersion, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that requires a client certificate sends the TLS alert that says why it
+    ends the handshake, and connect() raises it as ssl.SSLError: "certificate required"
+    (TLS 1.3, where the client has finished its handshake and reads it in place of the
+    101: not "connection closed"), "handshake failure" (TLS 1.2), "unknown ca" for a
+    certificate from another CA. With the right certificate, it connects."""
+    caplog.set_level(logging.INFO, logger="syncws")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    ca.configure_trust(server_ctx)
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    server_ctx.maximum_version = version
+    srv = server(ssl=server_ctx)
+
+    def client(issuer: trustme.CA | None) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        if issuer is not None:
+            issuer.issue_cert("client.example").configure_cert(context)
+        return context
+
+    missing = (
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        if version is ssl.TLSVersion.TLSv1_3
+        else ("SSLV3_ALERT_HANDSHAKE_FAILURE")
+    )
+    for issuer, reason in ((None, missing), (trustme.CA(), "TLSV1_ALERT_UNKNOWN_CA")):
+        with pytest.raises(ssl.SSLError) as exc_info:
+            syncws.connect(f"wss://localhost:{srv.port}/", ssl=client(issuer), open_timeout=5)
+        assert exc_info.value.reason == reason
+    with syncws.connect(f"wss://localhost:{srv.port}/", ssl=client(ca)) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "hello"
+    assert "TLS handshake with" in caplog.text  # the server logs its side
 
 
 # Receiving.

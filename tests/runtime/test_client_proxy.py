@@ -1,6 +1,8 @@
 """connect() through real proxies: tinyproxy (HTTP CONNECT, Basic auth; behind a TLS
-front for https:// proxies) and dante (SOCKS5 and SOCKS4), started by fixtures on free
-loopback ports (see proxy_servers.py), and the proxy taken from the environment."""
+front for https:// proxies) and dante (SOCKS5 and SOCKS4, with and without a username
+and password), started by fixtures on free loopback ports, IPv4 and IPv6 (see
+proxy_servers.py); proxies that trickle their answer (open_timeout); and the proxy taken
+from the environment."""
 
 from __future__ import annotations
 
@@ -10,18 +12,36 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ServerFactory, tls_contexts, uri
-from proxy_servers import RunningProxy, TLSFront, dante, tinyproxy
+from conftest import ServerFactory, ipv6_loopback, tls_contexts, uri
+from proxy_servers import (
+    SOCKS_USER,
+    SOCKS_USER_INFO,
+    RunningProxy,
+    TLSFront,
+    TricklingProxy,
+    dante,
+    tinyproxy,
+)
 
 import syncws
 from syncws.protocol.uri import parse_uri
 from syncws.runtime.proxy import get_proxy, parse_proxy
+from syncws.runtime.reconnect import process_exception
 
 TIMEOUT = 5
+#: open_timeout of the tests of slow proxies, and how late the failure may come (a loaded
+#: machine wakes threads late; the bug it guards against was seconds late).
+OPEN_TIMEOUT = 1.0
+MARGIN = 0.5
+
+ipv6 = pytest.mark.skipif(
+    not ipv6_loopback(), reason="this machine has no IPv6 loopback (::1 cannot be bound)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +60,22 @@ def auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProx
 def socks_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
     with dante(tmp_path_factory.mktemp("dante")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def socks_auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    with dante(tmp_path_factory.mktemp("dante-auth"), with_user=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def proxies6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningProxy, ...]]:
+    """tinyproxy and dante, both listening on ::1."""
+    if not ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback (::1 cannot be bound)")
+    directory = tmp_path_factory.mktemp("proxies6")
+    with tinyproxy(directory, host="::1") as http, dante(directory, host="::1") as socks:
+        yield http, socks
 
 
 def echo_once(ws: syncws.ClientConnection, message: str = "hello") -> None:
@@ -126,6 +162,61 @@ def test_open_timeout_bounds_a_silent_proxy() -> None:
         assert time.monotonic() - start < 3
 
 
+@pytest.mark.parametrize("kind", ["socks5", "http"])
+def test_open_timeout_bounds_a_trickling_proxy(kind: str) -> None:
+    """A proxy whose answer comes a byte at a time and never ends: TimeoutError naming the
+    proxy at open_timeout, however many reads it took (python-socks alone gives each read
+    the whole timeout: 3.6 s for an open_timeout of 1 s)."""
+    proxy = TricklingProxy(kind, 0.05, endless=True)
+    try:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=f"proxy 127.0.0.1:{proxy.port}"):
+            syncws.connect("ws://127.0.0.1:9/", proxy=proxy.url, open_timeout=OPEN_TIMEOUT)
+        elapsed = time.monotonic() - start
+    finally:
+        proxy.close()
+    assert OPEN_TIMEOUT <= elapsed < OPEN_TIMEOUT + MARGIN
+
+
+# Byte intervals at which each proxy's answer takes 0.6 s.
+_SLOW_ANSWERS = {"socks5": 0.6 / 12, "http": 0.6 / 39}
+
+
+@pytest.mark.parametrize("kind", ["socks5", "http"])
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_open_timeout_spans_the_proxy_tls_and_the_handshake(kind: str, scheme: str) -> None:
+    """The proxy takes 0.6 s to open the tunnel, then the server never answers (the TLS
+    handshake, or the WebSocket one): TimeoutError at open_timeout, not 0.6 s later. One
+    deadline for the whole, not a timeout per step."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        proxy = TricklingProxy(kind, _SLOW_ANSWERS[kind])
+        try:
+            start = time.monotonic()
+            with pytest.raises(TimeoutError):
+                syncws.connect(
+                    f"{scheme}://127.0.0.1:{silent.getsockname()[1]}/",
+                    proxy=proxy.url,
+                    open_timeout=OPEN_TIMEOUT,
+                )
+            elapsed = time.monotonic() - start
+        finally:
+            proxy.close()
+    assert OPEN_TIMEOUT <= elapsed < OPEN_TIMEOUT + MARGIN
+
+
+def test_slow_proxy_within_open_timeout_connects(server: ServerFactory) -> None:
+    """A proxy that takes 0.6 s of the 1 s open_timeout leaves the rest to the handshake:
+    the connection opens (the deadline does not cut a slow but timely proxy short)."""
+    srv = server()
+    for kind in ("socks5", "http"):
+        proxy = TricklingProxy(kind, _SLOW_ANSWERS[kind])
+        try:
+            with syncws.connect(uri(srv), proxy=proxy.url, open_timeout=OPEN_TIMEOUT + 1) as ws:
+                echo_once(ws)
+        finally:
+            proxy.close()
+
+
 def test_an_interim_1xx_answer_to_connect_is_skipped(server: ServerFactory) -> None:
     """A proxy that answers CONNECT with "100 Continue" first, then 200: the interim answer
     is skipped (RFC 9110 §15.2), not taken for a refusal (found by a review)."""
@@ -209,12 +300,13 @@ def test_socks_proxy(server: ServerFactory, socks_proxy: RunningProxy, scheme: s
         echo_once(ws)
 
 
-def test_socks_proxy_wss(server: ServerFactory, socks_proxy: RunningProxy) -> None:
-    """wss:// through SOCKS5."""
+@pytest.mark.parametrize("host", ["127.0.0.1", pytest.param("::1", marks=ipv6)])
+def test_socks_proxy_wss(server: ServerFactory, socks_proxy: RunningProxy, host: str) -> None:
+    """wss:// through SOCKS5, to a server on IPv4 or IPv6, the certificate checked."""
     server_ctx, client_ctx = tls_contexts()
-    srv = server(ssl=server_ctx)
+    srv = server(host=host, ssl=server_ctx)
     with syncws.connect(
-        f"wss://127.0.0.1:{srv.port}/",
+        uri(srv, scheme="wss"),
         proxy=socks_proxy.url("socks5"),
         ssl=client_ctx,
         server_hostname="localhost",
@@ -239,10 +331,114 @@ def test_socks_proxy_unreachable_names_the_proxy() -> None:
         syncws.connect("ws://127.0.0.1:9/", proxy=f"socks5://127.0.0.1:{dead}")
 
 
+def test_socks5_username_and_password(
+    server: ServerFactory, socks_auth_proxy: RunningProxy
+) -> None:
+    """socks5://user:pass@ authenticates with RFC 1929, as dante (which checks the system's
+    users) requires; the password's percent-encoded ':' is decoded."""
+    for scheme in ("socks5", "socks5h"):
+        proxy = socks_auth_proxy.url(scheme, SOCKS_USER_INFO)
+        with syncws.connect(uri(server()), proxy=proxy, open_timeout=TIMEOUT) as ws:
+            echo_once(ws)
+
+
+@pytest.mark.parametrize(
+    "user_info", [f"{SOCKS_USER}:wrongpw", "", SOCKS_USER_INFO.replace(SOCKS_USER, "nobody")]
+)
+def test_socks5_refused_credentials(
+    server: ServerFactory,
+    socks_auth_proxy: RunningProxy,
+    caplog: pytest.LogCaptureFixture,
+    user_info: str,
+) -> None:
+    """A wrong password, no credentials, or an unknown user: ProxyAuthenticationError (a
+    ProxyError) naming the proxy, without the password, anywhere in the traceback or the
+    logs; reconnect() takes it as fatal."""
+    caplog.set_level(logging.DEBUG, logger="syncws")
+    proxy = socks_auth_proxy.url("socks5", user_info)
+    with pytest.raises(syncws.ProxyAuthenticationError) as exc_info:
+        syncws.connect(uri(server()), proxy=proxy, open_timeout=TIMEOUT)
+    exc = exc_info.value
+    assert isinstance(exc, syncws.ProxyError)
+    message = str(exc)
+    assert message.startswith(f"proxy 127.0.0.1:{socks_auth_proxy.port} ")
+    assert ("requires a username" if not user_info else "refused the username") in message
+    text = "".join(traceback.format_exception(exc)) + caplog.text
+    assert "wrongpw" not in text and "s3cret" not in text
+    assert process_exception(exc) is exc
+
+
 def test_socks_without_python_socks_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without python-socks, a SOCKS proxy gives an ImportError naming syncws[socks]."""
     monkeypatch.setitem(sys.modules, "python_socks", None)
     with pytest.raises(ImportError, match=r"syncws\[socks\]"):
+        syncws.connect("ws://127.0.0.1:9/", proxy="socks5://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1", "::1"])
+def test_http_proxy_on_ipv6(
+    server: ServerFactory, proxies6: tuple[RunningProxy, ...], target: str
+) -> None:
+    """http://[::1]:port: tinyproxy listening on ::1 tunnels to IPv4 and IPv6 servers (the
+    CONNECT line puts an IPv6 address in brackets: CONNECT [::1]:port)."""
+    http_proxy6 = proxies6[0]
+    srv = server(host=target)
+    before = proxied_connections(http_proxy6)
+    assert http_proxy6.url().startswith("http://[::1]:")
+    with syncws.connect(uri(srv), proxy=http_proxy6.url(), open_timeout=TIMEOUT) as ws:
+        echo_once(ws)
+    assert proxied_connections(http_proxy6) == before + 1
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+def test_socks_proxy_on_ipv6(
+    server: ServerFactory, proxies6: tuple[RunningProxy, ...], target: str, scheme: str
+) -> None:
+    """socks5://[::1]:port: dante listening on ::1 connects to IPv4 and IPv6 servers (an
+    IPv6 destination goes as such, address type 4, RFC 1928 §5)."""
+    srv = server(host=target)
+    proxy = proxies6[1].url(scheme)
+    assert proxy.startswith(f"{scheme}://[::1]:")
+    with syncws.connect(uri(srv), proxy=proxy, open_timeout=TIMEOUT) as ws:
+        echo_once(ws)
+
+
+@ipv6
+def test_ipv6_server_through_an_ipv4_socks_proxy(
+    server: ServerFactory, socks_proxy: RunningProxy
+) -> None:
+    """ws://[::1]:port/ through dante on 127.0.0.1 (wss://: test_socks_proxy_wss)."""
+    with syncws.connect(uri(server(host="::1")), proxy=socks_proxy.url("socks5")) as ws:
+        echo_once(ws)
+
+
+@ipv6
+def test_socks4_cannot_reach_ipv6(server: ServerFactory, socks_proxy: RunningProxy) -> None:
+    """SOCKS4 has no IPv6 address type: ws://[::1]/ through socks4:// fails with a
+    ProxyError that says so, before anything is sent."""
+    with pytest.raises(syncws.ProxyError, match="IPv6"):
+        syncws.connect(uri(server(host="::1")), proxy=socks_proxy.url("socks4"))
+
+
+@ipv6
+def test_trickling_proxy_on_ipv6() -> None:
+    """open_timeout bounds a proxy on ::1 as well; the error names it with brackets."""
+    proxy = TricklingProxy("socks5", 0.05, endless=True, host="::1")
+    try:
+        with pytest.raises(TimeoutError, match=rf"proxy \[::1\]:{proxy.port}"):
+            syncws.connect("ws://[::1]:9/", proxy=proxy.url, open_timeout=OPEN_TIMEOUT)
+    finally:
+        proxy.close()
+
+
+def test_socks_with_python_socks_2_names_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-socks 2.x has no forward=, which syncws needs to bound the SOCKS exchange by
+    open_timeout: an ImportError that says which version to install, before connecting."""
+    import python_socks
+
+    monkeypatch.setattr(python_socks, "__version__", "2.8.1")
+    with pytest.raises(ImportError, match=r"python-socks 3\.0 or later"):
         syncws.connect("ws://127.0.0.1:9/", proxy="socks5://127.0.0.1:1")
 
 
@@ -263,6 +459,24 @@ def test_proxy_from_the_environment(
     with syncws.connect(uri(srv)) as ws:
         echo_once(ws)
     assert proxied_connections(http_proxy) == before + 1
+
+
+def test_no_proxy_with_an_ipv6_address(
+    server: ServerFactory, proxies6: tuple[RunningProxy, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """no_proxy=::1, the way curl spells it, sends ws://[::1]:port/ directly; without it,
+    the environment's proxy (itself on ::1) is used."""
+    http_proxy6 = proxies6[0]
+    srv = server(host="::1")
+    monkeypatch.setenv("http_proxy", http_proxy6.url())
+    before = proxied_connections(http_proxy6)
+    with syncws.connect(uri(srv)) as ws:
+        echo_once(ws)
+    assert proxied_connections(http_proxy6) == before + 1
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1,::1")
+    with syncws.connect(uri(srv)) as ws:
+        echo_once(ws)
+    assert proxied_connections(http_proxy6) == before + 1
 
 
 def test_unix_path_never_uses_a_proxy(
@@ -305,13 +519,23 @@ def test_proxy_credentials_stay_out_of_logs(
         ({"http_proxy": "http://p:1", "no_proxy": "ex.org:8080"}, "ws://ex.org:8080/", None),
         ({"http_proxy": "http://p:1", "no_proxy": "ex.org:8080"}, "ws://ex.org/", "http://p:1"),
         ({"http_proxy": "http://p:1", "no_proxy": "*"}, "ws://ex.org/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "::1"}, "ws://[::1]:8080/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "a, ::1 ,b"}, "ws://[::1]/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "[::1]"}, "ws://[::1]:8080/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "[::1]:8080"}, "ws://[::1]:8080/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "[::1]:8080"}, "ws://[::1]:9/", "http://p:1"),
+        ({"http_proxy": "http://p:1", "no_proxy": "0:0::1"}, "ws://[::1]/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "::1"}, "ws://[0:0::1]/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "fe80::1"}, "ws://[fe80::2]/", "http://p:1"),
+        ({"http_proxy": "http://p:1", "no_proxy": "::1"}, "ws://127.0.0.1/", "http://p:1"),
+        ({"http_proxy": "http://p:1", "no_proxy": "::1:80"}, "ws://[::1]/", "http://p:1"),
     ],
 )  # fmt: skip
 def test_get_proxy_reads_the_environment_as_urllib(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], target: str, expected: str | None
 ) -> None:
     """https_proxy for wss://, http_proxy for ws://, then all_proxy, socks_proxy; no_proxy
-    with domain suffixes and ports."""
+    with domain suffixes and ports, and IPv6 addresses bare or in brackets (as curl)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert get_proxy(parse_uri(target)) == expected

@@ -139,6 +139,21 @@ def test_invalid_uri_and_certificate_failure_are_fatal(server: ServerFactory) ->
     assert time.monotonic() - start < 4
 
 
+def test_a_refused_client_certificate_is_fatal(server: ServerFactory) -> None:
+    """A server's TLS alert that it requires a client certificate (or refuses the one
+    given) ends the loop at once: retrying cannot fix it."""
+    server_ctx, client_ctx = tls_contexts()
+    server_ctx.verify_mode = ssl.CERT_REQUIRED  # and trusts no CA: every client is refused
+    srv = server(ssl=server_ctx)
+    start = time.monotonic()
+    with pytest.raises(ssl.SSLError) as exc_info:
+        next(
+            syncws.reconnect(f"wss://localhost:{srv.port}/", ssl=client_ctx, reconnect_delays=[5.0])
+        )
+    assert exc_info.value.reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+    assert time.monotonic() - start < 4
+
+
 def test_delays_running_out_raise_the_last_failure() -> None:
     """A finite reconnect_delays: once used up, the last failure is raised."""
     port = free_port()
