@@ -22,7 +22,7 @@ from ..exceptions import (
 from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import client_extensions
-from ..protocol.events import ResponseReceived, State
+from ..protocol.events import State
 from ..protocol.extensions import ClientExtensionFactory
 from ..protocol.http11 import Headers, HeadersLike, redact_target
 from ..protocol.uri import WebSocketURI, parse_uri
@@ -265,11 +265,7 @@ def connect(
     conn.redirects = redirects
     conn._remember_addresses()
     client_heartbeat().add(conn)
-    with conn._lock:
-        for event in events:
-            if not isinstance(event, ResponseReceived):
-                conn._handle_event(event)
-    conn._process_buffered()
+    conn._process_buffered(events)
     return conn
 
 

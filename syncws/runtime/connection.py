@@ -31,8 +31,6 @@ Threads and ownership (the rules every method here follows):
 
 from __future__ import annotations
 
-import collections
-import io
 import logging
 import os
 import random
@@ -45,10 +43,11 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..protocol.connection import Protocol
-from ..protocol.events import Fragment, PayloadRead, State
+from ..protocol.events import PayloadRead, State
 from ..protocol.frames import MAX_CONTROL_PAYLOAD, CloseCode, Opcode
 from ..protocol.http11 import Request, Response
-from .reading import Data, Reader, _assembled
+from .inbox import Data, Inbox
+from .reading import Reader
 from .writing import Writer
 
 if TYPE_CHECKING:
@@ -86,31 +85,23 @@ class Connection(Reader, Writer):
     __slots__ = (
         "_aborted",
         "_closed",
-        "_closing_before",
-        "_dropped",
         "_finalized",
-        "_handler_done",
         "_heartbeat",
         "_id",
+        "_inbox",
         "_left_recv",
         "_lock",
-        "_messages",
-        "_partial",
         "_peername",
         "_pings",
         "_reading",
         "_send_mutex",
-        "_skipping",
         "_sockname",
-        "_stream",
-        "_streaming",
         "_tls",
         "close_timeout",
         "hb_events",
         "hb_parked",
         "latency",
         "logger",
-        "max_queue",
         "ping_interval",
         "ping_timeout",
         "protocol",
@@ -131,13 +122,12 @@ class Connection(Reader, Writer):
         self.logger = logger
         self.transport = transport
         self.protocol = protocol
-        # Plain attributes, from options (checked there): the message path reads max_queue
-        # and write_timeout, the heartbeat the others, without a second attribute lookup.
+        # Plain attributes, from options (checked there): the message path reads
+        # write_timeout, the heartbeat the others, without a second attribute lookup.
         self.ping_interval = options.ping_interval
         self.ping_timeout = options.ping_timeout
         self.close_timeout = options.close_timeout
         self.write_timeout = options.write_timeout
-        self.max_queue = options.max_queue
         self.latency = 0.0
         self._heartbeat = heartbeat
         # Only TLS transports transform writes or produce bytes of their own.
@@ -154,12 +144,7 @@ class Connection(Reader, Writer):
         self._pending: memoryview | None = None  # the heartbeat's unwritten tail
         self._reading = False
         self._left_recv = time.monotonic()  # when the handler last left recv()
-        self._messages: collections.deque[Data] | None = None  # made by _queue()
-        self._partial: io.StringIO | bytearray | None = None
-        self._streaming = False
-        self._stream: collections.deque[Fragment] | None = None  # made by recv_streaming
-        # The rest of a message whose recv_streaming() was left early is being dropped.
-        self._skipping = False
+        self._inbox = Inbox(options.max_queue)
         # Pings waiting for their pong: when sent, and the event of ping() (None for the
         # heartbeat's keepalive pings, which nobody waits for).
         # And whether the event is set when the connection closes (ack_on_close).
@@ -167,9 +152,6 @@ class Connection(Reader, Writer):
         # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag
         # costs less per connection than an Event of its own.
         self._closed = False
-        self._handler_done = False  # no thread will receive again: drop incoming messages
-        self._dropped = 0  # messages dropped while closing (logged once, at close)
-        self._closing_before = False  # see _feed
         self._aborted = False  # shut down by us: read until EOF, whatever the queue holds
         self._finalized = False
         # Heartbeat bookkeeping, touched by the heartbeat thread only.
@@ -229,6 +211,11 @@ class Connection(Reader, Writer):
         """The close reason once the connection is closed."""
         return self.protocol.close_reason
 
+    @property
+    def max_queue(self) -> int:
+        """The ``max_queue`` option of this connection (its inbox's)."""
+        return self._inbox.max_queue
+
     def _remember_addresses(self) -> None:
         sock = self.transport.sock
         try:
@@ -267,8 +254,8 @@ class Connection(Reader, Writer):
         try:
             if self._reading:
                 raise ConcurrencyError(_ALREADY_RECEIVING)
-            if self._messages:
-                return _decode(self._messages.popleft(), decode)
+            if self._inbox.messages:
+                return _decode(self._inbox.messages.popleft(), decode)
             if self._finalized:
                 raise self.protocol.closed_exception()
             # The messages that came before an error of the peer are consumed: fail.
@@ -312,6 +299,7 @@ class Connection(Reader, Writer):
         protocol = self.protocol
         # The queue was found empty and the connection open, and nothing was read since.
         checked = data is None and not failing
+        inbox = self._inbox
         bulk: PayloadRead | None = None
         while True:
             if data is None:
@@ -319,8 +307,8 @@ class Connection(Reader, Writer):
                     checked = False
                 else:
                     with self._lock:
-                        if self._messages:
-                            return _decode(self._messages.popleft(), decode)
+                        if inbox.messages:
+                            return _decode(inbox.messages.popleft(), decode)
                         if self._finalized:
                             raise self.protocol.closed_exception()
                         failing = (
@@ -350,7 +338,7 @@ class Connection(Reader, Writer):
             with self._lock:
                 if not self._feed(chunk, eof):
                     continue
-                message = self._messages.popleft() if self._messages else None
+                message = inbox.messages.popleft() if inbox.messages else None
                 if message is None and deadline is None:
                     # A large message: read it straight into its buffer (TLS included).
                     bulk = self.protocol.start_payload_read()
@@ -387,32 +375,22 @@ class Connection(Reader, Writer):
             ConnectionClosed: The connection closed before the message ended.
             ConcurrencyError: Another thread is already receiving.
         """
+        inbox = self._inbox
         with self._lock:
             if self._reading:
                 raise ConcurrencyError(_ALREADY_RECEIVING)
-            if self._messages:
-                message = self._messages.popleft()
-                self._reading = True
-                whole = True
-            else:
-                self._reading = True
-                self._streaming = True
-                if self._stream is None:
-                    self._stream = collections.deque()
-                whole = False
-                partial, self._partial = self._partial, None
-                if partial is not None:
-                    self._stream.append(Fragment(_assembled(partial), False))
+            self._reading = True
+            message = inbox.start_streaming()
         final = False  # whether the message's last fragment was yielded
         try:
-            if whole:
+            if message is not None:
                 final = True
                 yield _decode(message, decode)
                 return
             while True:
                 with self._lock:
-                    # A message that arrives whole comes here too (see Reader._handle_event).
-                    fragment = self._stream.popleft() if self._stream else None
+                    # A message that arrives whole comes here too (see Inbox.receive).
+                    fragment = inbox.next_fragment()
                     if fragment is None and self._finalized:
                         raise self.protocol.closed_exception()
                     failing = fragment is None and self.protocol.fail_pending()
@@ -428,14 +406,7 @@ class Connection(Reader, Writer):
                     return
         finally:
             with self._lock:
-                if not final:
-                    # Left early: drop the rest of the message. Its fragments read already
-                    # are in _stream; if its last one is not among them (_streaming still
-                    # set), drop the others as they arrive, whoever reads them.
-                    self._skipping = self._streaming
-                    if self._stream:
-                        self._stream.clear()
-                self._streaming = False
+                inbox.stop_streaming(final)
                 self._reading = False
                 self._left_recv = time.monotonic()
 
@@ -687,7 +658,7 @@ class Connection(Reader, Writer):
         """
         with self._lock:
             if handler_done:
-                self._handler_done = True
+                self._inbox.discard()
             if self._finalized:
                 return
             if self.protocol.state is _OPEN:
@@ -715,11 +686,11 @@ class Connection(Reader, Writer):
             self._finalized = True
             if self.protocol.state is not State.CLOSED:
                 self.protocol.receive_eof()
-            if self._dropped:
+            if self._inbox.dropped:
                 self.logger.info(
                     "%s: dropped %d messages received after the closing handshake started",
                     self.id,
-                    self._dropped,
+                    self._inbox.dropped,
                 )
             for _, waiter, ack_on_close in self._pings.values():
                 if ack_on_close:

@@ -10,15 +10,13 @@ sets up every attribute used here; it lives apart only to keep each module reada
 
 from __future__ import annotations
 
-import collections
-import io
 import threading
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.connection import Protocol
-from ..protocol.events import Fragment, Message, PayloadRead, Ping, Pong, State
-from ..protocol.frames import Close
+from ..protocol.events import PayloadRead, Pong, State
+from .inbox import Data, Inbox
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -26,9 +24,6 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 __all__ = ["Data", "Reader"]
-
-#: A message: ``str`` for text, ``bytes`` for binary.
-Data = str | bytes
 
 _OPEN = State.OPEN  # a plain global: enum attribute lookups are slow (3.11)
 
@@ -42,7 +37,6 @@ class Reader:
 
     protocol: Protocol
     transport: Transport
-    max_queue: int
     latency: float
     _heartbeat: Heartbeat
     _lock: threading.Lock
@@ -50,15 +44,8 @@ class Reader:
     _reading: bool
     _finalized: bool
     _aborted: bool
-    _handler_done: bool
     _left_recv: float
-    _closing_before: bool
-    _dropped: int
-    _partial: io.StringIO | bytearray | None
-    _streaming: bool
-    _skipping: bool
-    _messages: collections.deque[Data] | None
-    _stream: collections.deque[Fragment] | None
+    _inbox: Inbox
     _pings: dict[bytes, tuple[float, threading.Event | None, bool]]
 
     if TYPE_CHECKING:  # provided by Writer and Connection (real stubs would shadow Writer's)
@@ -78,9 +65,9 @@ class Reader:
         with self._lock:
             if self._finalized:
                 return None
-            for event in self.protocol.finish_payload_read(bulk, payload):
-                self._handle_event(event)
-            message = self._messages.popleft() if self._messages else None
+            closing = self.protocol.state is not _OPEN
+            self._handle_events(self.protocol.finish_payload_read(bulk, payload), closing)
+            message = self._inbox.pop()
         if message is None:
             self._after_feed(False)  # the protocol failed the connection: send its close
         return message
@@ -111,10 +98,9 @@ class Reader:
             return False
         # Whether the closing handshake had started before these bytes: messages that come
         # before the peer's close frame in the same read were sent while it was open.
-        self._closing_before = self.protocol.state is not _OPEN
+        closing = self.protocol.state is not _OPEN
         events = self.protocol.receive_eof() if eof else self.protocol.receive_data(data)
-        for event in events:
-            self._handle_event(event)
+        self._handle_events(events, closing)
         return True
 
     def _after_feed(self, eof: bool) -> None:
@@ -134,71 +120,24 @@ class Reader:
         elif self.protocol.close_expected():
             self._heartbeat.expect_close(cast("Connection", self))
 
-    def _process_buffered(self) -> None:
-        """Process frames that arrived together with the handshake."""
+    def _process_buffered(self, events: list[Any] | None = None) -> None:
+        """Process what arrived together with the handshake: the ``events`` that the
+        protocol returned with the handshake response (on the client side), then the frames
+        it buffered."""
+        if events:
+            with self._lock:
+                self._handle_events(events, False)  # sent while the connection was open
         self._process(b"", eof=False)
 
-    def _handle_event(self, event: object) -> None:
-        """Act on one protocol event; called with ``_lock`` held."""
-        if type(event) is Message:
-            if self._handler_done or (
-                self._closing_before and len(self._messages or ()) >= self.max_queue
-            ):
-                # The closing handshake has started and nobody will read these, or the
-                # queue is full: a peer that keeps sending must not grow our memory.
-                self._dropped += 1
-                return
-            if self._streaming:
-                # recv_streaming() waits for the next message, and this is it, whole: it
-                # must come before fragments of the message after it read in this chunk.
-                self._stream_whole(event.data)
-                return
-            self._queue(event.data)
-        elif type(event) is Fragment:
-            if self._skipping:
-                # The rest of a message whose recv_streaming() was left early (see there).
-                if event.final:
-                    self._skipping = False
-                return
-            if self._streaming and self._stream is not None:
-                self._stream.append(event)
-                if event.final:
-                    # The streamed message is complete: fragments of the next one, read in
-                    # the same chunk, must be assembled, not left in the stream.
-                    self._streaming = False
-                return
-            partial = self._partial
-            if partial is None:
-                partial = self._partial = (
-                    io.StringIO() if isinstance(event.data, str) else bytearray()
-                )
-            if isinstance(partial, bytearray):
-                assert isinstance(event.data, bytes)
-                partial += event.data
+    def _handle_events(self, events: list[Any], closing: bool) -> None:
+        """Act on protocol events; called with ``_lock`` held. Messages go to the inbox,
+        pongs to the pings waiting for them; the protocol answered pings and close frames."""
+        inbox = self._inbox
+        for event in events:
+            if type(event) is Pong:
+                self._acknowledge_pings(event.data)
             else:
-                assert isinstance(event.data, str)
-                partial.write(event.data)
-            if event.final:
-                self._partial = None
-                self._queue(_assembled(partial))
-        elif type(event) is Pong:
-            self._acknowledge_pings(event.data)
-        elif type(event) is Ping or type(event) is Close:
-            pass  # the protocol answered it
-
-    def _stream_whole(self, message: Data) -> None:
-        """Hand a whole message to the waiting recv_streaming() as its only fragment."""
-        assert self._stream is not None
-        self._stream.append(Fragment(message, True))
-        self._streaming = False
-
-    def _queue(self, message: Data) -> None:
-        # The queue is made by its first message: most are returned by recv() as they
-        # arrive, and an idle connection would hold an empty deque (about 700 bytes).
-        messages = self._messages
-        if messages is None:
-            messages = self._messages = collections.deque()
-        messages.append(message)
+                inbox.receive(event, closing)
 
     def _acknowledge_pings(self, data: bytes) -> None:
         if data not in self._pings:
@@ -228,9 +167,7 @@ class Reader:
                 self._finalized
                 or self._reading  # the handler reads again: hand reading back
                 or (  # backpressure: stop reading until the handler catches up
-                    len(self._messages or ()) >= self.max_queue
-                    and not self.protocol.close_expected()
-                    and not self._aborted
+                    self._inbox.full() and not self.protocol.close_expected() and not self._aborted
                 )
             ):
                 # Unparked in the same lock hold as the check: ping() reads hb_parked
@@ -257,18 +194,10 @@ class Reader:
         return (
             not self._reading
             and not self._finalized
-            and (
-                len(self._messages or ()) < self.max_queue
-                or self.protocol.close_expected()
-                or self._aborted
-            )
+            and (not self._inbox.full() or self.protocol.close_expected() or self._aborted)
         )
 
     @property
     def hb_idle_since(self) -> float | None:
         """When the handler left ``recv()``, or ``None`` while it is inside."""
         return None if self._reading else self._left_recv
-
-
-def _assembled(partial: io.StringIO | bytearray) -> Data:
-    return partial.getvalue() if isinstance(partial, io.StringIO) else bytes(partial)

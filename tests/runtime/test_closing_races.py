@@ -49,11 +49,13 @@ def test_send_waiting_for_an_unfinishable_write_raises_once_closed(
     assert wait_for(lambda: srv._pool.busy == 0, 5)
 
 
+@pytest.mark.parametrize("fragmented", [False, True])
 def test_messages_after_the_handler_returned_are_dropped_not_queued(
-    server: ServerFactory, caplog: pytest.LogCaptureFixture
+    server: ServerFactory, caplog: pytest.LogCaptureFixture, fragmented: bool
 ) -> None:
     """A peer that keeps sending after the server's close frame cannot grow the server's
-    memory: nobody will read those messages, so they are dropped (and counted in a log)."""
+    memory: nobody will read those messages, so they are dropped (and counted in a log),
+    fragmented ones too (they were queued, issue 18)."""
     caplog.set_level(logging.INFO, logger="syncws.server")
     connections: list[syncws.ServerConnection] = []
 
@@ -64,7 +66,13 @@ def test_messages_after_the_handler_returned_are_dropped_not_queued(
     sock, _ = raw_client(srv)
     with sock:
         assert wait_for(lambda: connections, 5)
-        chunk = frame(0x2, b"y" * 1024, mask=True) * 64
+        if fragmented:
+            message = frame(0x2, b"y" * 512, mask=True, fin=False) + frame(
+                0x0, b"z" * 512, mask=True
+            )
+        else:
+            message = frame(0x2, b"y" * 1024, mask=True)
+        chunk = message * 64
         deadline = time.monotonic() + 0.5
         try:
             while time.monotonic() < deadline:
@@ -72,7 +80,7 @@ def test_messages_after_the_handler_returned_are_dropped_not_queued(
         except OSError:
             pass  # the server closed the connection meanwhile
         (conn,) = connections
-        assert len(conn._messages or ()) == 0
+        assert len(conn._inbox.messages or ()) == 0
         assert conn.wait_closed(5)
     assert any("dropped" in r.getMessage() for r in caplog.records)
 
@@ -148,7 +156,7 @@ def test_aborted_connection_with_a_full_queue_closes(server: ServerFactory) -> N
     try:
         for _ in range(10):
             sock.sendall(frame(0x1, b"message", mask=True))
-        assert wait_for(lambda: connections and len(connections[0]._messages or ()) >= 4, 5)
+        assert wait_for(lambda: connections and len(connections[0]._inbox.messages or ()) >= 4, 5)
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
         sock.shutdown(socket.SHUT_RDWR)
         sock.close()

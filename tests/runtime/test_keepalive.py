@@ -197,7 +197,7 @@ def paused_reader(count: int) -> _PausedReader:
 
     def handler(ws: syncws.ServerConnection) -> None:
         resume.wait(10)
-        queued.append(len(ws._messages or ()))
+        queued.append(len(ws._inbox.messages or ()))
         for _ in range(count):
             received.append(ws.recv(decode=False))
         ws.send("done")
@@ -241,7 +241,7 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
         assert sent < count
         [conn] = srv.connections
         # Once parked, the heartbeat reads up to max_queue messages, then stops.
-        assert wait_for(lambda: len(conn._messages or ()) >= max_queue, 3)
+        assert wait_for(lambda: len(conn._inbox.messages or ()) >= max_queue, 3)
         time.sleep(0.2)
         assert sent < count
         resume.set()
@@ -269,10 +269,10 @@ def test_max_queue_is_a_high_water_mark_for_small_messages(server: ServerFactory
         sender = threading.Thread(target=sock.sendall, args=(frames,), daemon=True)
         sender.start()
         [conn] = srv.connections
-        assert wait_for(lambda: len(conn._messages or ()) >= max_queue, 3)
-        before = len(conn._messages or ())
+        assert wait_for(lambda: len(conn._inbox.messages or ()) >= max_queue, 3)
+        before = len(conn._inbox.messages or ())
         time.sleep(0.3)
-        assert len(conn._messages or ()) == before  # reading stopped...
+        assert len(conn._inbox.messages or ()) == before  # reading stopped...
         unread = array.array("i", [0])
         fcntl.ioctl(conn.transport.sock, termios.FIONREAD, unread)
         assert unread[0] > 0  # ...while data waits to be read
@@ -433,7 +433,7 @@ def test_heartbeat_releases_the_gil_only_to_wait(server: ServerFactory, uri: Uri
             ws.send("queued while the handler is busy")
             assert ws.ping().wait(5)  # read and answered by the heartbeat
             assert wait_for(lambda: conn.latency > 0, 5)  # a keepalive pong, read by it too
-            assert wait_for(lambda: len(conn._messages or ()) == 1, 5)
+            assert wait_for(lambda: len(conn._inbox.messages or ()) == 1, 5)
             resume.set()
             assert ws.recv(timeout=5) == "queued while the handler is busy"
             ws.send("read by the handler")

@@ -898,9 +898,9 @@ def test_idle_connection_makes_no_queue_or_compression_lock(
         payload = conn.hb_ping()  # what the heartbeat thread calls
         assert payload is not None and conn._pings[payload][1] is None
         assert wait_for(lambda: not conn._pings and conn.latency > 0, 5)  # the pong came
-        assert conn._messages is None
+        assert conn._inbox.messages is None
         ws.send("queued")
-        assert wait_for(lambda: conn._messages is not None, 5)
+        assert wait_for(lambda: conn._inbox.messages is not None, 5)
         released.set()
         assert ws.recv(timeout=TIMEOUT) == "queued"
 
