@@ -11,19 +11,22 @@ Threads and ownership (the rules every method here follows):
   completes the closing handshake and queues up to ``max_queue`` messages, then stops
   reading (TCP backpressure). Both readers feed the same protocol under ``_lock``, in
   order, into the same queue, so nothing is lost or reordered in the hand-over.
-* Writing: one writer at a time, by the *writer token* ``_writing`` (under ``_lock``).
-  Whoever holds it drains ``protocol.data_to_send()`` until it is empty, checked under
-  ``_lock``, so bytes queued by anyone meanwhile (a pong, a close echo) go out in order.
-  Handler threads wait for the token and write blocking, bounded by ``write_timeout``;
-  the heartbeat thread only writes without blocking and keeps the token, with the
-  unwritten tail, until the socket is writable again.
+* Writing: one writer at a time, by the *writer token* (a
+  :class:`~syncws.runtime.writing.WriterToken`, changed under ``_lock`` only), which the
+  connection's :class:`~syncws.runtime.writing.Writer` holds. Whoever holds it drains
+  ``protocol.data_to_send()`` until it is empty, checked under ``_lock``, so bytes queued
+  by anyone meanwhile (a pong, a close echo) go out in order. Handler threads wait for the
+  token and write blocking, bounded by ``write_timeout``; the heartbeat thread only writes
+  without blocking and keeps the token, with the unwritten tail, until the socket is
+  writable again.
 * ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
   piece even when other threads send meanwhile (they take the mutex only when they find
   one in progress: a whole message is one frame, queued whole). :meth:`Connection.close`
   does not take it, since its holder may be blocked on the peer: the close frame may go
-  between two fragments, as RFC 6455 §5.4 allows for control frames. ``_encode_lock``
-  (made by the first compressed frame) serialises compression, which runs outside
-  ``_lock``. Locks are taken in the order ``_send_mutex``, ``_encode_lock``, ``_lock``.
+  between two fragments, as RFC 6455 §5.4 allows for control frames. The writer's
+  ``_encode_lock`` (made by the first compressed frame) serialises compression, which runs
+  outside ``_lock``. Locks are taken in the order ``_send_mutex``, ``_encode_lock``,
+  ``_lock``.
 * A deadline that passes (pong, close, write) fails the connection: the socket is shut
   down, which wakes any thread blocked on it; it then raises
   :class:`~syncws.exceptions.ConnectionClosedError`.
@@ -48,7 +51,7 @@ from ..protocol.frames import MAX_CONTROL_PAYLOAD, CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .inbox import Data, Inbox
 from .reading import Reader
-from .writing import Writer
+from .writing import WriteFailed, Writer
 
 if TYPE_CHECKING:
     from .heartbeat import Heartbeat
@@ -68,7 +71,7 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 
 
-class Connection(Reader, Writer):
+class Connection(Reader):
     """Base class of :class:`~syncws.ServerConnection` and :class:`~syncws.ClientConnection`.
 
     Not created directly: the server makes one per accepted connection, and
@@ -85,6 +88,7 @@ class Connection(Reader, Writer):
     __slots__ = (
         "_aborted",
         "_closed",
+        "_cond",
         "_finalized",
         "_heartbeat",
         "_id",
@@ -97,6 +101,7 @@ class Connection(Reader, Writer):
         "_send_mutex",
         "_sockname",
         "_tls",
+        "_writer",
         "close_timeout",
         "hb_events",
         "hb_parked",
@@ -106,7 +111,6 @@ class Connection(Reader, Writer):
         "ping_timeout",
         "protocol",
         "transport",
-        "write_timeout",
     )
 
     def __init__(
@@ -122,26 +126,23 @@ class Connection(Reader, Writer):
         self.logger = logger
         self.transport = transport
         self.protocol = protocol
-        # Plain attributes, from options (checked there): the message path reads
-        # write_timeout, the heartbeat the others, without a second attribute lookup.
+        # Plain attributes, from options (checked there): the heartbeat reads them without a
+        # second attribute lookup.
         self.ping_interval = options.ping_interval
         self.ping_timeout = options.ping_timeout
         self.close_timeout = options.close_timeout
-        self.write_timeout = options.write_timeout
         self.latency = 0.0
         self._heartbeat = heartbeat
         # Only TLS transports transform writes or produce bytes of their own.
         self._tls = transport.tls
         self._lock = threading.Lock()
-        # Threads waiting for the writer token or for the close wait on this condition of
-        # _lock, made by the first of them (under _lock): most connections never need one.
+        # Threads waiting for the close wait on this condition of _lock, made by the first
+        # of them (under _lock): most connections never need one.
         self._cond: threading.Condition | None = None
         self._send_mutex = threading.Lock()
-        # Serialises compression, outside _lock (see writing.py): made by _encoder().
-        self._encode_lock: threading.Lock | None = None
-        self._writing = False
-        self._token_waiters = 0  # threads waiting for the writer token
-        self._pending: memoryview | None = None  # the heartbeat's unwritten tail
+        self._writer = Writer(
+            protocol, transport, self._lock, write_timeout=options.write_timeout, logger=logger
+        )
         self._reading = False
         self._left_recv = time.monotonic()  # when the handler last left recv()
         self._inbox = Inbox(options.max_queue)
@@ -215,6 +216,15 @@ class Connection(Reader, Writer):
     def max_queue(self) -> int:
         """The ``max_queue`` option of this connection (its inbox's)."""
         return self._inbox.max_queue
+
+    @property
+    def write_timeout(self) -> float | None:
+        """The ``write_timeout`` option of this connection (its writer's)."""
+        return self._writer.write_timeout
+
+    def _set_remote_address(self, address: Any) -> None:
+        """Take ``address`` for the peer's (the client's, as a trusted proxy forwarded it)."""
+        self._peername = address
 
     def _remember_addresses(self) -> None:
         sock = self.transport.sock
@@ -458,11 +468,15 @@ class Connection(Reader, Writer):
             raise TypeError("data must be str, bytes-like, or an iterable of them")
         # A whole message needs no _send_mutex: it is one frame, queued whole under _lock.
         # Only when another thread is sending a fragmented message must it wait for the end.
-        if not self._write_data(opcode, payload, whole=True):
-            with self._send_mutex:
-                self._write_data(opcode, payload)
+        try:
+            if not self._writer.write_data(opcode, payload, whole=True):
+                with self._send_mutex:
+                    self._writer.write_data(opcode, payload)
+        except WriteFailed as exc:
+            raise self._write_failed() from exc.__cause__
 
     def _send_fragments(self, fragments: Iterable[Data], text: bool | None) -> None:
+        write_data = self._writer.write_data
         with self._send_mutex:
             started = False
             kind: type | None = None
@@ -476,12 +490,14 @@ class Connection(Reader, Writer):
                         raise TypeError("all fragments must be str, or all bytes-like")
                     if not started:
                         opcode = Opcode.TEXT if is_text else Opcode.BINARY
-                        self._write_data(opcode, payload, fin=False)
+                        write_data(opcode, payload, fin=False)
                         started = True
                     else:
-                        self._write_data(Opcode.CONT, payload, fin=False)
+                        write_data(Opcode.CONT, payload, fin=False)
                 if started:
-                    self._write_data(Opcode.CONT, b"", fin=True)
+                    write_data(Opcode.CONT, b"", fin=True)
+            except WriteFailed as exc:
+                raise self._write_failed() from exc.__cause__
             except BaseException:
                 if started and self.state is _OPEN:
                     # A message cut short cannot be finished or taken back.
@@ -639,7 +655,10 @@ class Connection(Reader, Writer):
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the TCP connection is closed; return whether it is."""
         with self._lock:
-            return self._condition().wait_for(lambda: self._closed, timeout)
+            cond = self._cond
+            if cond is None:
+                cond = self._cond = threading.Condition(self._lock)
+            return cond.wait_for(lambda: self._closed, timeout)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection from any thread: send a close frame if possible, shut down."""
@@ -678,6 +697,55 @@ class Connection(Reader, Writer):
         with self._lock:
             return self.protocol.closed_exception()
 
+    def _write_failed(self) -> ConnectionClosed:
+        """A write failed or timed out (:exc:`~syncws.runtime.writing.WriteFailed`): abort;
+        return the exception for the thread that was writing."""
+        self._abort()
+        return self._closed_exception()
+
+    # Writing without blocking.
+
+    def _flush_nowait(self) -> None:
+        """Write what the protocol has to send without blocking, from any thread: the
+        writer token's holder writes it if there is one; if the socket is full, the
+        heartbeat thread finishes the write once the socket is writable."""
+        try:
+            if self._writer.flush_nowait():
+                self._heartbeat.want_write(self)
+        except WriteFailed:
+            self._abort()
+
+    def _send_nowait(self, payload: bytes, is_text: bool) -> bool:
+        """Send one message without blocking, for :func:`~syncws.broadcast`; ``False``,
+        sending nothing, when the peer is not keeping up (see ``Writer.queue_nowait``)."""
+        if not self._writer.queue_nowait(payload, is_text):
+            return False
+        self._flush_nowait()
+        return True
+
+    def hb_writable(self) -> bool:
+        """The heartbeat saw the socket writable: go on with the write it holds the writer
+        token for. Returns whether it should keep watching the socket for writing."""
+        try:
+            return self._writer.write_tail()
+        except WriteFailed:
+            self._abort()
+            return False
+
+    def _hold_writer(self) -> None:
+        """Take the writer token for the opening handshake's response, which the calling
+        thread writes itself: a message sent meanwhile waits for the token, or is queued
+        behind the response."""
+        with self._lock:
+            self._writer.token.take()
+
+    def _release_writer(self) -> None:
+        """Give back the token taken by :meth:`_hold_writer` (waking whoever waits for it)
+        and write what was queued meanwhile."""
+        with self._lock:
+            self._writer.token.release()
+        self._flush_nowait()
+
     def _finalize(self) -> None:
         """The TCP connection ended: record it, release the socket and every waiter."""
         with self._lock:
@@ -697,12 +765,8 @@ class Connection(Reader, Writer):
                     assert waiter is not None
                     waiter.set()  # no pong will come: the waiter checks the state
             self._pings.clear()
-            if self._pending is not None:
-                # The heartbeat's unfinished write will never finish: release the token.
-                self._pending = None
-                self._release_token()
-            if self._cond is not None:
-                self._cond.notify_all()
+            self._writer.token.close()  # wakes the threads waiting to write
+
         # The heartbeat thread closes the socket after unregistering it: closing it here
         # could let a new socket reuse its number while the selector still maps it.
         self.transport.shutdown()

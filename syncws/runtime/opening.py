@@ -104,8 +104,8 @@ class _OpeningHandshake:
                 return None
             if self._trusted_proxies is not None:
                 # Before the hooks: process_request sees the client's address.
-                conn._peername = self._trusted_proxies.client_address(
-                    conn._peername, request.headers
+                conn._set_remote_address(
+                    self._trusted_proxies.client_address(conn.remote_address, request.headers)
                 )
             response = self._build_response(conn, request)
             protocol.send_response(response)
@@ -117,7 +117,7 @@ class _OpeningHandshake:
                 # Listed before the 101 goes out, so that a client whose connect() returned
                 # is in server.connections. This thread holds the writer token meanwhile:
                 # a broadcast queues its message behind the 101, written just below.
-                conn._writing = True
+                conn._hold_writer()
                 self._open_connections.add(conn)
             transport.send(transport.encode(wire), deadline)
         except (OSError, TimeoutError) as exc:
@@ -152,9 +152,7 @@ class _OpeningHandshake:
                 redact_target(request.path),
             )
         self._heartbeat.add(conn)
-        with conn._lock:
-            conn._release_token()
-        conn._flush_nowait()  # what a broadcast queued while the 101 was being written
+        conn._release_writer()  # and write what a broadcast queued behind the 101
         if protocol.has_buffered_data() or transport.tls:
             conn._process_buffered()
         if self._stopping:

@@ -48,9 +48,9 @@ class Reader:
     _inbox: Inbox
     _pings: dict[bytes, tuple[float, threading.Event | None, bool]]
 
-    if TYPE_CHECKING:  # provided by Writer and Connection (real stubs would shadow Writer's)
+    if TYPE_CHECKING:  # provided by Connection
 
-        def _flush_nowait(self) -> bool: ...
+        def _flush_nowait(self) -> None: ...
 
         def _finalize(self) -> None: ...
 

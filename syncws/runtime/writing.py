@@ -1,20 +1,28 @@
-"""The write side of a connection: one writer at a time, by the writer token.
+"""The write side of a connection: the writer token, and the ways to write under it.
 
-Whoever holds the token (``_writing``, under ``_lock``) drains
-``protocol.data_to_send()`` until it is empty, checked under ``_lock``, so bytes queued by
-anyone meanwhile (a pong, a close echo, a broadcast) go out in order and frames never
-interleave. Application threads sending messages wait for the token and write blocking,
-bounded by ``write_timeout``; control frames (``ping()``, ``pong()``, ``close()``), the
-heartbeat thread and :func:`~syncws.broadcast` only write without blocking, and a write the
-socket could not take at once keeps the token, with its unwritten tail, until the heartbeat
-sees the socket writable again.
+One writer at a time. :class:`WriterToken` says who may write to the socket now: nobody, a
+thread that is writing, or the heartbeat thread, which finishes a non-blocking write that
+the socket could not take at once (the token keeps its unwritten tail meanwhile). Whoever
+holds the token drains ``protocol.data_to_send()`` until it is empty, checked under the
+connection's lock, so bytes queued by anyone meanwhile (a pong, a close echo, a broadcast)
+go out in order and frames never interleave.
 
-:class:`Writer` is the base class of :class:`~syncws.runtime.connection.Connection`, which
-sets up every attribute used here; it lives apart only to keep each module readable.
+:class:`Writer` writes for one connection, in three ways: application threads sending
+messages wait for the token and write blocking, bounded by ``write_timeout``
+(:meth:`Writer.write_data`); control frames (``ping()``, ``pong()``, ``close()``), the
+heartbeat thread and :func:`~syncws.broadcast` only write without blocking
+(:meth:`Writer.flush_nowait`, :meth:`Writer.queue_nowait`); and the heartbeat thread
+finishes a tail once the socket is writable (:meth:`Writer.write_tail`).
+
+The writer knows no connection and no heartbeat (so it holds no reference back to them):
+what only the connection can do, it leaves to the connection, which composes it: a write
+that fails raises :exc:`WriteFailed`, for the connection to abort itself, and a tail left
+for the heartbeat is reported by the return value of :meth:`Writer.flush_nowait`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -27,11 +35,9 @@ from ..protocol.frames import CloseCode, Opcode
 from .transport import send_short
 
 if TYPE_CHECKING:
-    from .connection import Connection
-    from .heartbeat import Heartbeat
     from .transport import TLSTransport, Transport
 
-__all__ = ["BROADCAST_HIGH_WATER", "Writer"]
+__all__ = ["BROADCAST_HIGH_WATER", "HEARTBEAT", "THREAD", "WriteFailed", "Writer", "WriterToken"]
 
 _OPEN = State.OPEN  # a plain global: enum attribute lookups are slow (3.11)
 
@@ -40,43 +46,147 @@ Buffer = bytes | memoryview
 #: Bytes already queued for a connection above which :func:`~syncws.broadcast` skips it.
 BROADCAST_HIGH_WATER = 2**16
 
+#: :attr:`WriterToken.owner` while a thread writes (blocking, or not and about to finish).
+THREAD = "a thread"
+#: :attr:`WriterToken.owner` while the heartbeat thread finishes a non-blocking write.
+HEARTBEAT = "the heartbeat"
 
-class Writer:
-    """The writer token and the three ways to write under it (see the module docstring)."""
 
-    # The state this class changes; Connection declares the rest (see its __slots__).
-    __slots__ = ("_cond", "_encode_lock", "_pending", "_token_waiters", "_writing")
+class WriteFailed(Exception):
+    """A write failed or timed out: the connection must be aborted (raised by
+    :class:`Writer`, handled by the connection, which raises
+    :exc:`~syncws.exceptions.ConnectionClosedError` to the application)."""
 
-    protocol: Protocol
-    transport: Transport
-    write_timeout: float | None
-    logger: Any
-    _heartbeat: Heartbeat
-    _lock: threading.Lock
-    _cond: threading.Condition | None
-    _encode_lock: threading.Lock | None
-    _tls: bool
-    _writing: bool
-    _token_waiters: int
-    _pending: memoryview | None
-    _finalized: bool
 
-    # Provided by Connection.
-    def _fail(self, code: int, reason: str) -> None:
-        raise NotImplementedError
+class WriterToken:
+    """Who may write to a connection's socket now.
 
-    def _abort(self) -> None:
-        raise NotImplementedError
+    :attr:`owner` is ``None`` (nobody: the next writer takes the token), :data:`THREAD`
+    (a thread is writing; it releases the token, or hands it to the heartbeat, when its
+    write ends) or :data:`HEARTBEAT` (the socket did not take a non-blocking write whole;
+    the heartbeat thread writes the rest, :attr:`tail`, once the socket is writable).
 
-    def _closed_exception(self) -> ConnectionClosed:
-        raise NotImplementedError
+    Every method requires the connection's lock, and asserts it (the hot path of a message,
+    which finds the token free, only reads :attr:`owner`).
 
-    def _condition(self) -> threading.Condition:
-        """The condition of ``_lock`` that waiting threads share; called with ``_lock`` held."""
+    Args:
+        lock: The connection's lock.
+    """
+
+    __slots__ = ("_closed", "_cond", "_lock", "_waiters", "owner", "tail")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        # Threads waiting for the token wait on this condition of the lock, made by the
+        # first of them: most connections never need one.
+        self._cond: threading.Condition | None = None
+        self._waiters = 0
+        self._closed = False
+        self.owner: str | None = None
+        """``None``, :data:`THREAD` or :data:`HEARTBEAT` (changed by this class only)."""
+        self.tail: memoryview | None = None
+        """What the heartbeat has left to write, while it owns the token."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed: nothing will be written any more."""
+        return self._closed
+
+    def take(self) -> None:
+        """Take the free token for the calling thread, which is about to write."""
+        assert self._lock.locked(), "requires the connection's lock"
+        assert self.owner is None, f"the token is held by {self.owner}"
+        self.owner = THREAD
+
+    def keep(self, tail: memoryview) -> None:
+        """The non-blocking write of the holder (a thread, or the heartbeat continuing)
+        left ``tail``: the heartbeat thread owns the token until it has written it."""
+        assert self._lock.locked(), "requires the connection's lock"
+        assert self.owner is not None, "the token is not held"
+        self.owner = HEARTBEAT
+        self.tail = tail
+
+    def release(self) -> None:
+        """Give the token back and wake the threads waiting for it. Every release goes
+        through here: one that skipped the wake-up left a send() waiting until the peer
+        closed (issue 18)."""
+        assert self._lock.locked(), "requires the connection's lock"
+        self.owner = None
+        self.tail = None
+        self._wake_waiters()
+
+    def wait(self, timeout: float | None) -> None:
+        """Wait until the token is released or the connection closes (or ``timeout``
+        seconds pass); the lock is released meanwhile. The caller checks again."""
+        assert self._lock.locked(), "requires the connection's lock"
         cond = self._cond
         if cond is None:
             cond = self._cond = threading.Condition(self._lock)
-        return cond
+        self._waiters += 1
+        try:
+            cond.wait(timeout)
+        finally:
+            self._waiters -= 1
+
+    def close(self) -> None:
+        """The connection is closed: drop an unwritten tail (the heartbeat will not write
+        it: the socket is gone) and wake every thread waiting for the token, which then
+        finds the connection closed. A thread that holds the token keeps it: its write
+        fails, and it releases the token."""
+        assert self._lock.locked(), "requires the connection's lock"
+        self._closed = True
+        self.tail = None
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        if self._waiters:
+            assert self._cond is not None
+            self._cond.notify_all()
+
+
+class Writer:
+    """Writing to one connection's socket, under its writer token (see the module
+    docstring). Composed by :class:`~syncws.runtime.connection.Connection`, which shares its
+    lock, protocol and transport.
+
+    Args:
+        protocol: The connection's protocol.
+        transport: The connection's transport.
+        lock: The connection's lock.
+        write_timeout: Seconds a blocking write may wait for the peer; ``None``: forever.
+        logger: Where a write timeout is logged.
+    """
+
+    __slots__ = (
+        "_encode_lock",
+        "_lock",
+        "_tls",
+        "logger",
+        "protocol",
+        "token",
+        "transport",
+        "write_timeout",
+    )
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        transport: Transport,
+        lock: threading.Lock,
+        *,
+        write_timeout: float | None,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.write_timeout = write_timeout
+        self.logger = logger
+        self._lock = lock
+        self.token = WriterToken(lock)
+        # Only TLS transports transform writes or produce bytes of their own.
+        self._tls = transport.tls
+        # Serialises compression, outside _lock: made by _encoder().
+        self._encode_lock: threading.Lock | None = None
 
     def _encoder(self) -> threading.Lock:
         """``_encode_lock``, made on first use (only compression needs it); called with
@@ -90,28 +200,25 @@ class Writer:
         """Wait, with ``_lock`` held, until nobody holds the writer token.
 
         Raises:
-            ConnectionClosed: The connection closed meanwhile, or ``write_timeout`` expired
-                (which fails the connection).
+            ConnectionClosed: The connection closed meanwhile.
+            WriteFailed: ``write_timeout`` expired (the protocol has failed the connection).
         """
-        while self._writing and not self._finalized:
+        token = self.token
+        while token.owner and not token.closed:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
-            self._token_waiters += 1
-            try:
-                self._condition().wait(remaining)
-            finally:
-                self._token_waiters -= 1
-        if self._finalized:
+            token.wait(remaining)
+        if token.closed:
             raise self.protocol.closed_exception()
-        if self._writing:
+        if token.owner:
             self._lock.release()
             try:
                 self._write_timed_out()
             finally:
                 self._lock.acquire()
 
-    def _write_data(
+    def write_data(
         self, opcode: int, payload: bytes, fin: bool = True, whole: bool = False
     ) -> bool:
         """Send one data frame, holding the writer token (waiting for it up to
@@ -122,10 +229,14 @@ class Writer:
         heartbeat thread, and every connection's pongs with it), serialised by
         ``_encode_lock``, which also keeps frames in the order the compressor saw them.
 
-        ``whole`` is for a whole message sent without ``_send_mutex``: if another thread's
-        fragmented message is in progress, this sends nothing and returns ``False`` (the
-        caller then takes the mutex, which waits for its end, and calls again without
-        ``whole``). Returns ``True`` otherwise.
+        ``whole`` is for a whole message sent without the connection's send mutex: if
+        another thread's fragmented message is in progress, this sends nothing and returns
+        ``False`` (the caller then takes the mutex, which waits for its end, and calls
+        again without ``whole``). Returns ``True`` otherwise.
+
+        Raises:
+            ConnectionClosed: The connection is closing or closed.
+            WriteFailed: The write failed or timed out.
         """
         protocol = self.protocol
         deadline = None  # the write deadline, computed only when something has to wait
@@ -133,7 +244,8 @@ class Writer:
             lock = self._lock
             lock.acquire()  # not "with": this is the message path, and "with" costs more
             try:
-                if self._writing or self._finalized:
+                # Once the connection is closed, the protocol refuses the frame below.
+                if self.token.owner:
                     deadline = self._write_deadline()
                     self._wait_for_token(deadline)
                 # The common case in one call: a whole message, nothing queued before it.
@@ -145,18 +257,18 @@ class Writer:
                     protocol.queue_frame(b0, data)
                     out = self._start_write(protocol.buffers_to_send())
                 elif self._tls:
-                    out = self._keep_token(wire, 0)
+                    out = self._take_token(wire, 0)
                 else:
                     # _start_write() for this one buffer, inline: this is the message path.
                     sent = send_short(self.transport.sock, wire)
                     if sent == len(wire):
                         return True
-                    out = self._keep_token(wire, sent)
+                    out = self._take_token(wire, sent)
             finally:
                 lock.release()
         else:
             with self._lock:
-                if self._writing or self._finalized:
+                if self.token.owner:
                     deadline = self._write_deadline()
                     self._wait_for_token(deadline)
                 encode_lock = self._encoder()
@@ -167,7 +279,10 @@ class Writer:
                 with self._lock:
                     protocol.queue_frame(b0, data)
                     # If another thread took the token meanwhile, it writes this frame too.
-                    out = None if self._writing else self._start_write(protocol.buffers_to_send())
+                    if self.token.owner:
+                        out = None
+                    else:
+                        out = self._start_write(protocol.buffers_to_send())
         if out is not None:
             self._write_out(out, self._write_deadline() if deadline is None else deadline)
         return True
@@ -192,24 +307,16 @@ class Writer:
             sent = send_short(self.transport.sock, wire)
             if sent == len(wire):
                 return None
-            return self._keep_token(wire, sent)
+            return self._take_token(wire, sent)
         elif not out:
             return None
-        self._writing = True
+        self.token.take()
         return out
 
-    def _release_token(self) -> None:
-        """Give the writer token back and wake the threads waiting for it; called with
-        ``_lock`` held. Every release goes through here: one that skipped the wake-up
-        left a send() waiting until the peer closed."""
-        self._writing = False
-        if self._token_waiters:
-            self._condition().notify_all()
-
-    def _keep_token(self, wire: bytes, sent: int) -> Sequence[Buffer]:
+    def _take_token(self, wire: bytes, sent: int) -> Sequence[Buffer]:
         """Take the writer token, for what is left of ``wire`` once ``sent`` bytes of it are
         written; called with ``_lock`` held."""
-        self._writing = True
+        self.token.take()
         return [memoryview(wire)[sent:]] if sent else [wire]
 
     def _write_out(self, out: Sequence[Buffer], deadline: float | None) -> None:
@@ -226,16 +333,15 @@ class Writer:
                 with self._lock:
                     out = self.protocol.buffers_to_send()
                     if not out and not (self._tls and transport.has_output()):
-                        self._release_token()
+                        self.token.release()
                         return
         except BaseException as exc:
             with self._lock:
-                self._release_token()
+                self.token.release()
             if isinstance(exc, TimeoutError):
                 self._write_timed_out()
             if isinstance(exc, OSError):
-                self._abort()
-                raise self._closed_exception() from exc
+                raise WriteFailed from exc
             raise
 
     def _write_timed_out(self) -> None:
@@ -247,63 +353,84 @@ class Writer:
             # A frame may be half written: a close frame after it would be read as its
             # payload, so none is sent; the peer sees the TCP connection end (1006).
             self.protocol.data_to_send()
-        self._abort()
-        raise self._closed_exception()
+        raise WriteFailed("write timeout")
 
-    def _flush_nowait(self) -> bool:
+    def flush_nowait(self) -> bool:
         """Write what the protocol has to send without blocking (from any thread).
 
-        If the token is taken, its holder writes it. If the socket is full, the token is
-        kept with the unwritten tail and the heartbeat thread finishes the write when the
-        socket becomes writable. Returns ``True`` in that case.
+        If the token is taken, its holder writes it. If the socket is full, the heartbeat
+        thread gets the token with the unwritten tail: the caller must then have it watch
+        the socket (``Heartbeat.want_write``). Returns ``True`` in that case.
+
+        Raises:
+            WriteFailed: The socket failed.
         """
         with self._lock:
-            if self._writing:
+            token = self.token
+            if token.owner:
                 return False
             data = self.protocol.data_to_send()
             if not data and not (self._tls and self.transport.has_output()):
                 return False
-            self._writing = True
-        return self._send_pending(self.transport.encode(data))
+            token.take()
+        return self._send_nowait(self.transport.encode(data))
 
-    def _send_pending(self, wire: bytes | memoryview) -> bool:
-        """Write ``wire`` without blocking, holding the token; see :meth:`_flush_nowait`."""
+    def _send_nowait(self, wire: bytes | memoryview) -> bool:
+        """Write ``wire``, and what is queued meanwhile, without blocking, holding the token
+        (see :meth:`flush_nowait`); whether a tail is left for the heartbeat."""
+        transport = self.transport
         while True:
             try:
-                sent = self.transport.send_nowait(wire)
-            except OSError:
+                sent = transport.send_nowait(wire)
+            except OSError as exc:
                 with self._lock:
-                    self._pending = None
-                    self._release_token()
-                self._abort()
-                return False
-            if sent < len(wire):
-                self._pending = memoryview(wire)[sent:]
-                self._heartbeat.want_write(cast("Connection", self))
-                return True
+                    self.token.release()
+                raise WriteFailed from exc
             with self._lock:
-                data = self.protocol.data_to_send()
-                if not data and not (self._tls and self.transport.has_output()):
-                    self._pending = None
-                    self._release_token()
+                token = self.token
+                if token.closed:
+                    token.release()  # the socket is gone: nothing more will be written
                     return False
-            wire = self.transport.encode(data)
+                if sent < len(wire):
+                    token.keep(memoryview(wire)[sent:])
+                    return True
+                data = self.protocol.data_to_send()
+                if not data and not (self._tls and transport.has_output()):
+                    token.release()
+                    return False
+            wire = transport.encode(data)
+
+    def write_tail(self) -> bool:
+        """For the heartbeat thread, once the socket is writable: go on writing the tail it
+        holds the token for; whether a tail is left still.
+
+        Raises:
+            WriteFailed: The socket failed.
+        """
+        with self._lock:
+            token = self.token
+            wire = token.tail if token.owner is HEARTBEAT else None
+        if wire is None:
+            return False  # nothing left, or the connection closed meanwhile
+        return self._send_nowait(wire)
 
     def _can_broadcast(self) -> bool:
         """Whether a broadcast message may be queued now; called with ``_lock`` held."""
         protocol = self.protocol
+        owner = self.token.owner
         return not (
             protocol.state is not _OPEN
             or protocol.sending_fragments
-            or self._pending is not None
-            or (self._writing and protocol.buffered_output() > BROADCAST_HIGH_WATER)
+            or owner is HEARTBEAT
+            or (owner and protocol.buffered_output() > BROADCAST_HIGH_WATER)
         )
 
-    def _send_nowait(self, payload: bytes, is_text: bool) -> bool:
-        """Queue one message and flush it without blocking, for :func:`~syncws.broadcast`.
+    def queue_nowait(self, payload: bytes, is_text: bool) -> bool:
+        """Queue one message without blocking, for :func:`~syncws.broadcast`; the caller
+        then flushes it (:meth:`flush_nowait`).
 
         No send lock is needed: a single-frame message is queued whole, under ``_lock``,
-        and whoever holds the writer token writes it. Returns ``False``, sending nothing,
+        and whoever holds the writer token writes it. Returns ``False``, queueing nothing,
         when the connection is not open, when a fragmented message is being sent, or when
         the peer is not keeping up (a write is waiting for it to read, or more than
         :data:`BROADCAST_HIGH_WATER` bytes are already queued): a slow peer must not delay
@@ -334,12 +461,4 @@ class Writer:
                         protocol.queue_frame(b0, data)
         except ConnectionClosed:
             return False  # the closing handshake started meanwhile
-        self._flush_nowait()
         return True
-
-    def hb_writable(self) -> bool:
-        """The heartbeat saw the socket writable: continue the pending write."""
-        wire = self._pending
-        if wire is None:
-            return False
-        return self._send_pending(wire)

@@ -42,7 +42,9 @@ def test_send_waiting_for_an_unfinishable_write_raises_once_closed(
     with sock:
         assert pending.wait(5)
         # The handler is now blocked in send(), waiting for the token; then the peer closes.
-        assert wait_for(lambda: any(c._token_waiters for c in srv._open_connections.listed()), 5)
+        assert wait_for(
+            lambda: any(c._writer.token._waiters for c in srv._open_connections.listed()), 5
+        )
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
         assert wait_for(lambda: outcome, 5), "send() is still blocked"
     assert isinstance(outcome[0], syncws.ConnectionClosed)
@@ -319,7 +321,9 @@ def test_close_does_not_wait_for_a_send_blocked_on_the_peer(
     sock, _ = raw_client(srv, rcvbuf=4096)
     closer: threading.Thread | None = None
     try:
-        assert wait_for(lambda: any(c._writing for c in srv._open_connections.listed()), 5)
+        assert wait_for(
+            lambda: any(c._writer.token.owner for c in srv._open_connections.listed()), 5
+        )
         (conn,) = srv.connections
         closer, took = _close_in_a_thread(conn)
         closer.join(5)
@@ -360,9 +364,9 @@ def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
         assert sending.wait(5)
         (conn,) = srv.connections
         # Blocked in send() (not writing the 101 any more, which also holds the token).
-        assert wait_for(lambda: conn._writing and not sent.is_set(), 5)
+        assert wait_for(lambda: conn._writer.token.owner and not sent.is_set(), 5)
         time.sleep(0.2)
-        assert conn._writing and not sent.is_set()
+        assert conn._writer.token.owner and not sent.is_set()
         done: list[threading.Event] = []
 
         def control() -> None:
@@ -390,7 +394,7 @@ def test_close_does_not_wait_for_a_tail_left_by_broadcast(server: ServerFactory)
 
     def handler(ws: syncws.ServerConnection) -> None:
         syncws.broadcast([ws], b"x" * (4 << 20))  # leaves an unwritten tail: peer not reading
-        held.append(ws._pending is not None)
+        held.append(ws._writer.token.tail is not None)
         start = time.monotonic()
         ws.close()
         took.append(time.monotonic() - start)
@@ -481,7 +485,7 @@ def test_leaving_a_client_with_block_does_not_wait_for_a_blocked_send() -> None:
 
                 sender = threading.Thread(target=send)
                 sender.start()
-                assert wait_for(lambda: ws._writing, 5)
+                assert wait_for(lambda: ws._writer.token.owner, 5)
                 start = time.monotonic()
             elapsed = time.monotonic() - start
         finally:

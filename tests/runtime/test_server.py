@@ -894,7 +894,7 @@ def test_idle_connection_makes_no_queue_or_compression_lock(
         ws.send("first")
         assert ws.recv(timeout=TIMEOUT) == "ok"
         conn = conns[0]
-        assert conn._encode_lock is None
+        assert conn._writer._encode_lock is None
         payload = conn.hb_ping()  # what the heartbeat thread calls
         assert payload is not None and conn._pings[payload][1] is None
         assert wait_for(lambda: not conn._pings and conn.latency > 0, 5)  # the pong came

@@ -1,4 +1,5 @@
-"""The write side (syncws/runtime/writing.py): slow work stays outside the connection lock.
+"""The write side (syncws/runtime/writing.py): slow work stays outside the connection lock,
+and the writer token.
 
 The heartbeat thread takes each connection's ``_lock`` to read it, ping it or answer it; if
 a send held that lock while compressing or encrypting a large message, every connection the
@@ -17,10 +18,12 @@ from typing import Any
 
 import pytest
 from conftest import ServerFactory, tls_contexts
+from rawws import wait_for
 
 import syncws
 import syncws.runtime.transport as transport_module
 from syncws.protocol.frames import Frame
+from syncws.runtime.writing import HEARTBEAT, THREAD, WriterToken
 
 TIMEOUT = 5
 Uri = Callable[..., str]
@@ -229,3 +232,66 @@ def test_open_connections_are_counted_until_they_close(server: ServerFactory, ur
     while transport_module._open_connections != before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert transport_module._open_connections == before
+
+
+# The writer token on its own (syncws.runtime.writing.WriterToken).
+
+
+def test_token_changes_require_the_connection_lock() -> None:
+    """Every change of the token asserts that the connection's lock is held."""
+    lock = threading.Lock()
+    token = WriterToken(lock)
+    for change in (token.take, token.release, token.close, lambda: token.wait(0)):
+        with pytest.raises(AssertionError, match="requires the connection's lock"):
+            change()
+    with lock:
+        token.take()
+        with pytest.raises(AssertionError, match="held by a thread"):
+            token.take()  # one writer at a time
+
+
+def test_token_knows_its_owner_and_the_heartbeat_keeps_the_tail() -> None:
+    """A thread takes the token; a non-blocking write that leaves a tail hands it to the
+    heartbeat, with the tail; a release frees it and forgets the tail."""
+    lock = threading.Lock()
+    token = WriterToken(lock)
+    with lock:
+        assert token.owner is None
+        token.take()
+        assert token.owner == THREAD
+        token.keep(memoryview(b"tail"))
+        assert token.owner == HEARTBEAT and token.tail == b"tail"
+        token.keep(memoryview(b"il"))  # the heartbeat wrote some of it
+        assert token.owner == HEARTBEAT and token.tail == b"il"
+        token.release()
+        assert token.owner is None and token.tail is None
+
+
+def test_token_release_and_close_wake_the_threads_waiting_for_it() -> None:
+    """A thread waiting for the token wakes as soon as it is released, and a thread that
+    waits again wakes when the connection closes, which drops the heartbeat's tail."""
+    lock = threading.Lock()
+    token = WriterToken(lock)
+    woken: list[tuple[str | None, bool]] = []
+
+    def waiter() -> None:
+        with lock:
+            token.wait(TIMEOUT)
+            woken.append((token.owner, token.closed))
+
+    with lock:
+        token.take()
+    for expected in ((None, False), (HEARTBEAT, True)):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert wait_for(lambda: token._waiters, TIMEOUT)
+        with lock:
+            if expected[0] is None:
+                token.release()
+            else:
+                token.take()
+                token.keep(memoryview(b"never written"))
+                token.close()
+        thread.join(TIMEOUT)
+        assert woken.pop() == expected
+    assert token.tail is None
