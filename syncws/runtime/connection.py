@@ -103,8 +103,6 @@ class Connection(Reader):
         "_tls",
         "_writer",
         "close_timeout",
-        "hb_events",
-        "hb_parked",
         "latency",
         "logger",
         "ping_interval",
@@ -155,9 +153,6 @@ class Connection(Reader):
         self._closed = False
         self._aborted = False  # shut down by us: read until EOF, whatever the queue holds
         self._finalized = False
-        # Heartbeat bookkeeping, touched by the heartbeat thread only.
-        self.hb_parked = False
-        self.hb_events = 0
 
     # Attributes.
 
@@ -545,13 +540,12 @@ class Connection(Reader):
             # payload later, nor take a pong meant for no one.
             self._pings[payload] = (time.monotonic(), waiter, ack_on_close)
         self._flush_nowait()  # or the writer token's holder writes it
-        if not self._reading and not self.hb_parked:
-            # Nobody reads this socket now: have the heartbeat read the pong at once, so
-            # that the waiter and the latency do not depend on the handler's next recv().
-            # Not if it reads it already (hb_parked, a plain flag read without the lock:
-            # at worst a wake-up too many): under load, the wake-up of every ping() of
-            # every connection made up most of that thread's work.
-            self._heartbeat.take_over(self)
+        if not self._reading:
+            # No thread is in recv(): have the heartbeat read the pong at once (unless it
+            # reads this connection already), so that the waiter and the latency do not
+            # depend on the handler's next recv(). This comes after the lock hold above:
+            # see hb_read for why the heartbeat's answer is then never stale.
+            self._heartbeat.want_read(self)
         return waiter
 
     def pong(self, data: Data = b"") -> None:
@@ -591,6 +585,10 @@ class Connection(Reader):
         """Whether the keepalive ping with ``payload`` is still unanswered."""
         with self._lock:
             return payload in self._pings and self.protocol.state is _OPEN
+
+    def hb_ping_timed_out(self) -> None:
+        """For the heartbeat: a keepalive pong did not come within ``ping_timeout``."""
+        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
     # Closing.
 
@@ -640,6 +638,10 @@ class Connection(Reader):
         if not self.wait_closed(self.close_timeout):
             self._closing_timed_out()
             self.wait_closed(1.0)
+
+    def hb_close_timed_out(self) -> None:
+        """For the heartbeat: the closing handshake is not complete after ``close_timeout``."""
+        self._closing_timed_out()
 
     def _closing_timed_out(self) -> None:
         """The closing handshake did not complete within ``close_timeout``: say so at INFO

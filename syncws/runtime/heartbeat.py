@@ -30,6 +30,11 @@ the thread schedules at its next periodic check, and :meth:`Heartbeat.remove` cl
 socket itself unless the thread ever *claimed* the connection (to watch, read, write or
 ping it). A claim and a removal exclude each other under the heartbeat's lock, so the
 thread never touches a socket that another thread may have closed.
+
+The thread uses a connection only through :class:`Served`, the public methods that a
+:class:`~syncws.Connection` offers it (``hb_*``), and keeps its own bookkeeping of each
+claimed connection (:class:`_Watch`: the events its selector watches, and whether it reads
+the connection): it never changes a connection's state but through those methods.
 """
 
 from __future__ import annotations
@@ -45,16 +50,20 @@ import selectors
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..protocol.frames import CloseCode
 from .transport import _recv_holding_gil, _send_holding_gil, count_connections
 
-if TYPE_CHECKING:
-    from .connection import Connection
-
-__all__ = ["PARK_DELAY", "Heartbeat", "client_heartbeat", "wsgi_heartbeat"]
+__all__ = [
+    "PARK_DELAY",
+    "Heartbeat",
+    "Served",
+    "ServedTransport",
+    "client_heartbeat",
+    "wsgi_heartbeat",
+]
 
 #: Seconds a handler may stay out of ``recv()`` before the heartbeat reads for it.
 #: Checked every PARK_DELAY, so a busy handler's connection is read again (and the peer's
@@ -122,6 +131,95 @@ def _make_selector() -> selectors.BaseSelector:
     return selector
 
 
+class ServedTransport(Protocol):
+    """What the heartbeat uses of a served connection's transport."""
+
+    @property
+    def sock(self) -> socket.socket:
+        """The socket, which the heartbeat's selector watches."""
+
+    def close(self) -> None:
+        """Close the socket (the heartbeat does, after unregistering it)."""
+
+
+class Served(Protocol):
+    """What the heartbeat thread uses of a connection it serves, and nothing else: the
+    options that time it, the socket to watch, and the ``hb_*`` methods, which do the
+    work under the connection's own lock. :class:`~syncws.Connection` is one.
+
+    The heartbeat calls them on its own thread, and never writes an attribute of the
+    connection: what it keeps about a connection is its own (:class:`_Watch`).
+    """
+
+    @property
+    def id(self) -> uuid.UUID:
+        """For the log."""
+
+    @property
+    def transport(self) -> ServedTransport:
+        """The socket's transport."""
+
+    @property
+    def ping_interval(self) -> float | None:
+        """Seconds between keepalive pings; ``None``: none."""
+
+    @property
+    def ping_timeout(self) -> float | None:
+        """Seconds a keepalive pong may take; ``None``: forever."""
+
+    @property
+    def close_timeout(self) -> float | None:
+        """Seconds the closing handshake may take; ``None``: forever."""
+
+    @property
+    def hb_idle_since(self) -> float | None:
+        """When the handler left ``recv()``, or ``None`` while it is inside."""
+
+    def hb_wants_read(self) -> bool:
+        """Whether the heartbeat should read the connection now (the handler is elsewhere)."""
+
+    def hb_read(self, unpark: Callable[[], object]) -> bool:
+        """The socket is readable: read without blocking; whether to keep watching it.
+        ``unpark()`` is called, under the connection's lock, when the heartbeat must stop
+        reading it (see :meth:`Heartbeat.want_read`)."""
+
+    def hb_writable(self) -> bool:
+        """The socket is writable: go on with the write the heartbeat holds the writer
+        token for; whether to keep watching it."""
+
+    def hb_ping(self) -> bytes | None:
+        """Send a keepalive ping; its payload, or ``None`` if the connection is not open."""
+
+    def hb_pong_overdue(self, payload: bytes) -> bool:
+        """Whether the keepalive ping with ``payload`` is still unanswered."""
+
+    def hb_ping_timed_out(self) -> None:
+        """The keepalive pong did not come within ``ping_timeout``: fail the connection."""
+
+    def hb_close_timed_out(self) -> None:
+        """The closing handshake did not complete within ``close_timeout``: abort."""
+
+
+class _Watch:
+    """The heartbeat's bookkeeping of a connection it claimed (touched by its thread only):
+    the selector events it watches on the socket, and whether it reads the connection for
+    its handler (*parked*).
+
+    ``parked`` is read without a lock by other threads too (:meth:`Heartbeat.want_read`);
+    the connection clears it through :meth:`unpark`, under its own lock, when it hands
+    reading back (see ``Connection.hb_read``).
+    """
+
+    __slots__ = ("events", "parked")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.parked = False
+
+    def unpark(self) -> None:
+        self.parked = False
+
+
 class _Lingering:
     """A socket that was answered (e.g. HTTP 503) and shut down for writing.
 
@@ -155,11 +253,11 @@ class Heartbeat:
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._heap: list[tuple[float, int, int, Any, bytes]] = []
         self._seq = itertools.count()
-        self._conns: set[Connection] = set()
-        self._closing: set[Connection] = set()
-        # Connections this thread may touch (see _claim), and first pings not scheduled yet.
-        self._claimed: set[Connection] = set()
-        self._new: list[tuple[float, Connection]] = []
+        self._conns: set[Served] = set()
+        self._closing: set[Served] = set()
+        # Connections this thread may touch (see _claim), with its bookkeeping of each.
+        self._claimed: dict[Served, _Watch] = {}
+        self._new: list[tuple[float, Served]] = []  # first pings not scheduled yet
         # Connections removed since the heap was last rid of their entries (see _compact).
         self._removed = 0
         self._sleep_until = math.inf
@@ -170,7 +268,7 @@ class Heartbeat:
 
     # Called from any thread.
 
-    def add(self, conn: Connection) -> None:
+    def add(self, conn: Served) -> None:
         """Start serving a connection: keepalive pings from now on.
 
         The thread is woken only if it sleeps past the first check or ping now due: the
@@ -199,7 +297,7 @@ class Heartbeat:
         if wake:
             self._wake()
 
-    def remove(self, conn: Connection) -> None:
+    def remove(self, conn: Served) -> None:
         """Stop serving a connection and close its socket (after unregistering it).
 
         A connection this thread never claimed is not registered and never will be: its
@@ -223,15 +321,29 @@ class Heartbeat:
         if wake:
             self._wake()
 
-    def take_over(self, conn: Connection) -> None:
+    def take_over(self, conn: Served) -> None:
         """Read this connection now, e.g. after its handler returned or it was aborted."""
         self._post(lambda: self._park(conn))
 
-    def want_write(self, conn: Connection) -> None:
-        """Finish a write left pending by a non-blocking flush when the socket is writable."""
-        self._post(lambda: self._set_interest(conn, conn.hb_events | selectors.EVENT_WRITE))
+    def want_read(self, conn: Served) -> None:
+        """Read this connection soon (e.g. for the pong of a ``ping()``), unless this thread
+        reads it already.
 
-    def expect_close(self, conn: Connection) -> None:
+        Whether it does is read without the lock, from the calling thread: at worst a
+        wake-up too many, never one too few, for a caller that took the connection's lock
+        after the heartbeat last handed reading back (see ``Connection.hb_read``). Under
+        load, waking this thread for every ``ping()`` of every connection made up most of
+        its work.
+        """
+        watch = self._claimed.get(conn)
+        if watch is None or not watch.parked:
+            self.take_over(conn)
+
+    def want_write(self, conn: Served) -> None:
+        """Finish a write left pending by a non-blocking flush when the socket is writable."""
+        self._post(lambda: self._watch(conn, selectors.EVENT_WRITE))
+
+    def expect_close(self, conn: Served) -> None:
         """Bound the closing handshake of a connection by its ``close_timeout``.
 
         Does nothing for a connection that is not served (any more): one removed while its
@@ -308,20 +420,22 @@ class Heartbeat:
         if threading.get_ident() != self._ident:
             self._wake()  # the thread itself runs commands before it sleeps again
 
-    def _claim(self, conn: Connection) -> bool:
-        """Before this thread touches a connection's socket: whether it still may.
+    def _claim(self, conn: Served) -> _Watch | None:
+        """Before this thread touches a connection's socket: its bookkeeping, or ``None`` if
+        it may not (the connection is removed).
 
         Once claimed, a connection is closed by this thread (:meth:`_forget`); before, by
         whoever removes it. Called on the heartbeat thread only, which alone adds to
         ``_claimed``.
         """
-        if conn in self._claimed:
-            return True
+        watch = self._claimed.get(conn)
+        if watch is not None:
+            return watch
         with self._lock:
             if conn not in self._conns:
-                return False
-            self._claimed.add(conn)
-        return True
+                return None
+            watch = self._claimed[conn] = _Watch()
+        return watch
 
     def _wake(self) -> None:
         send = _send_holding_gil  # the GIL kept: see Transport.send_nowait
@@ -432,25 +546,31 @@ class Heartbeat:
         except (BlockingIOError, OSError, ValueError):
             pass
 
-    def _serve(self, conn: Connection, mask: int) -> None:
-        interest = conn.hb_events
+    def _serve(self, conn: Served, mask: int) -> None:
+        watch = self._claimed.get(conn)
+        if watch is None:
+            return  # forgotten since
+        interest = watch.events
         if mask & selectors.EVENT_WRITE and not conn.hb_writable():
             interest &= ~selectors.EVENT_WRITE
-        if mask & selectors.EVENT_READ and not conn.hb_readable():
+        if mask & selectors.EVENT_READ and not conn.hb_read(watch.unpark):
             interest &= ~selectors.EVENT_READ
-            conn.hb_parked = False
-        if conn in self._conns:
-            self._set_interest(conn, interest)
+            watch.parked = False
+        self._set_interest(conn, watch, interest)
 
-    def _set_interest(self, conn: Connection, events: int) -> None:
+    def _watch(self, conn: Served, events: int) -> None:
+        """Have the selector watch ``events`` on the socket too (claiming the connection)."""
+        watch = self._claim(conn)
+        if watch is not None:
+            self._set_interest(conn, watch, watch.events | events)
+
+    def _set_interest(self, conn: Served, watch: _Watch, events: int) -> None:
         if conn not in self._conns:
             return
-        sock = conn.transport.sock
-        old = conn.hb_events
+        old = watch.events
         if events == old:
             return
-        if not old and not self._claim(conn):
-            return
+        sock = conn.transport.sock
         try:
             if not old:
                 self._selector.register(sock, events, conn)
@@ -460,23 +580,26 @@ class Heartbeat:
                 self._selector.modify(sock, events, conn)
         except (KeyError, ValueError, OSError):
             events = 0
-        conn.hb_events = events
+        watch.events = events
 
-    def _park(self, conn: Connection) -> None:
-        if not self._claim(conn):
+    def _park(self, conn: Served) -> None:
+        watch = self._claim(conn)
+        if watch is None:
             return
-        conn.hb_parked = True
-        self._set_interest(conn, conn.hb_events | selectors.EVENT_READ)
+        watch.parked = True
+        self._set_interest(conn, watch, watch.events | selectors.EVENT_READ)
         # Data may already wait in buffers the selector cannot see (TLS, the protocol's).
         self._serve(conn, selectors.EVENT_READ)
 
-    def _forget(self, conn: Connection) -> None:
-        self._set_interest(conn, 0)
+    def _forget(self, conn: Served) -> None:
+        watch = self._claimed.get(conn)
+        if watch is not None:
+            self._set_interest(conn, watch, 0)
         with self._lock:
             removed = conn in self._conns
             self._conns.discard(conn)
             self._closing.discard(conn)
-            self._claimed.discard(conn)
+            self._claimed.pop(conn, None)
             self._removed += removed
         if removed:
             count_connections(-1)
@@ -487,7 +610,8 @@ class Heartbeat:
     def _check_idle(self, now: float) -> None:
         """Park the connections whose handler has been out of ``recv()`` too long."""
         for conn in list(self._conns):
-            if conn.hb_parked:
+            watch = self._claimed.get(conn)
+            if watch is not None and watch.parked:
                 continue
             idle_since = conn.hb_idle_since
             if idle_since is not None and now - idle_since >= PARK_DELAY and conn.hb_wants_read():
@@ -512,18 +636,19 @@ class Heartbeat:
                 elif kind == _PONG:
                     if conn.hb_pong_overdue(arg):
                         self.logger.info("%s: keepalive ping timeout; failing connection", conn.id)
-                        conn._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                        conn.hb_ping_timed_out()
                 elif kind == _CLOSE:
-                    conn._closing_timed_out()
+                    conn.hb_close_timed_out()
             except Exception:
                 self.logger.exception("error in heartbeat thread")
 
-    def _keepalive(self, conn: Connection) -> None:
+    def _keepalive(self, conn: Served) -> None:
         assert conn.ping_interval is not None
         payload = conn.hb_ping()
         if payload is None:
             return
-        if not conn.hb_parked and conn.hb_wants_read():
+        watch = self._claimed.get(conn)  # claimed before the deadline ran
+        if not (watch is not None and watch.parked) and conn.hb_wants_read():
             self._park(conn)  # read the pong even if the handler is busy elsewhere
         now = time.monotonic()
         if conn.ping_timeout is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.connection import Protocol
@@ -156,8 +157,13 @@ class Reader:
 
     # Heartbeat side of reading.
 
-    def hb_readable(self) -> bool:
-        """The heartbeat saw the socket readable; read without blocking.
+    def hb_read(self, unpark: Callable[[], object]) -> bool:
+        """The heartbeat saw the socket readable: read without blocking.
+
+        Args:
+            unpark: Called when the heartbeat must stop reading (the handler reads again,
+                or backpressure), with ``_lock`` held: in the same hold as that decision
+                (see the comment below).
 
         Returns:
             Whether the heartbeat should keep watching the socket for reading.
@@ -170,10 +176,16 @@ class Reader:
                     self._inbox.full() and not self.protocol.close_expected() and not self._aborted
                 )
             ):
-                # Unparked in the same lock hold as the check: ping() reads hb_parked
-                # without the lock, after _reading, and must not see a stale True once the
-                # handler has left recv() (it would not have the heartbeat read its pong).
-                self.hb_parked = False
+                # Unparked in the same lock hold as this check: that is what lets ping()
+                # read the heartbeat's "parked" without a lock (Heartbeat.want_read).
+                # ping() takes _lock to queue its frame, then reads _reading, then asks.
+                # If this check saw the handler in recv(), the handler's next ping() takes
+                # _lock after this hold, finds the connection unparked, and has the
+                # heartbeat read its pong; if the handler had left recv() already, reading
+                # is not handed back, and the heartbeat, still parked, reads the pong. A
+                # "parked" cleared after the hold (as it once was) let a ping() just after
+                # recv() skip the wake-up, and its pong wait for the next periodic park.
+                unpark()
                 return False
             try:
                 data = self.transport.recv_nowait()

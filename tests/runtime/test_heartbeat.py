@@ -13,7 +13,9 @@ import selectors
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from rawws import wait_for
@@ -90,7 +92,7 @@ def test_short_connections_do_not_wake_the_heartbeat(
 
 class FakeTransport:
     def __init__(self) -> None:
-        self.sock = None  # never registered: hb_events stays 0
+        self.sock: Any = None  # never registered
         self.closed_by: list[str] = []
 
     def close(self) -> None:
@@ -98,23 +100,42 @@ class FakeTransport:
 
 
 class FakeConnection:
-    """What the heartbeat uses of a connection that is never parked and never pings."""
+    """What the heartbeat uses of a connection (its interface, heartbeat.Served) that is
+    never parked and never pings: each method it must not call fails the test."""
 
     def __init__(self, ping_interval: float | None) -> None:
+        self.id = uuid.uuid4()
         self.ping_interval = ping_interval
         self.ping_timeout = None
         self.close_timeout = None
-        self.hb_parked = True  # skipped by the periodic check
-        self.hb_events = 0
+        self.hb_idle_since = None  # always in recv(): skipped by the periodic check
         self.transport = FakeTransport()
         self.pings = 0
 
     def hb_ping(self) -> None:
         self.pings += 1  # then nothing to send: the heartbeat schedules no more
 
+    def hb_wants_read(self) -> bool:
+        raise AssertionError("never parked")
 
-def fake(ping_interval: float | None) -> syncws.Connection:
-    return FakeConnection(ping_interval)  # type: ignore[return-value]
+    def hb_read(self, unpark: Callable[[], object]) -> bool:
+        raise AssertionError("never parked")
+
+    def hb_writable(self) -> bool:
+        raise AssertionError("never written")
+
+    def hb_pong_overdue(self, payload: bytes) -> bool:
+        raise AssertionError("never pinged")
+
+    def hb_ping_timed_out(self) -> None:
+        raise AssertionError("never pinged")
+
+    def hb_close_timed_out(self) -> None:
+        raise AssertionError("never closed")
+
+
+def fake(ping_interval: float | None) -> FakeConnection:
+    return FakeConnection(ping_interval)
 
 
 @pytest.fixture
@@ -143,16 +164,16 @@ def test_add_and_remove_wake_the_heartbeat_only_when_needed(heartbeat: Heartbeat
     heartbeat.remove(third)
     heartbeat.remove(second)
     assert wakes[0] == 0
-    assert second.transport.closed_by == [threading.current_thread().name]  # type: ignore[attr-defined]
+    assert second.transport.closed_by == [threading.current_thread().name]
     # A ping due before the thread's next wake-up: woken, so the ping is on time.
     short = fake(PARK_DELAY / 10)
     heartbeat.add(short)
     assert wakes[0] == 1
-    assert wait_for(lambda: short.pings == 1, 2)  # type: ignore[attr-defined]
+    assert wait_for(lambda: short.pings == 1, 2)
     # Pinged: claimed by the thread, which closes it then.
     assert short in heartbeat._claimed
     heartbeat.remove(short)
-    assert wait_for(lambda: short.transport.closed_by == [heartbeat.name], 2)  # type: ignore[attr-defined]
+    assert wait_for(lambda: short.transport.closed_by == [heartbeat.name], 2)
     assert short not in heartbeat._claimed
     # Nothing is kept for the connection removed before its first ping was scheduled.
     assert wait_for(lambda: not heartbeat._new, 2 * PARK_DELAY + 1)

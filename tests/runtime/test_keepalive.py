@@ -510,11 +510,12 @@ def test_idle_server_uses_no_cpu(server: ServerFactory, uri: UriFactory) -> None
 def test_handing_reading_back_unparks_in_the_same_lock_hold(
     server: ServerFactory, uri: UriFactory
 ) -> None:
-    """When the heartbeat finds the handler back in recv(), hb_readable() clears hb_parked
-    before it releases the connection's lock. ping() reads hb_parked without the lock, after
-    _reading: a True left for later made a ping() just after the handler left recv() skip
-    take_over(), and its pong wait for the next periodic park, 0.2-0.4 s (found by a
-    review)."""
+    """When the heartbeat finds the handler back in recv(), hb_read() has the heartbeat
+    unpark the connection before it releases the connection's lock. ping() asks the
+    heartbeat whether it reads the connection without the lock, after a hold of the lock
+    and after _reading: a "parked" left for later made a ping() just after the handler
+    left recv() skip the wake-up, and its pong wait for the next periodic park, 0.2-0.4 s
+    (found by a review)."""
     srv = server()
     with syncws.connect(uri(srv)) as ws:
 
@@ -526,8 +527,9 @@ def test_handing_reading_back_unparks_in_the_same_lock_hold(
         reader.start()
         try:
             assert wait_for(lambda: ws.hb_idle_since is None, 2)  # _reading is set
-            ws.hb_parked = True  # as when the heartbeat read for it a moment ago
-            assert ws.hb_readable() is False  # hand reading back
-            assert ws.hb_parked is False
+            unparked: list[bool] = []  # whether the connection's lock was held
+            # What the heartbeat calls for a connection it reads for, now readable.
+            assert ws.hb_read(lambda: unparked.append(ws._lock.locked())) is False
+            assert unparked == [True]
         finally:
             reader.join(2)
