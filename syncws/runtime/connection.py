@@ -1,56 +1,30 @@
 """A WebSocket connection over a blocking socket: recv, send, ping, close.
 
-Threads and ownership (the rules every method here follows):
-
-* ``_lock`` guards the Sans-I/O protocol and this object's state. It is held only for
-  short, non-blocking work: never across a blocking socket call.
-* Reading: one reader at a time. A thread inside :meth:`Connection.recv` (the handler)
-  sets ``_reading`` and reads the socket itself, with no hand-off to another thread. While
-  no thread is in ``recv()``, the heartbeat thread may *park* the connection (watch it
-  with ``selectors``) and read it without blocking, under ``_lock``: it answers pings,
-  completes the closing handshake and queues up to ``max_queue`` messages, then stops
-  reading (TCP backpressure). Both readers feed the same protocol under ``_lock``, in
-  order, into the same queue, so nothing is lost or reordered in the hand-over.
-* Writing: one writer at a time, by the *writer token* (a
-  :class:`~syncws.runtime.writing.WriterToken`, changed under ``_lock`` only), which the
-  connection's :class:`~syncws.runtime.writing.Writer` holds. Whoever holds it drains
-  ``protocol.data_to_send()`` until it is empty, checked under ``_lock``, so bytes queued
-  by anyone meanwhile (a pong, a close echo) go out in order. Handler threads wait for the
-  token and write blocking, bounded by ``write_timeout``; the heartbeat thread only writes
-  without blocking and keeps the token, with the unwritten tail, until the socket is
-  writable again.
-* ``_send_mutex`` keeps whole messages together: a fragmented message is sent in one
-  piece even when other threads send meanwhile (they take the mutex only when they find
-  one in progress: a whole message is one frame, queued whole). :meth:`Connection.close`
-  does not take it, since its holder may be blocked on the peer: the close frame may go
-  between two fragments, as RFC 6455 §5.4 allows for control frames. The writer's
-  ``_encode_lock`` (made by the first compressed frame) serialises compression, which runs
-  outside ``_lock``. Locks are taken in the order ``_send_mutex``, ``_encode_lock``,
-  ``_lock``.
-* A deadline that passes (pong, close, write) fails the connection: the socket is shut
-  down, which wakes any thread blocked on it; it then raises
-  :class:`~syncws.exceptions.ConnectionClosedError`.
+:class:`Connection` follows the ownership rules of :mod:`syncws.runtime` (numbered there).
+It composes what owns the rest of its state: an :class:`~syncws.runtime.inbox.Inbox` for
+incoming messages, :class:`~syncws.runtime.pings.Pings` for the pings waiting for their
+pong, and a :class:`~syncws.runtime.writing.Writer` for outgoing bytes; it keeps who reads
+(rule 2) and the closing of the connection (rule 7). The heartbeat thread calls it through
+:class:`~syncws.runtime.heartbeat.Served` (the ``hb_*`` methods).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..protocol.connection import Protocol
-from ..protocol.events import PayloadRead, State
-from ..protocol.frames import MAX_CONTROL_PAYLOAD, CloseCode, Opcode
+from ..protocol.events import PayloadRead, Pong, State
+from ..protocol.frames import CloseCode, Opcode
 from ..protocol.http11 import Request, Response
-from .inbox import Data, Inbox
-from .reading import Reader
+from .inbox import Data, Inbox, _decode
+from .pings import Pings, _control_payload
 from .writing import WriteFailed, Writer
 
 if TYPE_CHECKING:
@@ -63,7 +37,6 @@ __all__ = ["Connection", "Data"]
 # Connection ids are made on first use (uuid4 costs a getrandom() call per connection).
 _ID_LOCK = threading.Lock()
 
-_keepalive_payload = random.getrandbits  # see hb_ping
 
 # Plain globals: enum attribute lookups are slow (3.11).
 _OPEN = State.OPEN
@@ -71,7 +44,7 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 
 
-class Connection(Reader):
+class Connection:
     """Base class of :class:`~syncws.ServerConnection` and :class:`~syncws.ClientConnection`.
 
     Not created directly: the server makes one per accepted connection, and
@@ -83,9 +56,11 @@ class Connection(Reader):
     """
 
     # Slots: about 1.2 KiB less per connection than an instance dict, and faster attribute
-    # access on the message path. The instance __dict__ (from Reader, made lazily) stays
-    # for attributes that applications attach to their connections.
+    # access on the message path. An instance __dict__ (made lazily) stays for attributes
+    # that applications attach to their connections.
     __slots__ = (
+        "__dict__",
+        "__weakref__",
         "_aborted",
         "_closed",
         "_cond",
@@ -98,12 +73,10 @@ class Connection(Reader):
         "_peername",
         "_pings",
         "_reading",
-        "_send_mutex",
         "_sockname",
         "_tls",
         "_writer",
         "close_timeout",
-        "latency",
         "logger",
         "ping_interval",
         "ping_timeout",
@@ -129,7 +102,6 @@ class Connection(Reader):
         self.ping_interval = options.ping_interval
         self.ping_timeout = options.ping_timeout
         self.close_timeout = options.close_timeout
-        self.latency = 0.0
         self._heartbeat = heartbeat
         # Only TLS transports transform writes or produce bytes of their own.
         self._tls = transport.tls
@@ -137,17 +109,13 @@ class Connection(Reader):
         # Threads waiting for the close wait on this condition of _lock, made by the first
         # of them (under _lock): most connections never need one.
         self._cond: threading.Condition | None = None
-        self._send_mutex = threading.Lock()
         self._writer = Writer(
             protocol, transport, self._lock, write_timeout=options.write_timeout, logger=logger
         )
         self._reading = False
         self._left_recv = time.monotonic()  # when the handler last left recv()
         self._inbox = Inbox(options.max_queue)
-        # Pings waiting for their pong: when sent, and the event of ping() (None for the
-        # heartbeat's keepalive pings, which nobody waits for).
-        # And whether the event is set when the connection closes (ack_on_close).
-        self._pings: dict[bytes, tuple[float, threading.Event | None, bool]] = {}
+        self._pings = Pings(protocol, self._lock)
         # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag
         # costs less per connection than an Event of its own.
         self._closed = False
@@ -166,6 +134,11 @@ class Connection(Reader):
                 if ident is None:
                     ident = self._id = uuid.uuid4()
         return ident
+
+    @property
+    def latency(self) -> float:
+        """Seconds between the last ping and its pong (0 before the first pong)."""
+        return self._pings.latency
 
     @property
     def state(self) -> State:
@@ -403,7 +376,7 @@ class Connection(Reader):
                     self._after_feed(False)
                     continue
                 if fragment is None:
-                    self._read_once(None)
+                    self._read_once()
                     continue
                 final = fragment.final
                 yield _decode(fragment.data, decode)
@@ -426,6 +399,150 @@ class Connection(Reader):
                 yield self.recv()
         except ConnectionClosedOK:
             return
+
+    # Feeding the protocol: whichever thread reads (see the module docstring).
+
+    def _read_payload(self, bulk: PayloadRead) -> Data | None:
+        """Read the rest of a large message (see ``Protocol.start_payload_read``); return
+        it, or ``None`` if the connection ended first or failed (invalid UTF-8), having
+        processed that ending. The caller owns reading."""
+        payload = self.transport.read_payload(bulk)
+        if payload is None:
+            self._process(b"")  # the connection ended inside the payload
+            return None
+        with self._lock:
+            if self._finalized:
+                return None
+            closing = self.protocol.state is not _OPEN
+            self._handle_events(self.protocol.finish_payload_read(bulk, payload), closing)
+            message = self._inbox.pop()
+        if message is None:
+            self._after_feed(False)  # the protocol failed the connection: send its close
+        return message
+
+    def _read_once(self) -> None:
+        """Read once from the socket, blocking, and process what arrived."""
+        try:
+            data = self.transport.recv() or b""  # None only after a timeout: none here
+        except OSError:
+            data = b""
+        self._process(data)
+
+    def _process(self, data: bytes, eof: bool | None = None) -> None:
+        """Feed bytes to the protocol (``b""`` is EOF unless ``eof=False``), then write and
+        close as needed. Called by whichever thread owns reading."""
+        if eof is None:
+            eof = not data
+        with self._lock:
+            if not self._feed(data, eof):
+                return
+        self._after_feed(eof)
+
+    def _feed(self, data: bytes, eof: bool) -> bool:
+        """Feed bytes to the protocol; called with ``_lock`` held. ``False`` if finalized."""
+        if self._finalized:
+            return False
+        # Whether the closing handshake had started before these bytes: messages that come
+        # before the peer's close frame in the same read were sent while it was open.
+        closing = self.protocol.state is not _OPEN
+        events = self.protocol.receive_eof() if eof else self.protocol.receive_data(data)
+        self._handle_events(events, closing)
+        return True
+
+    def _after_feed(self, eof: bool) -> None:
+        """Write what the protocol answered and close as needed; called without ``_lock``."""
+        if not eof and self.protocol.state is _OPEN:
+            # The common case, kept cheap: an open connection needs no closing; a flush is
+            # needed only if the protocol answered something (a pong).
+            if self.protocol.has_data_to_send() or self._tls:
+                self._flush_nowait()
+            return
+        if not eof:
+            self._flush_nowait()
+            if self.protocol.should_close_transport():
+                eof = True
+        if eof:
+            self._finalize()
+        elif self.protocol.close_expected():
+            self._heartbeat.expect_close(self)
+
+    def _process_buffered(self, events: list[Any] | None = None) -> None:
+        """Process what arrived together with the handshake: the ``events`` that the
+        protocol returned with the handshake response (on the client side), then the frames
+        it buffered."""
+        if events:
+            with self._lock:
+                self._handle_events(events, False)  # sent while the connection was open
+        self._process(b"", eof=False)
+
+    def _handle_events(self, events: list[Any], closing: bool) -> None:
+        """Act on protocol events; called with ``_lock`` held. Messages go to the inbox,
+        pongs to the pings waiting for them; the protocol answered pings and close frames."""
+        inbox = self._inbox
+        for event in events:
+            if type(event) is Pong:
+                self._pings.acknowledge(event.data)
+            else:
+                inbox.receive(event, closing)
+
+    # The heartbeat's side of reading (see heartbeat.Served).
+
+    def hb_read(self, unpark: Callable[[], object]) -> bool:
+        """The heartbeat saw the socket readable: read without blocking.
+
+        Args:
+            unpark: Called when the heartbeat must stop reading (the handler reads again,
+                or backpressure), with ``_lock`` held: in the same hold as that decision
+                (see the comment below).
+
+        Returns:
+            Whether the heartbeat should keep watching the socket for reading.
+        """
+        with self._lock:
+            if (
+                self._finalized
+                or self._reading  # the handler reads again: hand reading back
+                or (  # backpressure: stop reading until the handler catches up
+                    self._inbox.full() and not self.protocol.close_expected() and not self._aborted
+                )
+            ):
+                # Unparked in the same lock hold as this check: that is what lets ping()
+                # read the heartbeat's "parked" without a lock (Heartbeat.want_read).
+                # ping() takes _lock to queue its frame, then reads _reading, then asks.
+                # If this check saw the handler in recv(), the handler's next ping() takes
+                # _lock after this hold, finds the connection unparked, and has the
+                # heartbeat read its pong; if the handler had left recv() already, reading
+                # is not handed back, and the heartbeat, still parked, reads the pong. A
+                # "parked" cleared after the hold (as it once was) let a ping() just after
+                # recv() skip the wake-up, and its pong wait for the next periodic park.
+                unpark()
+                return False
+            try:
+                data = self.transport.recv_nowait()
+            except OSError:
+                data = b""
+            if data is None:
+                return True
+            # Feed under the same lock hold as the read: once the lock is released, a
+            # handler may enter recv() and read (and feed) later bytes first.
+            eof = not data
+            if not self._feed(data, eof):
+                return False
+        self._after_feed(eof)
+        return not self._finalized
+
+    def hb_wants_read(self) -> bool:
+        """Whether the heartbeat should read this connection now (the handler is elsewhere)."""
+        return (
+            not self._reading
+            and not self._finalized
+            and (not self._inbox.full() or self.protocol.close_expected() or self._aborted)
+        )
+
+    @property
+    def hb_idle_since(self) -> float | None:
+        """When the handler left ``recv()``, or ``None`` while it is inside."""
+        return None if self._reading else self._left_recv
 
     # Sending.
 
@@ -457,47 +574,18 @@ class Connection(Reader):
         elif isinstance(message, Mapping):
             raise TypeError("data must be str, bytes-like, or an iterable of them")
         elif isinstance(message, Iterable):
-            self._send_fragments(message, text)
+            try:
+                self._writer.write_fragments(message, text, self._fail)
+            except WriteFailed as exc:
+                raise self._write_failed() from exc.__cause__
             return
         else:
             raise TypeError("data must be str, bytes-like, or an iterable of them")
-        # A whole message needs no _send_mutex: it is one frame, queued whole under _lock.
-        # Only when another thread is sending a fragmented message must it wait for the end.
         try:
             if not self._writer.write_data(opcode, payload, whole=True):
-                with self._send_mutex:
-                    self._writer.write_data(opcode, payload)
+                self._writer.write_data_after_fragments(opcode, payload)
         except WriteFailed as exc:
             raise self._write_failed() from exc.__cause__
-
-    def _send_fragments(self, fragments: Iterable[Data], text: bool | None) -> None:
-        write_data = self._writer.write_data
-        with self._send_mutex:
-            started = False
-            kind: type | None = None
-            try:
-                for fragment in fragments:
-                    payload = _as_bytes(fragment, "fragments")
-                    if kind is None:
-                        kind = type(fragment) if isinstance(fragment, str) else bytes
-                        is_text = kind is str if text is None else text
-                    elif (kind is str) != isinstance(fragment, str):
-                        raise TypeError("all fragments must be str, or all bytes-like")
-                    if not started:
-                        opcode = Opcode.TEXT if is_text else Opcode.BINARY
-                        write_data(opcode, payload, fin=False)
-                        started = True
-                    else:
-                        write_data(Opcode.CONT, payload, fin=False)
-                if started:
-                    write_data(Opcode.CONT, b"", fin=True)
-            except WriteFailed as exc:
-                raise self._write_failed() from exc.__cause__
-            except BaseException:
-                if started and self.state is _OPEN:
-                    # A message cut short cannot be finished or taken back.
-                    self._fail(CloseCode.INTERNAL_ERROR, "error while sending a fragmented message")
-                raise
 
     # Control frames.
 
@@ -526,19 +614,7 @@ class Connection(Reader):
                 not taken as a length as by ``bytes()``).
             ValueError: The payload is longer than 125 bytes.
         """
-        payload = None if data is None else _control_payload(data)
-        waiter = threading.Event()
-        with self._lock:
-            if payload is None:
-                payload = os.urandom(4)
-                while payload in self._pings:
-                    payload = os.urandom(4)
-            elif payload in self._pings:
-                raise ConcurrencyError("a ping with the same payload is already waiting")
-            self.protocol.send_ping(payload)  # raises ConnectionClosed once closing
-            # Registered once queued: a ping that is not sent must not refuse the same
-            # payload later, nor take a pong meant for no one.
-            self._pings[payload] = (time.monotonic(), waiter, ack_on_close)
+        waiter = self._pings.send(None if data is None else _control_payload(data), ack_on_close)
         self._flush_nowait()  # or the writer token's holder writes it
         if not self._reading:
             # No thread is in recv(): have the heartbeat read the pong at once (unless it
@@ -567,24 +643,14 @@ class Connection(Reader):
 
     def hb_ping(self) -> bytes | None:
         """Send a keepalive ping from the heartbeat thread; return its payload."""
-        with self._lock:
-            if self.protocol.state is not _OPEN:
-                return None
-            # Not os.urandom(): it releases the GIL, which this thread then waits for
-            # behind every thread running Python (see Transport.recv_nowait). A keepalive
-            # payload needs to be unique among this connection's pings, not secret.
-            payload = _keepalive_payload(32).to_bytes(4, "big")
-            while payload in self._pings:
-                payload = _keepalive_payload(32).to_bytes(4, "big")
-            self._pings[payload] = (time.monotonic(), None, False)
-            self.protocol.send_ping(payload)
-        self._flush_nowait()
+        payload = self._pings.send_keepalive()
+        if payload is not None:
+            self._flush_nowait()
         return payload
 
     def hb_pong_overdue(self, payload: bytes) -> bool:
         """Whether the keepalive ping with ``payload`` is still unanswered."""
-        with self._lock:
-            return payload in self._pings and self.protocol.state is _OPEN
+        return self._pings.overdue(payload)
 
     def hb_ping_timed_out(self) -> None:
         """For the heartbeat: a keepalive pong did not come within ``ping_timeout``."""
@@ -614,7 +680,7 @@ class Connection(Reader):
         Raises:
             ValueError: ``code`` may not be sent, or ``reason`` is too long.
         """
-        # Neither _send_mutex nor the writer token is waited for: their holder may be
+        # Neither the send mutex nor the writer token is waited for: their holder may be
         # blocked on the peer for as long as write_timeout (None: forever) allows.
         with self._lock:
             self.protocol.send_close(code, reason)  # a no-op once closing; may fail_pending()
@@ -719,10 +785,16 @@ class Connection(Reader):
 
     def _send_nowait(self, payload: bytes, is_text: bool) -> bool:
         """Send one message without blocking, for :func:`~syncws.broadcast`; ``False``,
-        sending nothing, when the peer is not keeping up (see ``Writer.queue_nowait``)."""
-        if not self._writer.queue_nowait(payload, is_text):
+        sending nothing, when the peer is not keeping up (see ``Writer.send_nowait``)."""
+        try:
+            pending = self._writer.send_nowait(payload, is_text)
+        except WriteFailed:
+            self._abort()
+            return True  # sent, as far as the sender can tell
+        if pending is None:
             return False
-        self._flush_nowait()
+        if pending:
+            self._heartbeat.want_write(self)
         return True
 
     def hb_writable(self) -> bool:
@@ -762,11 +834,7 @@ class Connection(Reader):
                     self.id,
                     self._inbox.dropped,
                 )
-            for _, waiter, ack_on_close in self._pings.values():
-                if ack_on_close:
-                    assert waiter is not None
-                    waiter.set()  # no pong will come: the waiter checks the state
-            self._pings.clear()
+            self._pings.close()  # sets the events of ping(ack_on_close=True)
             self._writer.token.close()  # wakes the threads waiting to write
 
         # The heartbeat thread closes the socket after unregistering it: closing it here
@@ -802,29 +870,3 @@ class Connection(Reader):
 _ALREADY_RECEIVING = (
     "another thread is already receiving (or a recv_streaming() iteration is not finished)"
 )
-
-
-def _as_bytes(data: object, what: str) -> bytes:
-    """``data`` as bytes: a ``str`` encoded to UTF-8, a bytes-like object copied; else
-    TypeError (an ``int`` is not taken as a length, as ``bytes()`` would)."""
-    if isinstance(data, str):
-        return data.encode()
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"{what} must be str or bytes-like")
-
-
-def _control_payload(data: Data) -> bytes:
-    """The payload of a ping or a pong, checked before anything is sent or registered."""
-    payload = _as_bytes(data, "data")
-    if len(payload) > MAX_CONTROL_PAYLOAD:
-        raise ValueError("control frame payload longer than 125 bytes")
-    return payload
-
-
-def _decode(data: Data, decode: bool | None) -> Data:
-    if decode is None:
-        return data
-    if decode:
-        return data if isinstance(data, str) else data.decode()
-    return data.encode() if isinstance(data, str) else data

@@ -34,7 +34,8 @@ thread never touches a socket that another thread may have closed.
 The thread uses a connection only through :class:`Served`, the public methods that a
 :class:`~syncws.Connection` offers it (``hb_*``), and keeps its own bookkeeping of each
 claimed connection (:class:`_Watch`: the events its selector watches, and whether it reads
-the connection): it never changes a connection's state but through those methods.
+the connection): it never changes a connection's state but through those methods (rule 6
+of :mod:`syncws.runtime`).
 """
 
 from __future__ import annotations

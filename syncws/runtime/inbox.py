@@ -8,7 +8,7 @@ queue of whole messages, the assembly of a fragmented message, the fragments han
 will read, or that a peer keeps sending once the closing handshake has started.
 
 It knows no socket, thread or lock: the connection that owns it calls every method with
-its lock held (the rule of :mod:`syncws.runtime.connection`), whichever thread is reading,
+its lock held (rule 1 of :mod:`syncws.runtime`), whichever thread is reading (rule 2),
 and ``tests/runtime/test_inbox.py`` drives it with events alone. Other objects read
 :attr:`Inbox.messages` and :attr:`Inbox.dropped`; only the inbox changes them.
 """
@@ -203,3 +203,12 @@ class Inbox:
 
 def _assembled(partial: io.StringIO | bytearray) -> Data:
     return partial.getvalue() if isinstance(partial, io.StringIO) else bytes(partial)
+
+
+def _decode(data: Data, decode: bool | None) -> Data:
+    """A message as ``recv(decode=...)`` returns it (see there)."""
+    if decode is None:
+        return data
+    if decode:
+        return data if isinstance(data, str) else data.decode()
+    return data.encode() if isinstance(data, str) else data

@@ -1,23 +1,24 @@
 """The write side of a connection: the writer token, and the ways to write under it.
 
-One writer at a time. :class:`WriterToken` says who may write to the socket now: nobody, a
-thread that is writing, or the heartbeat thread, which finishes a non-blocking write that
-the socket could not take at once (the token keeps its unwritten tail meanwhile). Whoever
-holds the token drains ``protocol.data_to_send()`` until it is empty, checked under the
-connection's lock, so bytes queued by anyone meanwhile (a pong, a close echo, a broadcast)
-go out in order and frames never interleave.
+One writer at a time (rule 3 of :mod:`syncws.runtime`). :class:`WriterToken` says who may
+write to the socket now: nobody, a thread that is writing, or the heartbeat thread, which
+finishes a non-blocking write that the socket could not take at once (the token keeps its
+unwritten tail meanwhile). Whoever holds the token drains ``protocol.data_to_send()`` until
+it is empty, checked under the connection's lock, so bytes queued by anyone meanwhile (a
+pong, a close echo, a broadcast) go out in order and frames never interleave.
 
 :class:`Writer` writes for one connection, in three ways: application threads sending
 messages wait for the token and write blocking, bounded by ``write_timeout``
-(:meth:`Writer.write_data`); control frames (``ping()``, ``pong()``, ``close()``), the
-heartbeat thread and :func:`~syncws.broadcast` only write without blocking
-(:meth:`Writer.flush_nowait`, :meth:`Writer.queue_nowait`); and the heartbeat thread
-finishes a tail once the socket is writable (:meth:`Writer.write_tail`).
+(:meth:`Writer.write_data`, and :meth:`Writer.write_fragments`, which keeps a fragmented
+message whole under the send mutex: rule 4); control frames (``ping()``, ``pong()``,
+``close()``), the heartbeat thread and :func:`~syncws.broadcast` only write without
+blocking (:meth:`Writer.flush_nowait`, :meth:`Writer.send_nowait`); and the heartbeat
+thread finishes a tail once the socket is writable (:meth:`Writer.write_tail`).
 
-The writer knows no connection and no heartbeat (so it holds no reference back to them):
-what only the connection can do, it leaves to the connection, which composes it: a write
-that fails raises :exc:`WriteFailed`, for the connection to abort itself, and a tail left
-for the heartbeat is reported by the return value of :meth:`Writer.flush_nowait`.
+The writer knows no connection and no heartbeat, and holds no reference back to them (rule
+8): what only the connection can do, it leaves to the connection that composes it. A write
+that fails raises :exc:`WriteFailed`, for the connection to abort itself; a tail left for
+the heartbeat is the return value of :meth:`Writer.flush_nowait`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import Protocol
 from ..protocol.events import State
 from ..protocol.frames import CloseCode, Opcode
+from .inbox import Data
 from .transport import send_short
 
 if TYPE_CHECKING:
@@ -66,14 +68,17 @@ class WriterToken:
     write ends) or :data:`HEARTBEAT` (the socket did not take a non-blocking write whole;
     the heartbeat thread writes the rest, :attr:`tail`, once the socket is writable).
 
-    Every method requires the connection's lock, and asserts it (the hot path of a message,
-    which finds the token free, only reads :attr:`owner`).
+    Every method requires the connection's lock. The methods assert it, except
+    :meth:`take` and :meth:`release`, which :func:`~syncws.broadcast` calls for each message
+    and connection (``lock.locked()`` is a call: measured, it added two calls to the 24 a
+    broadcast costs per connection); the message path of ``send()``, which finds the token
+    free, only reads :attr:`owner`.
 
     Args:
         lock: The connection's lock.
     """
 
-    __slots__ = ("_closed", "_cond", "_lock", "_waiters", "owner", "tail")
+    __slots__ = ("_cond", "_lock", "_waiters", "closed", "owner", "tail")
 
     def __init__(self, lock: threading.Lock) -> None:
         self._lock = lock
@@ -81,39 +86,35 @@ class WriterToken:
         # first of them: most connections never need one.
         self._cond: threading.Condition | None = None
         self._waiters = 0
-        self._closed = False
+        self.closed = False
+        """Whether the connection is closed: nothing will be written any more."""
         self.owner: str | None = None
         """``None``, :data:`THREAD` or :data:`HEARTBEAT` (changed by this class only)."""
         self.tail: memoryview | None = None
         """What the heartbeat has left to write, while it owns the token."""
 
-    @property
-    def closed(self) -> bool:
-        """Whether the connection is closed: nothing will be written any more."""
-        return self._closed
-
     def take(self) -> None:
         """Take the free token for the calling thread, which is about to write."""
-        assert self._lock.locked(), "requires the connection's lock"
         assert self.owner is None, f"the token is held by {self.owner}"
         self.owner = THREAD
 
     def keep(self, tail: memoryview) -> None:
         """The non-blocking write of the holder (a thread, or the heartbeat continuing)
-        left ``tail``: the heartbeat thread owns the token until it has written it."""
+        left ``tail``: the heartbeat thread owns the token until it has written it (never,
+        once the connection is closed: the tail is dropped then)."""
         assert self._lock.locked(), "requires the connection's lock"
         assert self.owner is not None, "the token is not held"
         self.owner = HEARTBEAT
-        self.tail = tail
+        self.tail = None if self.closed else tail
 
     def release(self) -> None:
         """Give the token back and wake the threads waiting for it. Every release goes
         through here: one that skipped the wake-up left a send() waiting until the peer
         closed (issue 18)."""
-        assert self._lock.locked(), "requires the connection's lock"
         self.owner = None
         self.tail = None
-        self._wake_waiters()
+        if self._waiters:
+            self._wake_waiters()
 
     def wait(self, timeout: float | None) -> None:
         """Wait until the token is released or the connection closes (or ``timeout``
@@ -134,14 +135,14 @@ class WriterToken:
         finds the connection closed. A thread that holds the token keeps it: its write
         fails, and it releases the token."""
         assert self._lock.locked(), "requires the connection's lock"
-        self._closed = True
+        self.closed = True
         self.tail = None
-        self._wake_waiters()
+        if self._waiters:
+            self._wake_waiters()
 
     def _wake_waiters(self) -> None:
-        if self._waiters:
-            assert self._cond is not None
-            self._cond.notify_all()
+        assert self._cond is not None
+        self._cond.notify_all()
 
 
 class Writer:
@@ -160,6 +161,7 @@ class Writer:
     __slots__ = (
         "_encode_lock",
         "_lock",
+        "_send_mutex",
         "_tls",
         "logger",
         "protocol",
@@ -187,6 +189,8 @@ class Writer:
         self._tls = transport.tls
         # Serialises compression, outside _lock: made by _encoder().
         self._encode_lock: threading.Lock | None = None
+        # Keeps a fragmented message whole while other threads send (see write_fragments).
+        self._send_mutex = threading.Lock()
 
     def _encoder(self) -> threading.Lock:
         """``_encode_lock``, made on first use (only compression needs it); called with
@@ -203,6 +207,7 @@ class Writer:
             ConnectionClosed: The connection closed meanwhile.
             WriteFailed: ``write_timeout`` expired (the protocol has failed the connection).
         """
+        assert self._lock.locked(), "requires the connection's lock"
         token = self.token
         while token.owner and not token.closed:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -287,6 +292,60 @@ class Writer:
             self._write_out(out, self._write_deadline() if deadline is None else deadline)
         return True
 
+    def write_data_after_fragments(self, opcode: int, payload: bytes) -> None:
+        """Send a whole message that :meth:`write_data` refused (``whole``): wait for the
+        end of the fragmented message in progress (the send mutex), then send it.
+
+        A whole message needs no send mutex otherwise: it is one frame, queued whole under
+        ``_lock``.
+        """
+        with self._send_mutex:
+            self.write_data(opcode, payload)
+
+    def write_fragments(
+        self, fragments: Iterable[Data], text: bool | None, fail: Callable[[int, str], object]
+    ) -> None:
+        """Send ``fragments`` as one fragmented message, one frame each, holding the send
+        mutex: other threads' messages wait for its end (a control frame may go between
+        two fragments, as RFC 6455 §5.4 allows).
+
+        Args:
+            fragments: ``str`` items, or bytes-like items.
+            text: As for ``send()``.
+            fail: Fails the connection with a close code and reason: a message cut short
+                (its iterable raised, or gave an item of the wrong type) cannot be finished
+                or taken back.
+
+        Raises:
+            TypeError: An item is neither ``str`` nor bytes-like, or the items mix both.
+            WriteFailed: A write failed or timed out.
+        """
+        with self._send_mutex:
+            started = False
+            kind: type | None = None
+            try:
+                for fragment in fragments:
+                    payload = _as_bytes(fragment, "fragments")
+                    if kind is None:
+                        kind = type(fragment) if isinstance(fragment, str) else bytes
+                        is_text = kind is str if text is None else text
+                    elif (kind is str) != isinstance(fragment, str):
+                        raise TypeError("all fragments must be str, or all bytes-like")
+                    if not started:
+                        opcode = Opcode.TEXT if is_text else Opcode.BINARY
+                        self.write_data(opcode, payload, fin=False)
+                        started = True
+                    else:
+                        self.write_data(Opcode.CONT, payload, fin=False)
+                if started:
+                    self.write_data(Opcode.CONT, b"", fin=True)
+            except WriteFailed:
+                raise  # the connection aborts: no close frame can follow
+            except BaseException:
+                if started and self.protocol.state is _OPEN:
+                    fail(CloseCode.INTERNAL_ERROR, "error while sending a fragmented message")
+                raise
+
     def _write_deadline(self) -> float | None:
         """When a write that starts now must be done, by ``write_timeout``."""
         return None if self.write_timeout is None else time.monotonic() + self.write_timeout
@@ -316,6 +375,7 @@ class Writer:
     def _take_token(self, wire: bytes, sent: int) -> Sequence[Buffer]:
         """Take the writer token, for what is left of ``wire`` once ``sent`` bytes of it are
         written; called with ``_lock`` held."""
+        assert self._lock.locked(), "requires the connection's lock"
         self.token.take()
         return [memoryview(wire)[sent:]] if sent else [wire]
 
@@ -388,9 +448,6 @@ class Writer:
                 raise WriteFailed from exc
             with self._lock:
                 token = self.token
-                if token.closed:
-                    token.release()  # the socket is gone: nothing more will be written
-                    return False
                 if sent < len(wire):
                     token.keep(memoryview(wire)[sent:])
                     return True
@@ -425,40 +482,62 @@ class Writer:
             or (owner and protocol.buffered_output() > BROADCAST_HIGH_WATER)
         )
 
-    def queue_nowait(self, payload: bytes, is_text: bool) -> bool:
-        """Queue one message without blocking, for :func:`~syncws.broadcast`; the caller
-        then flushes it (:meth:`flush_nowait`).
+    def send_nowait(self, payload: bytes, is_text: bool) -> bool | None:
+        """Send one message without blocking, for :func:`~syncws.broadcast`.
 
         No send lock is needed: a single-frame message is queued whole, under ``_lock``,
-        and whoever holds the writer token writes it. Returns ``False``, queueing nothing,
-        when the connection is not open, when a fragmented message is being sent, or when
-        the peer is not keeping up (a write is waiting for it to read, or more than
-        :data:`BROADCAST_HIGH_WATER` bytes are already queued): a slow peer must not delay
-        the others, nor make the sender's memory grow.
+        and whoever holds the writer token writes it; if nobody does, this thread takes the
+        token in the same hold, and writes as :meth:`flush_nowait` does.
+
+        Returns ``None``, sending nothing, when the connection is not open, when a
+        fragmented message is being sent, or when the peer is not keeping up (a write is
+        waiting for it to read, or more than :data:`BROADCAST_HIGH_WATER` bytes are already
+        queued): a slow peer must not delay the others, nor make the sender's memory grow.
+        Else, as :meth:`flush_nowait`, whether a tail is left for the heartbeat.
 
         With compression, the message is compressed outside ``_lock``, under
         ``_encode_lock``: this may wait for another message to this peer being compressed,
         never for the peer itself. The checks come before compressing: once compressed, a
         message must be sent, or the peer's decompressor would miss it.
+
+        Raises:
+            WriteFailed: The socket failed (the message was queued).
         """
         protocol = self.protocol
         opcode = Opcode.TEXT if is_text else Opcode.BINARY
         try:
-            if not protocol.extensions:
-                with self._lock:
-                    if not self._can_broadcast():
-                        return False
-                    protocol.queue_frame(*protocol.prepare_frame(opcode, payload))
-            else:
+            if protocol.extensions:
                 with self._lock:
                     encode_lock = self._encoder()
                 with encode_lock:
                     with self._lock:
                         if not self._can_broadcast():
-                            return False
+                            return None
                     b0, data = protocol.prepare_frame(opcode, payload)
                     with self._lock:
                         protocol.queue_frame(b0, data)
+                return self.flush_nowait()
+            # The message path of a broadcast: one hold of _lock to queue the frame and,
+            # if the token is free, to take it with the bytes to write.
+            with self._lock:
+                if not self._can_broadcast():
+                    return None
+                protocol.queue_frame(*protocol.prepare_frame(opcode, payload))
+                token = self.token
+                if token.owner:
+                    return False  # its holder writes the message
+                data = protocol.data_to_send()
+                token.take()
         except ConnectionClosed:
-            return False  # the closing handshake started meanwhile
-        return True
+            return None  # the closing handshake started meanwhile
+        return self._send_nowait(self.transport.encode(data))
+
+
+def _as_bytes(data: object, what: str) -> bytes:
+    """``data`` as bytes: a ``str`` encoded to UTF-8, a bytes-like object copied; else
+    TypeError (an ``int`` is not taken as a length, as ``bytes()`` would)."""
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be str or bytes-like")

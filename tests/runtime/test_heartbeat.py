@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -283,6 +284,35 @@ def test_closed_connections_are_not_kept_until_their_next_ping(
         del ws
     assert wait_for(lambda: not _live(syncws.ServerConnection), 3)
     assert wait_for(lambda: not _live(syncws.ClientConnection), 3)
+
+
+def test_closed_connections_are_freed_by_reference_counting(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """No reference cycle keeps a closed connection, with its buffers and compression
+    state, until the garbage collector runs: the objects a connection composes hold no
+    reference back to it (rule 8 of syncws.runtime), on either side."""
+    conns: list[syncws.ServerConnection] = []
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        conns.append(ws)
+        for message in ws:
+            ws.send(message)
+
+    srv = server(handler, ping_interval=None)
+    gc.collect()
+    gc.disable()
+    try:
+        ws = syncws.connect(uri(srv), ping_interval=None)
+        ws.send("x")
+        assert ws.recv(timeout=5) == "x"
+        ws.ping().wait(5)  # the pings, the writer and the inbox have all served
+        refs = [weakref.ref(ws), weakref.ref(conns.pop())]
+        ws.close()
+        del ws
+        assert wait_for(lambda: all(ref() is None for ref in refs), 5)
+    finally:
+        gc.enable()
 
 
 def test_closed_connections_kept_by_deadlines_are_bounded_while_others_live(

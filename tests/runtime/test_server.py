@@ -896,7 +896,7 @@ def test_idle_connection_makes_no_queue_or_compression_lock(
         conn = conns[0]
         assert conn._writer._encode_lock is None
         payload = conn.hb_ping()  # what the heartbeat thread calls
-        assert payload is not None and conn._pings[payload][1] is None
+        assert payload is not None and conn._pings._waiting[payload][1] is None
         assert wait_for(lambda: not conn._pings and conn.latency > 0, 5)  # the pong came
         assert conn._inbox.messages is None
         ws.send("queued")
