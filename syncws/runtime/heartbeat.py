@@ -580,7 +580,10 @@ class Heartbeat:
             else:
                 self._selector.modify(sock, events, conn)
         except (KeyError, ValueError, OSError):
+            # Not watched at all now: not parked either, or ping() and the periodic check
+            # would take it for read by this thread and never park it again.
             events = 0
+            watch.parked = False
         watch.events = events
 
     def _park(self, conn: Served) -> None:

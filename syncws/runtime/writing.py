@@ -256,7 +256,10 @@ class Writer:
                 # The common case in one call: a whole message, nothing queued before it.
                 wire = protocol.frame_message(opcode, payload) if fin else None
                 if wire is None:
-                    if whole and protocol.sending_fragments:
+                    # Another thread's fragmented message: wait for its end (the caller
+                    # takes the send mutex), unless the connection is closing, which the
+                    # frame below reports at once, however long that message takes.
+                    if whole and protocol.sending_fragments and protocol.state is _OPEN:
                         return False
                     b0, data = protocol.prepare_frame(opcode, payload, fin)
                     protocol.queue_frame(b0, data)
@@ -278,8 +281,8 @@ class Writer:
                     self._wait_for_token(deadline)
                 encode_lock = self._encoder()
             with encode_lock:
-                if whole and protocol.sending_fragments:
-                    return False
+                if whole and protocol.sending_fragments and protocol.state is _OPEN:
+                    return False  # as above
                 b0, data = protocol.prepare_frame(opcode, payload, fin)
                 with self._lock:
                     protocol.queue_frame(b0, data)

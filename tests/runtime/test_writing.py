@@ -298,3 +298,45 @@ def test_token_release_and_close_wake_the_threads_waiting_for_it() -> None:
         thread.join(TIMEOUT)
         assert woken.pop() == expected
     assert token.tail is None
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_send_after_close_does_not_wait_for_a_fragmented_send(
+    server: ServerFactory, uri: Uri, compression: str | None
+) -> None:
+    """A whole message sent on a closed connection raises at once, even while another
+    thread's fragmented message is stuck in its iterator: it must not wait for that
+    message's end (the send mutex), which may never come."""
+
+    def close_on_go(ws: syncws.ServerConnection) -> None:
+        ws.recv()
+
+    srv = server(close_on_go, compression=compression)
+    ws = syncws.connect(uri(srv), compression=compression, ping_interval=None)
+    more = threading.Event()
+
+    def fragments() -> Any:
+        yield "first"
+        more.wait(TIMEOUT)  # a producer with nothing more for now
+        yield "last"
+
+    sender = threading.Thread(target=lambda: _ignore_closed(ws.send, fragments()))
+    try:
+        ws.send("go")
+        sender.start()
+        assert wait_for(lambda: ws.protocol.sending_fragments, TIMEOUT)
+        assert ws.wait_closed(TIMEOUT)  # the handler returned: the server closed
+        started = time.monotonic()
+        with pytest.raises(syncws.ConnectionClosed):
+            ws.send("after the close")
+        assert time.monotonic() - started < 1
+    finally:
+        more.set()
+        sender.join(TIMEOUT)
+
+
+def _ignore_closed(send: Callable[[Any], None], message: Any) -> None:
+    try:
+        send(message)
+    except syncws.ConnectionClosed:
+        pass
