@@ -330,11 +330,17 @@ class Upgrader:
         protocol.send_response(response)
         open_timeout = self.options.open_timeout
         deadline = None if open_timeout is None else time.monotonic() + open_timeout
+        # Listed before the 101 goes out, as by a Server: a client whose connect() returned
+        # is in `connections`. This thread holds the writer token meanwhile, so that a
+        # broadcast queues its message behind the 101.
+        conn._hold_writer()
+        self._open_connections.add(conn)
         try:
             transport.send(transport.encode(protocol.data_to_send()), deadline)
         except (OSError, TimeoutError) as exc:
+            self._open_connections.discard(conn)
             transport.shutdown()
-            transport.close()
+            conn._finalize()  # wakes a sender waiting for the token; closes the socket
             raise ConnectionError(f"writing the 101 response failed: {exc}") from exc
         self.logger.info(
             "%s: connection open from %s %s",
@@ -342,8 +348,8 @@ class Upgrader:
             conn.remote_address,
             redact_target(protocol.request.path) if protocol.request else "",
         )
-        self._open_connections.add(conn)
         self._heartbeat.add(conn)
+        conn._release_writer()  # and write what a broadcast queued behind the 101
         conn._process(early, eof=False)
         if self._stopping:
             # shutdown() may have listed the connections just before this one was added.

@@ -21,6 +21,7 @@ from syncws.integrations.wsgi import (
     HandshakeRejected,
     SocketUnavailable,
     Upgrader,
+    WebSocketApp,
     request_from_environ,
 )
 
@@ -303,3 +304,39 @@ def test_upgrader_options_are_attributes() -> None:
     assert (options.ping_timeout, options.max_queue) == (20, 16)
     assert upgrader.logger.name == "syncws.wsgi"
     assert upgrader.connections == set()
+
+
+class _SlowOpenLog(logging.Handler):
+    """Holds the thread that logs "connection open" (after the 101 is written) for a while,
+    and broadcasts meanwhile to the upgrader's connections."""
+
+    def __init__(self, upgrader: Upgrader) -> None:
+        super().__init__(logging.INFO)
+        self.upgrader = upgrader
+        self.listed_while_opening: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "connection open" in record.getMessage():
+            time.sleep(0.3)  # the client's connect() has returned by now
+            self.listed_while_opening = syncws.broadcast(self.upgrader.connections, "early")
+
+
+def test_listed_before_the_101_and_broadcast_queued_behind_it() -> None:
+    """As with a Server: once the client's connect() returns, its connection is in
+    ``connections`` (it was listed only after the 101 and the log line), and a broadcast
+    sent before the view starts comes after the 101, as a frame."""
+    app = WebSocketApp(lambda ws: ws.send(ws.recv()))
+    handler = _SlowOpenLog(app)
+    app.logger.addHandler(handler)
+    level = app.logger.level
+    app.logger.setLevel(logging.INFO)
+    try:
+        with werkzeug_server(app) as address, connect(f"ws://{address}/") as ws:
+            assert len(app.connections) == 1
+            assert ws.recv(5) == "early"
+            ws.send("then echo")
+            assert ws.recv(5) == "then echo"
+        assert handler.listed_while_opening == 1
+    finally:
+        app.logger.setLevel(level)
+        app.logger.removeHandler(handler)
