@@ -56,6 +56,7 @@ from urllib.parse import urlsplit
 
 from ..runtime.broadcast import broadcast
 from ..runtime.connection import Data
+from ..runtime.options import LoggerLike
 from ..runtime.server import ServerConnection
 from ._resp3 import Address, Link, LinkLost, ProtocolError, Push, ReplyError, command
 
@@ -163,7 +164,7 @@ class Hub:
         prefix: str = "syncws:",
         timeout: float = 2.0,
         ssl: SSLContext | None = None,
-        logger: logging.Logger | None = None,
+        logger: LoggerLike | None = None,
     ) -> None:
         self.url = url
         self.prefix = prefix

@@ -49,7 +49,12 @@ from ..protocol.handshake import OriginRule
 from ..protocol.http11 import Headers, Request, Response, redact_target
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from ..runtime.heartbeat import Heartbeat, wsgi_heartbeat
-from ..runtime.options import ConnectionOptions, _OpenConnections, _server_protocols
+from ..runtime.options import (
+    ConnectionOptions,
+    LoggerLike,
+    _OpenConnections,
+    _server_protocols,
+)
 from ..runtime.server import ServerConnection
 from ..runtime.transport import Transport
 
@@ -265,7 +270,7 @@ class Upgrader:
         close_timeout: float | None = 10,
         open_timeout: float | None = 10,
         write_timeout: float | None = None,
-        logger: logging.Logger | None = None,
+        logger: LoggerLike | None = None,
     ) -> None:
         self.options = ConnectionOptions(
             max_size=max_size,

@@ -28,7 +28,7 @@ from ..protocol.http11 import Headers, HeadersLike, redact_target
 from ..protocol.uri import WebSocketURI, parse_uri
 from .connection import Connection
 from .heartbeat import client_heartbeat
-from .options import ConnectionOptions
+from .options import ConnectionOptions, LoggerLike
 from .proxy import get_proxy, open_tunnel, parse_proxy
 from .transport import NestedTLSTransport, TLSTransport, Transport
 
@@ -83,7 +83,7 @@ def connect(
     compression: str | None = "deflate",
     extensions: Sequence[ClientExtensionFactory] | None = None,
     max_queue: int = 16,
-    logger: logging.Logger | None = None,
+    logger: LoggerLike | None = None,
 ) -> ClientConnection:
     """Open a WebSocket connection to ``uri``.
 

@@ -10,7 +10,6 @@ pong, and a :class:`~syncws.runtime.writing.Writer` for outgoing bytes; it keeps
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from ..protocol.events import PayloadRead, Pong, State
 from ..protocol.frames import CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .inbox import Data, Inbox, _decode
+from .options import LoggerLike
 from .pings import Pings, _control_payload
 from .writing import WriteFailed, Writer
 
@@ -91,7 +91,7 @@ class Connection:
         *,
         heartbeat: Heartbeat,
         options: ConnectionOptions,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
+        logger: LoggerLike,
     ) -> None:
         self._id: uuid.UUID | None = None  # made on first use (see id)
         self.logger = logger

@@ -55,6 +55,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .options import LoggerLike
 from .transport import _recv_holding_gil, _send_holding_gil, count_connections
 
 __all__ = [
@@ -242,7 +243,7 @@ class Heartbeat:
         logger: Where to log keepalive failures.
     """
 
-    def __init__(self, name: str, logger: logging.Logger) -> None:
+    def __init__(self, name: str, logger: LoggerLike) -> None:
         self.name = name
         self.logger = logger
         self._selector = _make_selector()

@@ -25,7 +25,7 @@ from ..protocol.http11 import Request, Response, redact_target
 from ..protocol.server import ServerProtocol
 from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
-from .options import ConnectionOptions, _OpenConnections
+from .options import ConnectionOptions, LoggerLike, _OpenConnections
 from .transport import TLSTransport, Transport
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class _OpeningHandshake:
     """The opening handshake of :class:`~syncws.Server` (see the module docstring)."""
 
     options: ConnectionOptions
-    logger: logging.Logger
+    logger: LoggerLike
     ssl: ssl_module.SSLContext | None
     process_request: Callable[[ServerConnection, Request], Response | None] | None
     process_response: Callable[[ServerConnection, Request, Response], Response | None] | None

@@ -15,11 +15,12 @@ connections (:class:`_OpenConnections`).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import _check_compression, server_extensions
@@ -31,7 +32,11 @@ from ..protocol.server import ServerProtocol
 if TYPE_CHECKING:
     from .server import ServerConnection
 
-__all__ = ["ConnectionOptions"]
+__all__ = ["ConnectionOptions", "LoggerLike"]
+
+#: What ``logger=`` accepts: a :class:`logging.Logger`, or a :class:`logging.LoggerAdapter`
+#: that adds context to every record (see :doc:`/topics/logging`).
+LoggerLike: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,11 +7,12 @@ a WebSocket server must answer HTTP 503 at once instead, so the acceptor asks
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+
+from .options import LoggerLike
 
 __all__ = ["Pool"]
 
@@ -28,7 +29,7 @@ class Pool:
         logger: Where to log a task's unexpected exception.
     """
 
-    def __init__(self, size: int, name: str, logger: logging.Logger) -> None:
+    def __init__(self, size: int, name: str, logger: LoggerLike) -> None:
         if size < 1:
             raise ValueError("the pool needs at least one thread")
         self.size = size

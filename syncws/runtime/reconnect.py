@@ -25,6 +25,7 @@ from ..exceptions import (
 )
 from ..protocol.uri import parse_uri
 from .client import ClientConnection, connect, redact_uri
+from .options import LoggerLike
 
 __all__ = ["backoff", "process_exception", "reconnect"]
 
@@ -112,7 +113,7 @@ def reconnect(
     *,
     process_exception: Callable[[Exception], Exception | None] = process_exception,
     reconnect_delays: Iterable[float] | None = None,
-    logger: logging.Logger | None = None,
+    logger: LoggerLike | None = None,
     **options: Any,
 ) -> Iterator[ClientConnection]:
     """Connect to ``uri``, and again each time the connection ends::

@@ -34,7 +34,7 @@ from .connection import Connection
 from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
 from .opening import _OpeningHandshake
-from .options import ConnectionOptions, _OpenConnections, _server_protocols
+from .options import ConnectionOptions, LoggerLike, _OpenConnections, _server_protocols
 from .pool import Pool
 from .transport import Transport
 
@@ -69,7 +69,7 @@ class ConnectionOwner(Protocol):
     @property
     def options(self) -> ConnectionOptions: ...
     @property
-    def logger(self) -> logging.Logger: ...
+    def logger(self) -> LoggerLike: ...
     @property
     def connections(self) -> set[ServerConnection]: ...
     @property
@@ -182,7 +182,7 @@ def _bind(
     unix_path: str | None,
     reuse_port: bool,
     backlog: int,
-    logger: logging.Logger,
+    logger: LoggerLike,
 ) -> list[socket.socket]:
     """Listening sockets: one per address that ``host`` resolves to, on one port, or the
     Unix socket at ``unix_path``. :class:`Server` binds with it, and so does the worker
@@ -350,7 +350,7 @@ class Server(_OpeningHandshake):
         open_timeout: float | None = 10,
         write_timeout: float | None = None,
         max_connections: int = 1024,
-        logger: logging.Logger | None = None,
+        logger: LoggerLike | None = None,
     ) -> None:
         self.options = ConnectionOptions(
             max_size=max_size,

@@ -23,17 +23,17 @@ the heartbeat is the return value of :meth:`Writer.flush_nowait`.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import Protocol
 from ..protocol.events import State
 from ..protocol.frames import CloseCode, Opcode
 from .inbox import Data
+from .options import LoggerLike
 from .transport import send_short
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class Writer:
         lock: threading.Lock,
         *,
         write_timeout: float | None,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
+        logger: LoggerLike,
     ) -> None:
         self.protocol = protocol
         self.transport = transport

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import math
 import socket
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -180,3 +182,31 @@ def test_connections_take_their_options_from_the_server_and_the_client(
     [(options, ping_interval, close_timeout, max_queue)] = seen
     assert options is srv.options
     assert (ping_interval, close_timeout, max_queue) == (None, 3, 2)
+
+
+@pytest.mark.parametrize(
+    "entry_point",
+    [syncws.Server.__init__, syncws.connect, syncws.reconnect, Upgrader.__init__],
+    ids=["Server", "connect", "reconnect", "Upgrader"],
+)
+def test_logger_accepts_a_logger_adapter(entry_point: Callable[..., Any]) -> None:
+    """``logger=`` is annotated to take a LoggerAdapter too, as the logging guide shows
+    (a type checker flagged ``logger=LoggerAdapter(...)`` before)."""
+    hint = typing.get_type_hints(entry_point)["logger"]
+    assert logging.LoggerAdapter[Any] in typing.get_args(hint)
+    assert logging.Logger in typing.get_args(hint)
+
+
+def test_a_logger_adapter_adds_its_context_to_syncws_lines(
+    server: ServerFactory, uri: UriFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """syncws's own lines go through the adapter given as ``logger=``: its ``extra`` is on
+    each record."""
+    adapter = logging.LoggerAdapter(logging.getLogger("chat.ws"), {"service": "chat"})
+    with caplog.at_level(logging.INFO, logger="chat.ws"):
+        srv = server(lambda ws: ws.recv(), logger=adapter)
+        with syncws.connect(uri(srv)) as ws:
+            ws.send("bye")
+        srv.shutdown(timeout=5)
+    opened = [r for r in caplog.records if "connection open" in r.getMessage()]
+    assert opened and all(getattr(r, "service", None) == "chat" for r in opened)
