@@ -46,7 +46,7 @@ from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.extensions import ServerExtensionFactory
 from ..protocol.frames import CloseCode
 from ..protocol.handshake import OriginRule
-from ..protocol.http11 import Headers, Request, Response, redact_target
+from ..protocol.http11 import Headers, Request, Response
 from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
 from ..runtime.heartbeat import Heartbeat, wsgi_heartbeat
 from ..runtime.options import (
@@ -55,7 +55,7 @@ from ..runtime.options import (
     _OpenConnections,
     _server_protocols,
 )
-from ..runtime.server import ServerConnection
+from ..runtime.server_connection import ServerConnection
 from ..runtime.transport import Transport
 
 __all__ = [
@@ -332,33 +332,15 @@ class Upgrader:
         early = _buffered_input(environ, sock)
         transport = Transport(_take_over(sock))
         conn = connection_class(self, transport, protocol)
-        protocol.send_response(response)
         open_timeout = self.options.open_timeout
         deadline = None if open_timeout is None else time.monotonic() + open_timeout
-        # Listed before the 101 goes out, as by a Server: a client whose connect() returned
-        # is in `connections`. This thread holds the writer token meanwhile, so that a
-        # broadcast queues its message behind the 101.
-        conn._hold_writer()
-        self._open_connections.add(conn)
+        # As a Server's connection does: listed before the 101 goes out (a client whose
+        # connect() returned is in `connections`), with the writer token held meanwhile (a
+        # broadcast queues its message behind the 101), then open, the heartbeat serving it.
         try:
-            transport.send(transport.encode(protocol.data_to_send()), deadline)
-        except (OSError, TimeoutError) as exc:
-            self._open_connections.discard(conn)
-            transport.shutdown()
-            conn._finalize()  # wakes a sender waiting for the token; closes the socket
+            conn._respond(response, deadline, conn.remote_address, early)
+        except (OSError, TimeoutError) as exc:  # the connection is closed
             raise ConnectionError(f"writing the 101 response failed: {exc}") from exc
-        self.logger.info(
-            "%s: connection open from %s %s",
-            conn.id,
-            conn.remote_address,
-            redact_target(protocol.request.path) if protocol.request else "",
-        )
-        self._heartbeat.add(conn)
-        conn._release_writer()  # and write what a broadcast queued behind the 101
-        conn._process(early, eof=False)
-        if self._stopping:
-            # shutdown() may have listed the connections just before this one was added.
-            conn._close_nowait(*self._shutdown_close)
         return conn
 
     def _handshake(self, environ: Environ, protocol: ServerProtocol) -> Response:

@@ -190,10 +190,6 @@ class Connection:
         """The ``write_timeout`` option of this connection (its writer's)."""
         return self._writer.write_timeout
 
-    def _set_remote_address(self, address: Any) -> None:
-        """Take ``address`` for the peer's (the client's, as a trusted proxy forwarded it)."""
-        self._peername = address
-
     def _remember_addresses(self) -> None:
         sock = self.transport.sock
         try:
@@ -805,20 +801,6 @@ class Connection:
         except WriteFailed:
             self._abort()
             return False
-
-    def _hold_writer(self) -> None:
-        """Take the writer token for the opening handshake's response, which the calling
-        thread writes itself: a message sent meanwhile waits for the token, or is queued
-        behind the response."""
-        with self._lock:
-            self._writer.token.take()
-
-    def _release_writer(self) -> None:
-        """Give back the token taken by :meth:`_hold_writer` (waking whoever waits for it)
-        and write what was queued meanwhile."""
-        with self._lock:
-            self._writer.token.release()
-        self._flush_nowait()
 
     def _finalize(self) -> None:
         """The TCP connection ended: record it, release the socket and every waiter."""

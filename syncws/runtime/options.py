@@ -30,7 +30,7 @@ from ..protocol.handshake import OriginRule
 from ..protocol.server import ServerProtocol
 
 if TYPE_CHECKING:
-    from .server import ServerConnection
+    from .server_connection import ServerConnection
 
 __all__ = ["ConnectionOptions", "LoggerLike"]
 

@@ -1,11 +1,12 @@
-"""The threaded server: ``Server``, ``serve()`` and ``ServerConnection``.
+"""The threaded server: ``Server`` and ``serve()`` (``ServerConnection`` is imported here
+from ``server_connection.py``, where it lives).
 
 The acceptor thread (the one in :meth:`Server.serve_forever`) waits with ``poll`` on
 the listening socket and a wake-up socket pair. Each accepted connection goes to a pool
-thread, which runs the TLS and HTTP handshake (bounded by ``open_timeout``; see
-``opening.py``), then the handler, then hands the closing handshake to the heartbeat
-thread and returns to the pool. When every pool thread is busy, the acceptor answers HTTP
-503 itself.
+thread, in which the :class:`ServerConnection` runs its TLS and HTTP handshake (bounded by
+``open_timeout``; see ``server_connection.py``), then the handler runs; then the thread
+hands the closing handshake to the heartbeat thread and returns to the pool. When every
+pool thread is busy, the acceptor answers HTTP 503 itself.
 """
 
 from __future__ import annotations
@@ -21,22 +22,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.extensions import ServerExtensionFactory
 from ..protocol.frames import CloseCode
 from ..protocol.handshake import OriginRule
-from ..protocol.http11 import Request, Response
-from ..protocol.server import DEFAULT_SERVER_HEADER, ServerProtocol
-from .connection import Connection
+from ..protocol.server import DEFAULT_SERVER_HEADER
 from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat
-from .opening import _OpeningHandshake
 from .options import ConnectionOptions, LoggerLike, _OpenConnections, _server_protocols
 from .pool import Pool
-from .transport import Transport
+from .server_connection import (
+    ProcessRequest,
+    ProcessResponse,
+    ServerConnection,
+    _AwaitedRequests,
+)
 
 __all__ = ["Server", "ServerConnection", "Stopped", "serve"]
 
@@ -56,124 +59,6 @@ _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.
 
 # A listening socket with what its accepted sockets need: family, type, local address.
 _Listener = tuple[socket.socket, int, int, Any]
-
-
-class ConnectionOwner(Protocol):
-    """What a :class:`ServerConnection` takes from whoever accepted it: its options and
-    logger, the heartbeat thread that serves it, and the set of open connections it joins.
-
-    :class:`Server` is one; :class:`syncws.integrations.wsgi.Upgrader`, which upgrades
-    requests inside a WSGI app and has no listening socket, is the other.
-    """
-
-    @property
-    def options(self) -> ConnectionOptions: ...
-    @property
-    def logger(self) -> LoggerLike: ...
-    @property
-    def connections(self) -> set[ServerConnection]: ...
-    @property
-    def _heartbeat(self) -> Heartbeat: ...
-    @property
-    def _open_connections(self) -> _OpenConnections: ...
-
-
-class ServerConnection(Connection):
-    """A connection accepted by a :class:`Server`, passed to its handler.
-
-    Attributes:
-        server: The :class:`Server` that accepted the connection (for a connection
-            upgraded inside a WSGI app, the :class:`~syncws.integrations.wsgi.Upgrader`).
-        request: The client's handshake :class:`~syncws.Request` (path, headers).
-        response: The server's handshake :class:`~syncws.Response`.
-        subprotocol: The negotiated subprotocol, or ``None``.
-        handler: On a server made by :func:`~syncws.route`, the handler that the request's
-            URL matched (set before the handshake completes).
-        handler_kwargs: With ``handler``, the variables of the URL, as keyword arguments.
-    """
-
-    # See Connection.__slots__.
-    __slots__ = (
-        "_close_callbacks",
-        "server",
-        "username",
-    )
-
-    protocol: ServerProtocol
-    # Set by Router.route_request only: in the instance __dict__ (see Connection).
-    handler: Callable[..., Any]
-    handler_kwargs: dict[str, Any]
-
-    def __init__(
-        self,
-        server: ConnectionOwner,
-        transport: Transport,
-        protocol: ServerProtocol,
-        *,
-        addresses: tuple[Any, Any] = (None, None),
-    ) -> None:
-        """``addresses``: the local and remote addresses where known (``None`` where not),
-        which saves asking the socket for them."""
-        super().__init__(
-            transport,
-            protocol,
-            heartbeat=server._heartbeat,
-            options=server.options,
-            logger=server.logger,
-        )
-        self.server = server
-        self.username: str | None = None
-        """The authenticated user, set by :func:`~syncws.basic_auth`."""
-        # Made by the first _call_when_closed(): most connections never have any.
-        self._close_callbacks: list[Callable[[], Any]] | None = None
-        local, remote = addresses
-        if remote is None:
-            self._remember_addresses()
-        else:
-            if local is None:
-                try:
-                    local = transport.sock.getsockname()
-                except OSError:  # as _remember_addresses() does
-                    local = remote = None
-            self._sockname, self._peername = local, remote
-
-    def respond(self, status_code: int, text: str) -> Response:
-        """Build a plain-text response, to return from ``process_request``.
-
-        Example: ``return ws.respond(200, "OK\\n")`` answers a health check.
-        """
-        return self.protocol.reject(status_code, text)
-
-    def _call_when_closed(self, callback: Callable[[], Any]) -> bool:
-        """Have ``callback()`` called once the connection is closed (by the thread that
-        finalises it: it must not block); ``False``, registering nothing, when it already is.
-
-        For integrations that keep connections in registries of their own (the Redis hub's
-        topics): a connection leaves them without its handler doing anything.
-        """
-        with self._lock:
-            # _finalize sets _closed under _lock before calling _connection_lost, which
-            # takes the list: a callback is either called or refused, never forgotten.
-            if self._closed:
-                return False
-            if self._close_callbacks is None:
-                self._close_callbacks = []
-            self._close_callbacks.append(callback)
-        return True
-
-    def _connection_lost(self) -> None:
-        self.server._open_connections.discard(self)
-        with self._lock:
-            callbacks, self._close_callbacks = self._close_callbacks, None
-        for callback in callbacks or ():
-            try:
-                callback()
-            except Exception:
-                self.logger.error("%s: a close callback failed", self.id, exc_info=True)
-
-
-ProcessRequest = Callable[[ServerConnection, Request], Response | None]
-ProcessResponse = Callable[[ServerConnection, Request, Response], Response | None]
 
 
 def _bind(
@@ -238,7 +123,7 @@ def _bind(
     return sockets
 
 
-class Server(_OpeningHandshake):
+class Server:
     r"""A WebSocket server: an acceptor thread, a bounded pool, a heartbeat thread.
 
     The constructor binds the socket (``port=0`` picks a free port: see :attr:`port`);
@@ -372,7 +257,7 @@ class Server(_OpeningHandshake):
             extensions=extensions,
         )
         self._open_connections = _OpenConnections()
-        self._lock = threading.Lock()  # guards _serving and _handshaking
+        self._lock = threading.Lock()  # guards _serving
         self.handler = handler
         self.ssl = ssl
         self.process_request = process_request
@@ -424,9 +309,8 @@ class Server(_OpeningHandshake):
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._stopping = False  # a flag, not an Event: nobody waits for it
-        # Sockets whose handshake request is still awaited, under _lock: shutdown() wakes
-        # their threads (see _interrupt_handshakes).
-        self._handshaking: set[socket.socket] = set()
+        # Sockets whose handshake request is still awaited: shutdown() wakes their threads.
+        self._awaited = _AwaitedRequests()
         self._shutdown_close: tuple[int, str] = (CloseCode.GOING_AWAY, "")
         self._stopped = threading.Event()
         self._shutdown_lock = threading.Lock()
@@ -587,11 +471,6 @@ class Server(_OpeningHandshake):
                 pass
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def _new_connection(
-        self, transport: Transport, protocol: ServerProtocol, addresses: tuple[Any, Any]
-    ) -> ServerConnection:
-        return ServerConnection(self, transport, protocol, addresses=addresses)
-
     def _reject_at_capacity(self, sock: socket.socket, address: Any) -> None:
         self.logger.warning("rejected connection from %s: server at capacity (HTTP 503)", address)
         try:
@@ -603,7 +482,7 @@ class Server(_OpeningHandshake):
 
     def _handle(self, sock: socket.socket, address: Any, local_address: Any) -> None:
         """Run in a pool thread: handshake, handler, then hand the close to the heartbeat."""
-        conn = self._handshake(sock, address, local_address)
+        conn = ServerConnection._accept(self, sock, address, local_address)
         if conn is None:
             return
         try:
@@ -678,7 +557,7 @@ class Server(_OpeningHandshake):
                     os.unlink(self.unix_path)
                 except OSError:
                     pass
-            self._interrupt_handshakes()
+            self._awaited.interrupt()
             connections = self._open_connections.listed()
             for conn in connections:
                 conn._close_nowait(code, reason)

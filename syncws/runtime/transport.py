@@ -465,8 +465,8 @@ class TLSTransport(Transport):
         The callers return EOF themselves: OpenSSL would take a missing ``close_notify`` as
         a fatal error and refuse to encrypt anything more, when the server still has a 503
         to send on a handshake that its shutdown interrupted (see
-        ``Server._interrupt_handshakes``). Nothing is lost: a complete record would have
-        been decrypted before the read that met the EOF.
+        ``_AwaitedRequests.interrupt`` in ``server_connection.py``). Nothing is lost: a
+        complete record would have been decrypted before the read that met the EOF.
         """
         with self._tls_lock:
             self._incoming.write(raw)

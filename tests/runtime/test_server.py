@@ -588,7 +588,7 @@ def test_shutdown_answers_waiting_handshake_with_503_at_once(
     assert [
         (r.levelno, r.getMessage()) for r in caplog.records if "HTTP 503" in r.getMessage()
     ] == [(logging.INFO, f"answered {address} with HTTP 503: the server is shutting down")]
-    assert srv._handshaking == set()
+    assert len(srv._awaited) == 0
     assert_threads_end(threads)
 
 
