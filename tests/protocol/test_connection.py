@@ -348,6 +348,19 @@ def test_max_fragments_default_bounds_empty_continuations():
     assert_failed(protocol, 1009)
 
 
+def test_max_fragments_default_takes_4_mib_in_64_byte_frames():
+    """Autobahn 9.3.1 and 9.4.1: 4 MiB in 64-byte frames, then an empty final frame
+    (65,537 frames), is a message under the defaults (a limit of 65,536 refused it)."""
+    protocol = server(max_size=None)
+    chunk = b"x" * 64
+    frames = [client_frame(Opcode.BINARY, chunk, fin=False)]
+    frames += [client_frame(Opcode.CONT, chunk, fin=False)] * (2**16 - 1)
+    frames.append(client_frame(Opcode.CONT, b""))
+    events = protocol.receive_data(b"".join(frames))
+    assert protocol.state is State.OPEN
+    assert sum(len(event.data) for event in events) == 4 * 2**20 and events[-1].final
+
+
 # Control frames.
 
 
