@@ -11,6 +11,8 @@ pong, and a :class:`~syncws.runtime.writing.Writer` for outgoing bytes; it keeps
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -25,12 +27,12 @@ from ..protocol.frames import CloseCode, Opcode
 from ..protocol.http11 import Request, Response
 from .inbox import Data, Inbox, _decode
 from .pings import Pings, _control_payload
+from .transport import Transport
 from .writing import WriteFailed, Writer
 
 if TYPE_CHECKING:
     from .heartbeat import Heartbeat
     from .options import ConnectionOptions
-    from .transport import Transport
 
 __all__ = ["Connection", "Data"]
 
@@ -475,6 +477,13 @@ class Connection:
                 self._handle_events(events, False)  # sent while the connection was open
         self._process(b"", eof=False)
 
+    def _start(self, events: list[Any] | None = None) -> None:
+        """Serve this connection, whose opening handshake is complete: its heartbeat takes
+        it (keepalive pings, reading while nobody does), and what arrived with the
+        handshake is processed (see :meth:`_process_buffered`)."""
+        self._heartbeat.add(self)
+        self._process_buffered(events)
+
     def _handle_events(self, events: list[Any], closing: bool) -> None:
         """Act on protocol events; called with ``_lock`` held. Messages go to the inbox,
         pongs to the pings waiting for them; the protocol answered pings and close frames."""
@@ -865,6 +874,30 @@ class Connection:
             self.close()
         else:
             self.close(CloseCode.INTERNAL_ERROR)
+
+
+def _handshaken(
+    transport: Transport | socket.socket, protocol: Protocol, side: type[Protocol]
+) -> Transport:
+    """Check what ``from_handshake()`` was given: a protocol of ``side`` whose opening
+    handshake is complete, and a transport or a plain connected socket (wrapped in a
+    :class:`~syncws.runtime.transport.Transport`)."""
+    if not isinstance(protocol, side):
+        raise TypeError(f"protocol must be a {side.__name__}, got {type(protocol).__name__}")
+    if protocol.state is State.CONNECTING:
+        raise ValueError("the opening handshake is not complete: the protocol is CONNECTING")
+    if isinstance(transport, Transport):
+        return transport
+    if isinstance(transport, ssl.SSLSocket):
+        raise TypeError(
+            "an ssl.SSLSocket cannot be used: pass a TLSTransport over the plain socket"
+        )
+    if not isinstance(transport, socket.socket):
+        raise TypeError(
+            f"transport must be a Transport or a socket, got {type(transport).__name__}"
+        )
+    transport.settimeout(None)  # the runtime's sockets block (deadlines are its own)
+    return Transport(transport)
 
 
 _ALREADY_RECEIVING = (
