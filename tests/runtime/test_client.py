@@ -1,7 +1,7 @@
 """The client API against a server: connect() failures, streaming from raw peers, closing.
 
 The contract of a connection on its own (recv variants, decode, iteration, close codes,
-sending after close) is tested on socket pairs in test_connection.py."""
+sending after close) is tested on socket pairs in test_connection_contract.py."""
 
 from __future__ import annotations
 
