@@ -12,6 +12,10 @@
 - ``ipv6_loopback()``: whether ``::1`` can be bound here.
 - ``redis_server``: a real ``redis-server`` on a free port (from ``services.py``, which also
   runs nginx).
+- ``pairs``: connections on socket pairs, without a server (:class:`pairs.Pairs`).
+
+Every bounded wait uses :data:`timing.TIMEOUT`, the tests' one unit of time (scaled by
+``SYNCWS_TESTS_TIMEOUT_FACTOR``).
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ import pytest
 import trustme
 import websockets.sync.client
 import websockets.sync.server
+from pairs import Pairs
 
 # Fixtures: a syncws server process that tests stop and start (reconnection); real
 # services (redis-server, nginx).
 from server_process import server_process  # noqa: F401 (a fixture)
 from services import redis_server  # noqa: F401
+from timing import TIMEOUT
 
 import syncws
 
@@ -49,7 +55,7 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 #: Upper bound, in seconds, for the shutdown of each server started by the fixture.
-SHUTDOWN_TIMEOUT = 5
+SHUTDOWN_TIMEOUT = TIMEOUT
 
 ServerFactory = Callable[..., syncws.Server]
 
@@ -195,6 +201,15 @@ def server() -> Iterator[ServerFactory]:
         instance.shutdown(timeout=SHUTDOWN_TIMEOUT)
 
 
+@pytest.fixture
+def pairs() -> Iterator[Pairs]:
+    """Connections on socket pairs (see :mod:`pairs`), all closed at teardown, with the
+    heartbeat thread that served them."""
+    made = Pairs()
+    yield made
+    made.close()
+
+
 # A websockets.sync peer, for the interoperability tests.
 
 #: ``ws_server(handler=ws_echo, **options)`` starts a ``websockets.sync`` server; returns its URI.
@@ -225,11 +240,11 @@ def ws_server() -> Iterator[WsServerStarter]:
     yield start
     for instance, thread in started:
         instance.shutdown()
-        thread.join(5)
+        thread.join(TIMEOUT)
 
 
 def ws_connect(uri: str, **options: Any) -> websockets.sync.client.ClientConnection:
     """A ``websockets.sync`` client connection, ignoring any proxy settings."""
     ws: websockets.sync.client.ClientConnection
-    ws = websockets.sync.client.connect(uri, proxy=None, open_timeout=5, **options)
+    ws = websockets.sync.client.connect(uri, proxy=None, open_timeout=TIMEOUT, **options)
     return ws

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from timing import TIMEOUT
+
 import syncws
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -147,7 +149,7 @@ def raw_client(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.settimeout(5)
+    sock.settimeout(TIMEOUT)
     sock.connect(("127.0.0.1", server.port))
     sock.sendall(REQUEST % path.encode())
     if not handshake:
@@ -200,7 +202,7 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
     ends; then everything is closed and the thread joined.
     """
     listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(5)
+    listener.settimeout(TIMEOUT)
     done = threading.Event()
     conns: list[socket.socket] = []
 
@@ -210,7 +212,7 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
         except OSError:
             return
         conns.append(sock)
-        sock.settimeout(5)
+        sock.settimeout(TIMEOUT)
         try:
             if handshake:
                 request = read_request(sock)
@@ -223,7 +225,7 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
                 behaviour(sock, b"")
         except OSError:
             pass  # the client went away: the test checks what it saw
-        done.wait(10)
+        done.wait(2 * TIMEOUT)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -232,7 +234,7 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
     finally:
         done.set()
         listener.close()
-        thread.join(10)
+        thread.join(2 * TIMEOUT)
         for sock in conns:
             sock.close()
 
@@ -292,7 +294,7 @@ def tap(port: int) -> Iterator[tuple[str, Tapped]]:
     (every socket closed, the threads joined, each wait bounded).
     """
     listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(5)
+    listener.settimeout(TIMEOUT)
     record = Tapped()
     sockets: list[socket.socket] = []
     pumps: list[threading.Thread] = []
@@ -333,15 +335,15 @@ def tap(port: int) -> Iterator[tuple[str, Tapped]]:
         yield f"ws://127.0.0.1:{listener.getsockname()[1]}/", record
     finally:
         listener.close()
-        acceptor.join(10)
+        acceptor.join(2 * TIMEOUT)
         for thread in pumps:
-            thread.join(5)  # both peers have usually closed by now
+            thread.join(TIMEOUT)  # both peers have usually closed by now
         for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a pump still waiting
             except OSError:
                 pass
         for thread in pumps:
-            thread.join(5)
+            thread.join(TIMEOUT)
         for sock in sockets:
             sock.close()

@@ -719,3 +719,17 @@ def test_custom_extension_is_negotiated_before_compression() -> None:
     assert run_example("custom_extension") == (
         "x-xor; key=42, permessage-deflate; server_max_window_bits=12\nHello, extensions!\n"
     )
+
+
+def test_own_socket_hands_a_handshaken_socket_pair_to_the_runtime() -> None:
+    """examples/own_socket.py: the in-memory handshake, from_handshake() on both ends, a
+    message each way and a closing handshake with 1000."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "own_socket.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert result.stdout.splitlines() == ["Hello", "Hello back", "True 1000"]
+    assert result.stderr == ""

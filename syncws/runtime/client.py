@@ -22,15 +22,15 @@ from ..exceptions import (
 from ..protocol.client import DEFAULT_USER_AGENT, ClientProtocol
 from ..protocol.connection import DEFAULT_MAX_SIZE
 from ..protocol.deflate import client_extensions
-from ..protocol.events import State
+from ..protocol.events import Event, State
 from ..protocol.extensions import ClientExtensionFactory
 from ..protocol.http11 import Headers, HeadersLike, redact_target
 from ..protocol.uri import WebSocketURI, parse_uri
 from .connection import Connection
-from .heartbeat import client_heartbeat
+from .heartbeat import Heartbeat, client_heartbeat
 from .options import ConnectionOptions, LoggerLike
 from .proxy import get_proxy, open_tunnel, parse_proxy
-from .transport import NestedTLSTransport, TLSTransport, Transport
+from .transport import NestedTLSTransport, TLSTransport, Transport, _handshaken
 
 __all__ = ["ClientConnection", "connect", "redact_uri"]
 
@@ -54,6 +54,56 @@ class ClientConnection(Connection):
 
     protocol: ClientProtocol
     redirects: list[str]
+
+    @classmethod
+    def from_handshake(
+        cls,
+        transport: Transport | socket.socket,
+        protocol: ClientProtocol,
+        *,
+        options: ConnectionOptions | None = None,
+        logger: LoggerLike | None = None,
+        heartbeat: Heartbeat | None = None,
+        events: list[Event] | None = None,
+    ) -> ClientConnection:
+        """A client connection over a socket whose opening handshake is done.
+
+        For an application that opens the socket and runs the handshake itself, with
+        ``protocol`` (see :doc:`/howto/sans_io`), and for tests: :func:`connect` ends
+        with it. The connection is served at once (keepalive pings, the closing handshake
+        bounded by ``close_timeout``).
+
+        Args:
+            transport: A connected socket, blocking (an ``ssl.SSLSocket`` is refused), or a
+                :class:`~syncws.runtime.transport.Transport` of the runtime (for TLS, a
+                :class:`~syncws.runtime.transport.TLSTransport` whose handshake is done).
+            protocol: The :class:`~syncws.protocol.client.ClientProtocol` that ran the
+                handshake, no longer ``CONNECTING``; make it with the same ``max_size``
+                as ``options``.
+            options: The connection options; the defaults if ``None``.
+            logger: Logger, ``logging.getLogger("syncws.client")`` by default.
+            heartbeat: The heartbeat thread that serves the connection; the one shared by
+                the process's client connections if ``None``.
+            events: What ``protocol.receive_data()`` returned with the handshake response
+                (messages the server sent right after it), if any.
+
+        Raises:
+            TypeError: ``protocol`` is not a client protocol, or ``transport`` is neither
+                a socket nor a transport.
+            ValueError: The handshake is not complete.
+        """
+        wrapped = _handshaken(transport, protocol, ClientProtocol)
+        conn = cls(
+            wrapped,
+            protocol,
+            heartbeat=client_heartbeat() if heartbeat is None else heartbeat,
+            options=ConnectionOptions() if options is None else options,
+            logger=logger or logging.getLogger("syncws.client"),
+        )
+        conn.redirects = []
+        conn._remember_addresses()
+        conn._start(events)
+        return conn
 
     def __enter__(self) -> ClientConnection:
         return self
@@ -255,17 +305,10 @@ def connect(
             logger.info("redirected to %s (HTTP %d)", redact_uri(wsuri), exc.response.status_code)
             continue
         break
-    conn = ClientConnection(
-        transport,
-        protocol,
-        heartbeat=client_heartbeat(),
-        options=options,
-        logger=logger,
+    conn = ClientConnection.from_handshake(
+        transport, protocol, options=options, logger=logger, events=events
     )
     conn.redirects = redirects
-    conn._remember_addresses()
-    client_heartbeat().add(conn)
-    conn._process_buffered(events)
     return conn
 
 

@@ -25,12 +25,12 @@ from ..protocol.http11 import Request, Response
 from .inbox import Data, Inbox, _decode
 from .options import LoggerLike
 from .pings import Pings, _control_payload
+from .transport import Transport
 from .writing import WriteFailed, Writer
 
 if TYPE_CHECKING:
     from .heartbeat import Heartbeat
     from .options import ConnectionOptions
-    from .transport import Transport
 
 __all__ = ["Connection", "Data"]
 
@@ -470,6 +470,13 @@ class Connection:
             with self._lock:
                 self._handle_events(events, False)  # sent while the connection was open
         self._process(b"", eof=False)
+
+    def _start(self, events: list[Any] | None = None) -> None:
+        """Serve this connection, whose opening handshake is complete: its heartbeat takes
+        it (keepalive pings, reading while nobody does), and what arrived with the
+        handshake is processed (see :meth:`_process_buffered`)."""
+        self._heartbeat.add(self)
+        self._process_buffered(events)
 
     def _handle_events(self, events: list[Any], closing: bool) -> None:
         """Act on protocol events; called with ``_lock`` held. Messages go to the inbox,

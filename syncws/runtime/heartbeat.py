@@ -680,7 +680,9 @@ _wsgi_heartbeat: tuple[int, Heartbeat] | None = None
 
 
 def wsgi_heartbeat() -> Heartbeat:
-    """The heartbeat thread shared by the connections upgraded inside a WSGI app.
+    """The heartbeat thread shared by the server connections that no
+    :class:`~syncws.Server` serves: those upgraded inside a WSGI app, and those made by
+    :meth:`~syncws.ServerConnection.from_handshake` without a heartbeat of their own.
 
     Made on first use and remade in a forked child (a gunicorn worker forked from a master
     that preloaded the app): a selector must not be shared across processes.

@@ -32,9 +32,9 @@ from ..protocol.http11 import Request, Response, redact_target
 from ..protocol.server import ServerProtocol
 from .connection import Connection
 from .forwarded import _TrustedProxies
-from .heartbeat import Heartbeat
+from .heartbeat import Heartbeat, wsgi_heartbeat
 from .options import ConnectionOptions, LoggerLike, _OpenConnections
-from .transport import TLSTransport, Transport
+from .transport import TLSTransport, Transport, _handshaken
 
 __all__ = ["ConnectionOwner", "ServerConnection"]
 
@@ -210,6 +210,53 @@ class ServerConnection(Connection):
                 except OSError:  # as _remember_addresses() does
                     local = remote = None
             self._sockname, self._peername = local, remote
+
+    @classmethod
+    def from_handshake(
+        cls,
+        transport: Transport | socket.socket,
+        protocol: ServerProtocol,
+        *,
+        options: ConnectionOptions | None = None,
+        logger: LoggerLike | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> ServerConnection:
+        """A server connection over a socket whose opening handshake is done, without a
+        :class:`~syncws.Server`.
+
+        For an application that accepts the socket and runs the handshake itself, with
+        ``protocol`` (see :doc:`/howto/sans_io`), and for tests. The connection is served
+        at once (keepalive pings, the closing handshake bounded by ``close_timeout``);
+        its :attr:`server` has its ``options``, ``logger`` and ``connections`` (this
+        connection while it is open).
+
+        Args:
+            transport: A connected socket, blocking (an ``ssl.SSLSocket`` is refused), or a
+                :class:`~syncws.runtime.transport.Transport` of the runtime (for TLS, a
+                :class:`~syncws.runtime.transport.TLSTransport` whose handshake is done).
+            protocol: The :class:`~syncws.protocol.server.ServerProtocol` that answered
+                the handshake, no longer ``CONNECTING``; make it with the same
+                ``max_size`` as ``options``.
+            options: The connection options; the defaults if ``None``.
+            logger: Logger, ``logging.getLogger("syncws.server")`` by default.
+            heartbeat: The heartbeat thread that serves the connection; the one shared by
+                the process's connections without a server if ``None``.
+
+        Raises:
+            TypeError: ``protocol`` is not a server protocol, or ``transport`` is neither
+                a socket nor a transport.
+            ValueError: The handshake is not complete.
+        """
+        wrapped = _handshaken(transport, protocol, ServerProtocol)
+        owner = _Standalone(
+            ConnectionOptions() if options is None else options,
+            logger or logging.getLogger("syncws.server"),
+            wsgi_heartbeat() if heartbeat is None else heartbeat,
+        )
+        conn = cls(owner, wrapped, protocol)
+        owner.adopt(conn)
+        conn._start()
+        return conn
 
     def respond(self, status_code: int, text: str) -> Response:
         """Build a plain-text response, to return from ``process_request``.
@@ -483,3 +530,31 @@ class ServerConnection(Connection):
 
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
 ProcessResponse = Callable[[ServerConnection, Request, Response], Response | None]
+
+
+class _Standalone:
+    """The :class:`ConnectionOwner` of a connection made by
+    :meth:`ServerConnection.from_handshake`, which no server accepted."""
+
+    __slots__ = ("_heartbeat", "_open_connections", "logger", "options")
+
+    #: No server: nothing shuts it down but the application.
+    _stopping = False
+    _shutdown_close = (1001, "")
+
+    def __init__(
+        self, options: ConnectionOptions, logger: LoggerLike, heartbeat: Heartbeat
+    ) -> None:
+        self.options = options
+        self.logger = logger
+        self._heartbeat = heartbeat
+        self._open_connections = _OpenConnections()
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """Its connection while it is open, as :attr:`Server.connections` would list it."""
+        return self._open_connections.open()
+
+    def adopt(self, conn: ServerConnection) -> None:
+        """List ``conn``, which leaves the list when it closes."""
+        self._open_connections.add(conn)

@@ -24,11 +24,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
-from ..protocol.events import PayloadRead
+from ..protocol.events import PayloadRead, State
 from ..protocol.mask import apply_mask_inplace
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
+
+    from ..protocol.connection import Protocol
 
 __all__ = ["NestedTLSTransport", "TLSTransport", "Transport", "count_connections", "send_short"]
 
@@ -627,3 +629,27 @@ class NestedTLSTransport(TLSTransport):
 
     def has_output(self) -> bool:
         return self._outgoing.pending > 0 or self._outer.has_output()
+
+
+def _handshaken(
+    transport: Transport | socket.socket, protocol: Protocol, side: type[Protocol]
+) -> Transport:
+    """Check what ``from_handshake()`` was given: a protocol of ``side`` whose opening
+    handshake is complete, and a transport or a plain connected socket (wrapped in a
+    :class:`~syncws.runtime.transport.Transport`)."""
+    if not isinstance(protocol, side):
+        raise TypeError(f"protocol must be a {side.__name__}, got {type(protocol).__name__}")
+    if protocol.state is State.CONNECTING:
+        raise ValueError("the opening handshake is not complete: the protocol is CONNECTING")
+    if isinstance(transport, Transport):
+        return transport
+    if isinstance(transport, ssl.SSLSocket):
+        raise TypeError(
+            "an ssl.SSLSocket cannot be used: pass a TLSTransport over the plain socket"
+        )
+    if not isinstance(transport, socket.socket):
+        raise TypeError(
+            f"transport must be a Transport or a socket, got {type(transport).__name__}"
+        )
+    transport.settimeout(None)  # the runtime's sockets block (deadlines are its own)
+    return Transport(transport)

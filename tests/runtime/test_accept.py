@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from conftest import ipv6_loopback, program
 from rawws import REQUEST, FrameReader, frame, raw_client, wait_for
+from timing import TIMEOUT
 
 import syncws
 
@@ -44,7 +45,7 @@ def test_addresses_of_tcp_connections(server: ServerFactory, host: str) -> None:
     for _ in range(2):
         with syncws.connect(f"ws://127.0.0.1:{srv.port}/") as ws:
             ws.send("ping")
-            assert ws.recv(timeout=5) == "ping"
+            assert ws.recv(timeout=TIMEOUT) == "ping"
             assert conns[-1].local_address == ("127.0.0.1", srv.port)
             assert conns[-1].remote_address == ws.local_address
             assert conns[-1].local_address == ws.remote_address
@@ -60,7 +61,7 @@ def test_addresses_of_ipv6_connections(server: ServerFactory) -> None:
         pytest.skip("no IPv6 loopback")
     with syncws.connect(f"ws://[::1]:{srv.port}/") as ws:
         ws.send("ping")
-        assert ws.recv(timeout=5) == "ping"
+        assert ws.recv(timeout=TIMEOUT) == "ping"
         assert conns[0].local_address == ws.remote_address
         assert conns[0].remote_address == ws.local_address
         assert conns[0].local_address[:2] == ("::1", srv.port)
@@ -74,7 +75,7 @@ def test_addresses_of_unix_connections(server: ServerFactory) -> None:
         server(handler, unix_path=path)
         with syncws.connect("ws://localhost/", unix_path=path) as ws:
             ws.send("ping")
-            assert ws.recv(timeout=5) == "ping"
+            assert ws.recv(timeout=TIMEOUT) == "ping"
             assert conns[0].local_address == path
             assert conns[0].remote_address in ("", None)
 
@@ -87,7 +88,7 @@ def test_accepted_sockets_have_tcp_nodelay(server: ServerFactory, uri: UriFactor
     for _ in range(3):
         with syncws.connect(uri(srv)) as ws:
             ws.send("ping")
-            assert ws.recv(timeout=5) == "ping"
+            assert ws.recv(timeout=TIMEOUT) == "ping"
             sock = conns[-1].transport.sock
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
@@ -102,10 +103,10 @@ def test_burst_of_connections_is_accepted(server: ServerFactory, uri: UriFactory
 
     def client(i: int) -> None:
         try:
-            barrier.wait(10)
+            barrier.wait(2 * TIMEOUT)
             with syncws.connect(uri(srv), open_timeout=10) as ws:
                 ws.send(f"hello {i}")
-                result: object = ws.recv(timeout=10)
+                result: object = ws.recv(timeout=2 * TIMEOUT)
         except Exception as exc:
             result = exc
         with lock:
@@ -152,7 +153,7 @@ def test_connection_closed_before_the_request(server: ServerFactory) -> None:
         sock.close()
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     sock.close()
-    assert wait_for(lambda: srv._pool.busy == 0, 5)
+    assert wait_for(lambda: srv._pool.busy == 0, TIMEOUT)
 
 
 # Out of file descriptors (issue 21, item 3).
@@ -192,7 +193,7 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) 
     with program([str(script)]) as running:
         line = ""
         while not line.startswith("PORT"):
-            line = running.line(10)
+            line = running.line(2 * TIMEOUT)
         port = int(line.split()[1])
         hogs = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(6)]
         time.sleep(0.3)  # the first ones are accepted; then accept() fails with EMFILE
@@ -207,7 +208,7 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) 
             lines.append(running.line(deadline - time.monotonic()))
         with syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=5) as ws:
             ws.send("back")
-            assert ws.recv(timeout=5) == "back"
+            assert ws.recv(timeout=TIMEOUT) == "back"
         failures = [line for line in lines if "accept failed" in line]
         assert len(failures) == 1, lines
         assert failures[0].startswith("ERROR") and "Too many open files" in failures[0]
@@ -253,7 +254,7 @@ def test_a_host_name_binds_every_address_on_one_port(
     for host in ("[::1]", "127.0.0.1"):
         with syncws.connect(f"ws://{host}:{srv.port}/") as ws:
             ws.send(host)
-            assert ws.recv(timeout=5) == host
+            assert ws.recv(timeout=TIMEOUT) == host
     assert [conn.local_address[0] for conn in conns] == ["::1", "127.0.0.1"]
     srv.shutdown()
     assert all(s.fileno() == -1 for s in srv.sockets)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from conftest import ServerFactory
 from rawws import raw_client
+from timing import TIMEOUT
 
 import syncws
 
@@ -40,8 +41,8 @@ def test_broadcast_reaches_every_connection(server: ServerFactory, uri: UriFacto
         assert syncws.broadcast(connections, "hello") == 5
         assert syncws.broadcast(connections, b"\x00\x01") == 5
         for client in clients:
-            assert client.recv(timeout=5) == "hello"
-            assert client.recv(timeout=5) == b"\x00\x01"
+            assert client.recv(timeout=TIMEOUT) == "hello"
+            assert client.recv(timeout=TIMEOUT) == b"\x00\x01"
     finally:
         for client in clients:
             client.close()
@@ -64,10 +65,10 @@ def test_concurrent_broadcasts_lose_nothing(server: ServerFactory, uri: UriFacto
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(10)
+            thread.join(2 * TIMEOUT)
         assert sent == [4] * threads_count * per_thread
         for client in clients:
-            received = [client.recv(timeout=5) for _ in range(threads_count * per_thread)]
+            received = [client.recv(timeout=TIMEOUT) for _ in range(threads_count * per_thread)]
             for index in range(threads_count):
                 # Each sender's messages arrive complete and in its order.
                 mine = [m for m in received if isinstance(m, str) and m.startswith(f"{index}:")]
@@ -92,7 +93,7 @@ def test_slow_peer_is_skipped_without_blocking(
         counts = []
         for _ in range(200):
             counts.append(syncws.broadcast(connections, payload))
-            assert fast.recv(timeout=5) == payload
+            assert fast.recv(timeout=TIMEOUT) == payload
         assert time.monotonic() - start < 5
         assert counts[0] == 2
         assert 1 in counts, "the slow peer was never skipped"
@@ -113,7 +114,7 @@ def test_closed_connections_are_skipped_silently(
     client = syncws.connect(uri(srv))
     (conn,) = wait_connections(srv, 1)
     client.close()
-    assert conn.wait_closed(5)
+    assert conn.wait_closed(TIMEOUT)
     assert syncws.broadcast([conn], "late") == 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -127,7 +128,7 @@ def test_broadcast_waits_for_no_fragmented_message(server: ServerFactory, uri: U
     def fragments():
         yield "a"
         started.set()
-        release.wait(5)
+        release.wait(TIMEOUT)
         yield "b"
 
     def handler(ws: syncws.ServerConnection) -> None:
@@ -138,12 +139,12 @@ def test_broadcast_waits_for_no_fragmented_message(server: ServerFactory, uri: U
 
     srv = server(handler)
     with syncws.connect(uri(srv)) as client:
-        assert started.wait(5)
+        assert started.wait(TIMEOUT)
         assert syncws.broadcast(connections, "interloper") == 0
         release.set()
-        assert client.recv(timeout=5) == "ab"
+        assert client.recv(timeout=TIMEOUT) == "ab"
         assert syncws.broadcast(connections, "after") == 1
-        assert client.recv(timeout=5) == "after"
+        assert client.recv(timeout=TIMEOUT) == "after"
 
 
 def test_broadcast_rejects_other_types() -> None:

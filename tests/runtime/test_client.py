@@ -1,4 +1,7 @@
-"""The client API: connect() failures, recv variants, streaming, iteration, closing."""
+"""The client API against a server: connect() failures, streaming from raw peers, closing.
+
+The contract of a connection on its own (recv variants, decode, iteration, close codes,
+sending after close) is tested on socket pairs in test_connection_contract.py."""
 
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ from rawws import (
     parse_close,
     raw_server,
     read_request,
-    wait_for,
 )
+from timing import TIMEOUT
 
 import syncws
 
@@ -116,111 +119,11 @@ def test_client_certificate_refused_or_missing_is_the_servers_alert(
         assert exc_info.value.reason == reason
     with syncws.connect(f"wss://localhost:{srv.port}/", ssl=client(ca)) as ws:
         ws.send("hello")
-        assert ws.recv(timeout=5) == "hello"
+        assert ws.recv(timeout=TIMEOUT) == "hello"
     assert "TLS handshake with" in caplog.text  # the server logs its side
 
 
 # Receiving.
-
-
-def test_recv_with_a_timeout_raises_timeout_error(server: ServerFactory, uri: UriFactory) -> None:
-    """recv(timeout=0.1) raises TimeoutError when nothing arrives; the connection stays
-    usable."""
-    with syncws.connect(uri(server())) as ws:
-        start = time.monotonic()
-        with pytest.raises(TimeoutError):
-            ws.recv(timeout=0.1)
-        assert 0.09 < time.monotonic() - start < 1.0
-        ws.send("still open")
-        assert ws.recv(timeout=2) == "still open"
-
-
-def test_recv_with_zero_timeout_polls(server: ServerFactory, uri: UriFactory) -> None:
-    """recv(timeout=0) raises TimeoutError at once when no message is there and returns a
-    message that already arrived."""
-    delivered = threading.Event()
-
-    def handler(ws: syncws.ServerConnection) -> None:
-        ws.recv()
-        ws.send("reply")
-        # The client answers this ping after it queued the reply.
-        if ws.ping().wait(2):
-            delivered.set()
-        ws.recv()
-
-    with syncws.connect(uri(server(handler))) as ws:
-        start = time.monotonic()
-        with pytest.raises(TimeoutError):
-            ws.recv(timeout=0)
-        assert time.monotonic() - start < 0.1
-        ws.send("go")
-        assert delivered.wait(2)
-        assert ws.recv(timeout=0) == "reply"
-
-
-def test_recv_decode_converts_messages(server: ServerFactory, uri: UriFactory) -> None:
-    """recv(decode=False) returns text as UTF-8 bytes; recv(decode=True) returns binary
-    decoded from UTF-8; decode=None keeps the frame type."""
-    with syncws.connect(uri(server())) as ws:
-        ws.send("café")
-        assert ws.recv(timeout=2, decode=False) == "café".encode()
-        ws.send("café".encode())
-        assert ws.recv(timeout=2, decode=True) == "café"
-        ws.send("café")
-        assert ws.recv(timeout=2, decode=True) == "café"
-        ws.send(b"\xff")
-        assert ws.recv(timeout=2, decode=False) == b"\xff"
-        ws.send(b"\x00")
-        assert ws.recv(timeout=2) == b"\x00"
-
-
-def test_recv_streaming_yields_fragments_as_they_arrive(
-    server: ServerFactory, uri: UriFactory
-) -> None:
-    """recv_streaming() yields each fragment of a fragmented message as soon as it
-    arrives, before the sender produced the next one."""
-    ready = [threading.Event() for _ in range(3)]
-
-    def pieces() -> Iterator[str]:
-        for i, piece in enumerate(["Hel", "lo, ", "world"]):
-            yield piece
-            # The next fragment is produced only once the client saw this one.
-            assert ready[i].wait(5)
-
-    def handler(ws: syncws.ServerConnection) -> None:
-        ws.send(pieces())
-        ws.recv()
-
-    with syncws.connect(uri(server(handler))) as ws:
-        received: list[str] = []
-        for i, fragment in enumerate(ws.recv_streaming()):
-            assert isinstance(fragment, str)
-            received.append(fragment)
-            if i < len(ready):
-                ready[i].set()
-    assert received[:3] == ["Hel", "lo, ", "world"]
-    assert "".join(received) == "Hello, world"
-
-
-def test_recv_streaming_yields_a_whole_message_in_one_piece(
-    server: ServerFactory, uri: UriFactory
-) -> None:
-    """recv_streaming() yields an unfragmented message once, whole, whether it was already
-    queued or arrives while streaming; decode applies."""
-    delivered = threading.Event()
-
-    def handler(ws: syncws.ServerConnection) -> None:
-        ws.send("queued")
-        if ws.ping().wait(2):  # answered after the client queued the message
-            delivered.set()
-        for message in ws:
-            ws.send(message)
-
-    with syncws.connect(uri(server(handler))) as ws:
-        assert delivered.wait(2)
-        assert list(ws.recv_streaming(decode=False)) == [b"queued"]
-        ws.send("whole")
-        assert list(ws.recv_streaming()) == ["whole"]
 
 
 def test_recv_streaming_leaves_the_next_message_intact() -> None:
@@ -230,7 +133,7 @@ def test_recv_streaming_leaves_the_next_message_intact() -> None:
 
     def burst(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x1, b"one, ", mask=False, fin=False))
-        assert first_seen.wait(5)
+        assert first_seen.wait(TIMEOUT)
         sock.sendall(  # one segment: the end of this message and the next two
             frame(0x0, b"two", mask=False)
             + frame(0x2, b"thr", mask=False, fin=False)
@@ -258,7 +161,7 @@ def test_recv_streaming_a_whole_message_read_with_the_next_ones_start(tail: int)
     streaming = threading.Event()
 
     def burst(sock: socket.socket, rest: bytes) -> None:
-        assert streaming.wait(5)
+        assert streaming.wait(TIMEOUT)
         pieces = [frame(0x1, b"A", mask=False), frame(0x1, b"B1", mask=False, fin=False)]
         if tail == 2:
             pieces.append(frame(0x0, b"B2", mask=False, fin=False))
@@ -322,7 +225,7 @@ def test_recv_streaming_left_early_discards_the_rest_of_the_message(how: str) ->
 
     def behaviour(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x1, b"part1-", mask=False, fin=False))
-        assert left.wait(5)
+        assert left.wait(TIMEOUT)
         sock.sendall(frame(0x0, b"part2-", mask=False, fin=False))
         sock.sendall(frame(0x0, b"part3", mask=False))
         sock.sendall(frame(0x1, b"next", mask=False))
@@ -353,9 +256,9 @@ def test_recv_streaming_left_early_discards_fragments_already_read(last_read: bo
 
     def behaviour(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x2, b"one", mask=False, fin=False))
-        assert first_seen.wait(5)
+        assert first_seen.wait(TIMEOUT)
         sock.sendall(b"".join(frames[:cut]))  # one segment, read by recv_streaming()
-        assert left.wait(5)
+        assert left.wait(TIMEOUT)
         sock.sendall(b"".join(frames[cut:]))
         FrameReader(sock, rest).read()
 
@@ -376,7 +279,7 @@ def test_recv_streaming_left_early_rest_read_by_the_heartbeat() -> None:
 
     def behaviour(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x1, b"part1-", mask=False, fin=False))
-        assert left.wait(5)
+        assert left.wait(TIMEOUT)
         reader = FrameReader(sock, rest)
         item = reader.read()  # the client's ping
         assert item is not None and item[0] == 0x9
@@ -403,7 +306,7 @@ def test_recv_streaming_left_early_then_recv_streaming_streams_the_next_message(
 
     def behaviour(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x1, b"part1-", mask=False, fin=False))
-        assert left.wait(5)
+        assert left.wait(TIMEOUT)
         sock.sendall(
             frame(0x0, b"part2-", mask=False, fin=False)
             + frame(0x0, b"part3", mask=False)
@@ -426,7 +329,7 @@ def test_recv_streaming_left_early_then_the_peer_closes() -> None:
 
     def behaviour(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x2, b"part1-", mask=False, fin=False))
-        assert left.wait(5)
+        assert left.wait(TIMEOUT)
         sock.sendall(
             frame(0x0, b"part2-", mask=False, fin=False)
             + frame(0x0, b"part3", mask=False)
@@ -453,7 +356,7 @@ def test_recv_streaming_left_early_still_checks_utf8() -> None:
 
     def behaviour(sock: socket.socket, rest: bytes) -> None:
         sock.sendall(frame(0x1, b"caf\xc3", mask=False, fin=False))
-        assert left.wait(5)
+        assert left.wait(TIMEOUT)
         sock.sendall(frame(0x0, b"\xa9!", mask=False, fin=False))
         sock.sendall(frame(0x0, b"\xff", mask=False))
         frames = FrameReader(sock, rest).read_until_eof()
@@ -480,54 +383,23 @@ def test_handler_leaving_recv_streaming_early_gets_the_next_message(
         received.append(next(fragments))
         fragments.close()
         first_seen.set()
-        received.append(ws.recv(timeout=5))
+        received.append(ws.recv(timeout=TIMEOUT))
         ws.send("done")
 
     def pieces() -> Iterator[str]:
         yield "part1-"
-        assert first_seen.wait(5)
+        assert first_seen.wait(TIMEOUT)
         yield "part2-"
         yield "part3"
 
     with syncws.connect(uri(server(handler, compression=None)), compression=None) as ws:
         ws.send(pieces())
         ws.send("second message")
-        assert ws.recv(timeout=5) == "done"
+        assert ws.recv(timeout=TIMEOUT) == "done"
     assert received == ["part1-", "second message"]
 
 
-def test_concurrent_recv_raises_concurrency_error(server: ServerFactory, uri: UriFactory) -> None:
-    """A second thread calling recv() while another is inside raises ConcurrencyError."""
-    with syncws.connect(uri(server())) as ws:
-        results: list[syncws.Data] = []
-        thread = threading.Thread(target=lambda: results.append(ws.recv(timeout=5)))
-        thread.start()
-        try:
-            assert wait_for(lambda: ws._reading, 2)
-            with pytest.raises(syncws.ConcurrencyError):
-                ws.recv()
-            with pytest.raises(syncws.ConcurrencyError):
-                next(ws.recv_streaming())
-        finally:
-            ws.send("release")
-            thread.join(5)
-        assert results == ["release"]
-
-
 # Iteration and closing.
-
-
-def test_iteration_stops_on_normal_close(server: ServerFactory, uri: UriFactory) -> None:
-    """Iterating over a connection yields messages and stops when the server closes with
-    1000."""
-
-    def handler(ws: syncws.ServerConnection) -> None:
-        ws.send("one")
-        ws.send(b"two")
-
-    with syncws.connect(uri(server(handler))) as ws:
-        assert list(ws) == ["one", b"two"]
-        assert ws.close_code == 1000
 
 
 def test_iteration_raises_on_error_close(server: ServerFactory, uri: UriFactory) -> None:
@@ -545,26 +417,6 @@ def test_iteration_raises_on_error_close(server: ServerFactory, uri: UriFactory)
     assert received == ["before the crash"]
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1011
-
-
-def test_server_close_code_and_reason_reach_the_client(
-    server: ServerFactory, uri: UriFactory
-) -> None:
-    """A server closing with (4000, "bye") gives the client a ConnectionClosedError whose
-    rcvd is Close(4000, "bye")."""
-
-    def handler(ws: syncws.ServerConnection) -> None:
-        ws.close(4000, "bye")
-
-    with syncws.connect(uri(server(handler))) as ws:
-        with pytest.raises(syncws.ConnectionClosedError) as info:
-            ws.recv(timeout=2)
-        assert info.value.rcvd == syncws.Close(4000, "bye")
-        assert info.value.sent is not None
-        assert info.value.sent.code == 4000  # the echo of the close
-        assert info.value.rcvd_then_sent is True
-        assert ws.wait_closed(2)
-        assert (ws.close_code, ws.close_reason) == (4000, "bye")
 
 
 def test_client_close_ends_the_handler_with_connection_closed_ok(
@@ -596,45 +448,6 @@ def test_client_close_ends_the_handler_with_connection_closed_ok(
     assert exc.rcvd == syncws.Close(1000, "")
 
 
-def test_close_gives_up_after_close_timeout() -> None:
-    """close() returns within close_timeout when the server never answers the close
-    frame, and the connection is closed."""
-    seen: list[tuple[int, bytes]] = []
-
-    def no_close(sock: socket.socket, rest: bytes) -> None:
-        item = FrameReader(sock, rest).read()
-        if item is not None:
-            seen.append(item)  # the client's close frame, left unanswered
-
-    with raw_server(no_close) as ws_uri:
-        ws = syncws.connect(ws_uri, close_timeout=0.3)
-        start = time.monotonic()
-        ws.close()
-        elapsed = time.monotonic() - start
-        assert 0.25 < elapsed < 0.3 + 0.5
-        assert ws.wait_closed(0)
-        assert ws.close_code == 1006
-    assert [(opcode, parse_close(payload)) for opcode, payload in seen] == [(0x8, (1000, ""))]
-
-
-def test_messages_before_the_close_are_received_first(
-    server: ServerFactory, uri: UriFactory
-) -> None:
-    """Messages that arrived before the server closed are returned by recv() before
-    ConnectionClosed is raised."""
-
-    def handler(ws: syncws.ServerConnection) -> None:
-        for i in range(3):
-            ws.send(f"message {i}")
-
-    with syncws.connect(uri(server(handler))) as ws:
-        # Nobody reads: the client heartbeat completes the closing handshake meanwhile.
-        assert ws.wait_closed(5)
-        assert [ws.recv(timeout=0) for _ in range(3)] == [f"message {i}" for i in range(3)]
-        with pytest.raises(syncws.ConnectionClosedOK):
-            ws.recv(timeout=0)
-
-
 def test_messages_before_an_abrupt_close_are_received_first() -> None:
     """Messages followed by a close frame and EOF in one segment are all returned before
     ConnectionClosed."""
@@ -648,28 +461,3 @@ def test_messages_before_an_abrupt_close_are_received_first() -> None:
         assert [ws.recv(timeout=2) for _ in range(3)] == ["a", "b", "c"]
         with pytest.raises(syncws.ConnectionClosedOK):
             ws.recv(timeout=2)
-
-
-# Sending.
-
-
-@pytest.mark.parametrize("message", [42, 3.14, None, {"key": "value"}, [1, 2]])
-def test_send_an_unsupported_type_raises_type_error(
-    server: ServerFactory, uri: UriFactory, message: object
-) -> None:
-    """send() rejects what is neither str, bytes-like nor an iterable of them."""
-    with syncws.connect(uri(server())) as ws:
-        with pytest.raises(TypeError):
-            ws.send(message)  # type: ignore[arg-type]
-        ws.send("still usable")
-        assert ws.recv(timeout=2) == "still usable"
-
-
-def test_send_after_close_raises_connection_closed(server: ServerFactory, uri: UriFactory) -> None:
-    """send() on a closed connection raises ConnectionClosedOK after a normal close."""
-    ws = syncws.connect(uri(server()))
-    ws.close()
-    with pytest.raises(syncws.ConnectionClosedOK):
-        ws.send("too late")
-    with pytest.raises(syncws.ConnectionClosed):
-        ws.ping()

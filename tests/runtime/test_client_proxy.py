@@ -27,13 +27,13 @@ from proxy_servers import (
     dante,
     tinyproxy,
 )
+from timing import TIMEOUT
 
 import syncws
 from syncws.protocol.uri import parse_uri
 from syncws.runtime.proxy import get_proxy, parse_proxy
 from syncws.runtime.reconnect import process_exception
 
-TIMEOUT = 5
 #: open_timeout of the tests of slow proxies, and how late the failure may come (a loaded
 #: machine wakes threads late; the bug it guards against was seconds late).
 OPEN_TIMEOUT = 1.0

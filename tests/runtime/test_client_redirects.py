@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ServerFactory, tls_contexts, uri
+from timing import TIMEOUT
 
 import syncws
 from syncws.protocol.http11 import Request, Response
-
-TIMEOUT = 5
 
 Seen = list[Request]
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from conftest import ServerFactory
 from rawws import FrameReader, close_frame, frame, raw_client, raw_server, wait_for
+from timing import TIMEOUT
 
 import syncws
 from syncws.protocol.events import State
@@ -40,15 +41,15 @@ def test_send_waiting_for_an_unfinishable_write_raises_once_closed(
     srv = server(handler, ping_interval=None, compression=None, close_timeout=2)
     sock, _ = raw_client(srv, "/", rcvbuf=4096)
     with sock:
-        assert pending.wait(5)
+        assert pending.wait(TIMEOUT)
         # The handler is now blocked in send(), waiting for the token; then the peer closes.
         assert wait_for(
             lambda: any(c._writer.token._waiters for c in srv._open_connections.listed()), 5
         )
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
-        assert wait_for(lambda: outcome, 5), "send() is still blocked"
+        assert wait_for(lambda: outcome, TIMEOUT), "send() is still blocked"
     assert isinstance(outcome[0], syncws.ConnectionClosed)
-    assert wait_for(lambda: srv._pool.busy == 0, 5)
+    assert wait_for(lambda: srv._pool.busy == 0, TIMEOUT)
 
 
 @pytest.mark.parametrize("fragmented", [False, True])
@@ -67,7 +68,7 @@ def test_messages_after_the_handler_returned_are_dropped_not_queued(
     srv = server(handler, ping_interval=None, compression=None, close_timeout=1)
     sock, _ = raw_client(srv)
     with sock:
-        assert wait_for(lambda: connections, 5)
+        assert wait_for(lambda: connections, TIMEOUT)
         if fragmented:
             message = frame(0x2, b"y" * 512, mask=True, fin=False) + frame(
                 0x0, b"z" * 512, mask=True
@@ -83,7 +84,7 @@ def test_messages_after_the_handler_returned_are_dropped_not_queued(
             pass  # the server closed the connection meanwhile
         (conn,) = connections
         assert len(conn._inbox.messages or ()) == 0
-        assert conn.wait_closed(5)
+        assert conn.wait_closed(TIMEOUT)
     assert any("dropped" in r.getMessage() for r in caplog.records)
 
 
@@ -109,7 +110,7 @@ def test_connections_can_be_listed_while_clients_come_and_go(
     finally:
         stop.set()
         for thread in threads:
-            thread.join(10)
+            thread.join(2 * TIMEOUT)
 
 
 def test_recv_after_close_from_another_thread_raises_connection_closed(
@@ -125,7 +126,7 @@ def test_recv_after_close_from_another_thread_raises_connection_closed(
         got_first.set()
         # Busy with the message while another thread closes; the client is busy too, so
         # its answer to the close frame takes a while.
-        assert wait_for(lambda: ws.state is not syncws.State.OPEN, 5)
+        assert wait_for(lambda: ws.state is not syncws.State.OPEN, TIMEOUT)
         try:
             ws.recv()
         except BaseException as exc:
@@ -134,12 +135,12 @@ def test_recv_after_close_from_another_thread_raises_connection_closed(
     srv = server(handler, ping_interval=None)
     with syncws.connect(uri(srv), ping_interval=None) as client:
         client.send("first")
-        assert got_first.wait(5)
+        assert got_first.wait(TIMEOUT)
         (conn,) = srv.connections
         closer = threading.Thread(target=conn.close)
         closer.start()
-        assert wait_for(lambda: outcome, 5)
-        closer.join(5)
+        assert wait_for(lambda: outcome, TIMEOUT)
+        closer.join(TIMEOUT)
     assert isinstance(outcome[0], syncws.ConnectionClosedOK)
 
 
@@ -151,7 +152,7 @@ def test_aborted_connection_with_a_full_queue_closes(server: ServerFactory) -> N
 
     def handler(ws: syncws.ServerConnection) -> None:
         connections.append(ws)
-        release.wait(10)
+        release.wait(2 * TIMEOUT)
 
     srv = server(handler, ping_interval=None, max_queue=4, compression=None)
     sock, _ = raw_client(srv)
@@ -180,11 +181,11 @@ def test_messages_read_together_with_the_peers_close_are_all_delivered(
     ready = threading.Event()
 
     def handler(ws: syncws.ServerConnection) -> None:
-        assert ready.wait(5)
+        assert ready.wait(TIMEOUT)
         time.sleep(0.05)  # let all the bytes arrive, so that one read takes them all
         try:
             while True:
-                received.append(ws.recv(timeout=5))
+                received.append(ws.recv(timeout=TIMEOUT))
         except BaseException as exc:
             outcome.append(exc)
 
@@ -197,7 +198,7 @@ def test_messages_read_together_with_the_peers_close_are_all_delivered(
             + frame(0x8, struct.pack("!H", 1000), mask=True)
         )
         ready.set()
-        assert wait_for(lambda: outcome, 5)
+        assert wait_for(lambda: outcome, TIMEOUT)
     assert received == messages
     assert isinstance(outcome[0], syncws.ConnectionClosedOK)
 
@@ -215,13 +216,13 @@ def test_shutdown_while_the_101_is_being_written_closes_with_1001(
         if bytes(wire[:12]) == b"HTTP/1.1 101":
             threading.Thread(target=srv.shutdown).start()
             closing = lambda: any(c.state is State.CLOSING for c in srv._open_connections.listed())  # noqa: E731
-            assert wait_for(closing, 5)
+            assert wait_for(closing, TIMEOUT)
         real_send(self, wire, deadline)
 
     monkeypatch.setattr(Transport, "send", send)
     with syncws.connect(uri(srv)) as ws:
         with pytest.raises(syncws.ConnectionClosed):
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert ws.close_code == 1001
 
 
@@ -272,14 +273,14 @@ def test_shutdown_does_not_wait_for_a_connection_whose_101_failed(
         if bytes(wire[:12]) == b"HTTP/1.1 101":
             threading.Thread(target=shut_down).start()
             closing = lambda: any(c.state is State.CLOSING for c in srv._open_connections.listed())  # noqa: E731
-            assert wait_for(closing, 5)  # shutdown() has listed it
+            assert wait_for(closing, TIMEOUT)  # shutdown() has listed it
             raise ConnectionResetError("the client left")
         real_send(self, wire, deadline)
 
     monkeypatch.setattr(Transport, "send", send)
     with pytest.raises((syncws.InvalidHandshake, OSError)):
         syncws.connect(uri(srv), open_timeout=5)
-    assert wait_for(lambda: took, 10)
+    assert wait_for(lambda: took, 2 * TIMEOUT)
     assert took[0] < 3
 
 
@@ -326,20 +327,20 @@ def test_close_does_not_wait_for_a_send_blocked_on_the_peer(
         )
         (conn,) = srv.connections
         closer, took = _close_in_a_thread(conn)
-        closer.join(5)
+        closer.join(TIMEOUT)
         assert not closer.is_alive(), "close() waited for the blocked send()"
         assert took[0] < 2.0
-        assert wait_for(lambda: outcome, 5), "send() is still blocked"
+        assert wait_for(lambda: outcome, TIMEOUT), "send() is still blocked"
         assert isinstance(outcome[0], syncws.ConnectionClosedError)
-        assert conn.wait_closed(5)
+        assert conn.wait_closed(TIMEOUT)
         assert conn.close_code == 1006
-        assert wait_for(lambda: srv._pool.busy == 0, 5)
+        assert wait_for(lambda: srv._pool.busy == 0, TIMEOUT)
         timed_out = [r for r in caplog.records if "closing handshake timed out" in r.message]
         assert [r.levelno for r in timed_out] == [logging.INFO]
     finally:
         sock.close()  # unblocks everything if close() did hang
         if closer is not None:
-            closer.join(5)
+            closer.join(TIMEOUT)
 
 
 def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
@@ -361,7 +362,7 @@ def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
     srv = server(handler, ping_interval=None, write_timeout=None, compression=None)
     sock, rest = raw_client(srv, rcvbuf=4096)
     with sock:
-        assert sending.wait(5)
+        assert sending.wait(TIMEOUT)
         (conn,) = srv.connections
         # Blocked in send() (not writing the 101 any more, which also holds the token).
         assert wait_for(lambda: conn._writer.token.owner and not sent.is_set(), 5)
@@ -382,7 +383,7 @@ def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
         assert reader.read() == (2, b"x" * size)
         assert reader.read() == (9, b"p1")
         assert reader.read() == (10, b"u1")
-        assert sent.wait(5)
+        assert sent.wait(TIMEOUT)
         assert not done[0].is_set()  # no pong came for it
 
 
@@ -404,11 +405,11 @@ def test_close_does_not_wait_for_a_tail_left_by_broadcast(server: ServerFactory)
     )
     sock, _ = raw_client(srv, rcvbuf=4096)
     with sock:
-        assert wait_for(lambda: took, 5), "close() waited for the heartbeat's write"
+        assert wait_for(lambda: took, TIMEOUT), "close() waited for the heartbeat's write"
         assert held == [True]
         assert took[0] < 2.0
-        assert wait_for(lambda: srv._pool.busy == 0, 5)
-        assert wait_for(lambda: not srv.connections, 5)
+        assert wait_for(lambda: srv._pool.busy == 0, TIMEOUT)
+        assert wait_for(lambda: not srv.connections, TIMEOUT)
 
 
 def test_close_during_a_fragmented_send_goes_between_fragments(server: ServerFactory) -> None:
@@ -423,7 +424,7 @@ def test_close_during_a_fragmented_send_goes_between_fragments(server: ServerFac
     def fragments() -> Iterator[bytes]:
         yield b"first"
         paused.set()
-        resume.wait(10)
+        resume.wait(2 * TIMEOUT)
         yield b"second"
 
     def handler(ws: syncws.ServerConnection) -> None:
@@ -438,7 +439,7 @@ def test_close_during_a_fragmented_send_goes_between_fragments(server: ServerFac
     sock.settimeout(3)
     closer: threading.Thread | None = None
     try:
-        assert paused.wait(5)
+        assert paused.wait(TIMEOUT)
         (conn,) = srv.connections
         closer, took = _close_in_a_thread(conn)
         reader = FrameReader(sock, rest)
@@ -446,18 +447,18 @@ def test_close_during_a_fragmented_send_goes_between_fragments(server: ServerFac
         assert reader.read() == (0x8, struct.pack("!H", 1000))  # before the message ends
         sock.sendall(close_frame(1000, mask=True))
         assert reader.read_until_eof() == []
-        closer.join(5)
+        closer.join(TIMEOUT)
         assert not closer.is_alive(), "close() waited for the fragmented message"
         assert took[0] < 1.5
         assert conn.close_code == 1000
         resume.set()
-        assert wait_for(lambda: outcome, 5)
+        assert wait_for(lambda: outcome, TIMEOUT)
         assert isinstance(outcome[0], syncws.ConnectionClosed)
     finally:
         resume.set()
         sock.close()
         if closer is not None:
-            closer.join(5)
+            closer.join(TIMEOUT)
 
 
 def test_leaving_a_client_with_block_does_not_wait_for_a_blocked_send() -> None:
@@ -468,7 +469,7 @@ def test_leaving_a_client_with_block_does_not_wait_for_a_blocked_send() -> None:
     outcome: list[BaseException | str] = []
 
     def never_read(sock: socket.socket, rest: bytes) -> None:
-        release.wait(10)  # a client close() that hangs is released here: the test fails
+        release.wait(2 * TIMEOUT)  # a client close() that hangs is released here: the test fails
         sock.close()  # with unread input: a reset, which fails the client's write
 
     with raw_server(never_read) as ws_uri:
@@ -485,12 +486,12 @@ def test_leaving_a_client_with_block_does_not_wait_for_a_blocked_send() -> None:
 
                 sender = threading.Thread(target=send)
                 sender.start()
-                assert wait_for(lambda: ws._writer.token.owner, 5)
+                assert wait_for(lambda: ws._writer.token.owner, TIMEOUT)
                 start = time.monotonic()
             elapsed = time.monotonic() - start
         finally:
             release.set()
-        sender.join(5)
+        sender.join(TIMEOUT)
         assert not sender.is_alive(), "send() is still blocked"
     assert elapsed < 2.0, "close() waited for the blocked send()"
     assert isinstance(outcome[0], syncws.ConnectionClosedError)
@@ -509,8 +510,8 @@ def test_a_closing_timeout_is_logged_once_whoever_finds_it(
         for finder in finders:
             finder.start()
         for finder in finders:
-            finder.join(5)
-        assert ws.wait_closed(5)
+            finder.join(TIMEOUT)
+        assert ws.wait_closed(TIMEOUT)
         ws.close()  # closed already: no closing handshake to time out
     timed_out = [r for r in caplog.records if "closing handshake timed out" in r.message]
     assert len(timed_out) == 1

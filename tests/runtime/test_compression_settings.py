@@ -14,6 +14,7 @@ import pytest
 from conftest import ServerFactory, echo
 from rawws import tap
 from test_examples import example
+from timing import TIMEOUT
 
 import syncws
 from syncws.integrations.wsgi import Upgrader
@@ -24,7 +25,6 @@ from syncws.protocol.deflate import (
 )
 
 UriFactory = Callable[..., str]
-TIMEOUT = 5
 RSV1, RSV2 = 0x40, 0x20
 
 xor = example("custom_extension")

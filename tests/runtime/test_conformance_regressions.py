@@ -20,6 +20,7 @@ from rawws import (
     read_request,
     switching_protocols,
 )
+from timing import TIMEOUT
 
 import syncws
 from syncws.exceptions import ProtocolError
@@ -266,7 +267,7 @@ def test_client_echoes_message_before_failing():
         def peer():
             sock, _ = listener.accept()
             with sock:
-                sock.settimeout(5)
+                sock.settimeout(TIMEOUT)
                 head, rest = read_request(sock)
                 sock.sendall(switching_protocols(head))
                 bad = bytes([0x80 | 0x3, 0])  # reserved opcode 3
@@ -278,11 +279,11 @@ def test_client_echoes_message_before_failing():
         thread = threading.Thread(target=peer)
         thread.start()
         with syncws.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
-            assert ws.recv(timeout=5) == b"\x01\x02"
+            assert ws.recv(timeout=TIMEOUT) == b"\x01\x02"
             ws.send(b"\x01\x02")
             with pytest.raises(syncws.ConnectionClosedError):
-                ws.recv(timeout=5)
+                ws.recv(timeout=TIMEOUT)
             assert ws.protocol.close_sent.code == 1002
-        thread.join(5)
+        thread.join(TIMEOUT)
         assert seen[0] == (0x2, b"\x01\x02")
         assert seen[1][0] == 0x8 and parse_close(seen[1][1])[0] == 1002

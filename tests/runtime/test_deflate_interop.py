@@ -16,6 +16,7 @@ import websockets.exceptions
 import websockets.sync.client
 import websockets.sync.server
 from conftest import WsServerStarter, echo, ws_connect, ws_echo
+from timing import TIMEOUT
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory as WsClientFactory,
 )
@@ -77,10 +78,10 @@ def exchange(ws: Any) -> None:
     them), and check that ``ws``'s peer echoes each one."""
     for message in MESSAGES:
         ws.send(message)
-        assert ws.recv(timeout=5) == message
+        assert ws.recv(timeout=TIMEOUT) == message
     for i in range(20):
         ws.send(JSON % i)
-        assert ws.recv(timeout=5) == JSON % i
+        assert ws.recv(timeout=TIMEOUT) == JSON % i
 
 
 def negotiated(extensions: list[Any]) -> str:
@@ -130,7 +131,7 @@ def test_syncws_client_fragments_with_websockets_server(ws_server: WsServerStart
         assert negotiated(ws.protocol.extensions) == "permessage-deflate"
         ws.send([text[:50], text[50:500], text[500:]])
         assert "".join(ws.recv_streaming()) == text
-        assert ws.recv(timeout=5) == b"ab" * 100 + b"cd" * 100
+        assert ws.recv(timeout=TIMEOUT) == b"ab" * 100 + b"cd" * 100
 
 
 def test_syncws_client_settings_with_websockets_server(ws_server: WsServerStarter) -> None:
@@ -222,7 +223,7 @@ def test_websockets_client_fragments_with_syncws_server(
     with ws_connect(uri(server(handler))) as ws:
         assert negotiated(ws.protocol.extensions) == "permessage-deflate"
         ws.send([text[:50], text[50:500], text[500:]])
-        assert ws.recv(timeout=5) == text
+        assert ws.recv(timeout=TIMEOUT) == text
         fragments = list(ws.recv_streaming(decode=False))
         assert b"".join(fragments) == b"ab" * 100 + b"cd" * 100
         assert len(fragments) >= 3
@@ -239,7 +240,7 @@ def test_websockets_client_bomb_closes_with_1009(server: ServerFactory, uri: Uri
     with ws_connect(uri(server(handler)), max_size=None) as ws:
         ws.send(bytes(64 * 2**20))
         with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1009
 
@@ -257,7 +258,7 @@ def test_syncws_both_sides_negotiate_by_default(server: ServerFactory, uri: UriF
         )
         for message in MESSAGES:
             ws.send(message)
-            assert ws.recv(timeout=5) == message
+            assert ws.recv(timeout=TIMEOUT) == message
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ def test_compression_none_disables_it(
         assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
         ws.send("plain " * 20)
-        assert ws.recv(timeout=5) == "plain " * 20
+        assert ws.recv(timeout=TIMEOUT) == "plain " * 20
 
 
 def test_compressed_bomb_from_syncws_client_closes_with_1009(
@@ -292,7 +293,7 @@ def test_compressed_bomb_from_syncws_client_closes_with_1009(
     with syncws.connect(uri(server(handler))) as ws:
         ws.send(bytes(16 * 2**20))
         with pytest.raises(syncws.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1009
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import ServerFactory
+from timing import TIMEOUT
 
 import syncws
 from syncws.protocol.http11 import Headers
@@ -111,11 +112,11 @@ def test_server_takes_the_address_from_a_trusted_proxy(
     srv = server(tell_address, trusted_proxies=["127.0.0.1"], process_request=process_request)
     headers = {"X-Forwarded-For": "198.51.100.20, 203.0.113.7"}
     with syncws.connect(uri(srv), additional_headers=headers) as ws:
-        assert ws.recv(timeout=5) == "('203.0.113.7', 0)"
+        assert ws.recv(timeout=TIMEOUT) == "('203.0.113.7', 0)"
     with syncws.connect(
         uri(srv), additional_headers={"Forwarded": 'for="[2001:db8::5]:4711"'}
     ) as ws:
-        assert ws.recv(timeout=5) == "('2001:db8::5', 4711)"
+        assert ws.recv(timeout=TIMEOUT) == "('2001:db8::5', 4711)"
     assert seen == [("203.0.113.7", 0), ("2001:db8::5", 4711)]
     assert "connection open from ('203.0.113.7', 0) via ('127.0.0.1'," in caplog.text
 
@@ -127,7 +128,7 @@ def test_server_ignores_the_headers_of_an_untrusted_peer(
     """Without trusted_proxies, or from a peer not in it, the header changes nothing."""
     srv = server(tell_address, trusted_proxies=trusted)
     with syncws.connect(uri(srv), additional_headers={"X-Forwarded-For": "203.0.113.7"}) as ws:
-        message = ws.recv(timeout=5)
+        message = ws.recv(timeout=TIMEOUT)
         assert isinstance(message, str)
         assert message.startswith("('127.0.0.1', ")
         assert message == repr(ws.local_address)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from rawws import wait_for
+from timing import TIMEOUT
 
 import syncws
 from syncws.runtime.debug import live_connections
@@ -67,7 +68,7 @@ def test_short_connections_do_not_wake_the_heartbeat(
     def connect() -> None:
         with syncws.connect(uri(srv)) as ws:
             ws.send("hello")
-            assert ws.recv(timeout=5) == "hello"
+            assert ws.recv(timeout=TIMEOUT) == "hello"
 
     connect()  # starts the heartbeat thread
     heartbeat = srv._heartbeat
@@ -145,7 +146,7 @@ def heartbeat() -> Iterator[Heartbeat]:
     yield instance
     instance.stop()
     if instance._thread is not None:
-        instance._thread.join(5)
+        instance._thread.join(TIMEOUT)
         assert not instance._thread.is_alive()
 
 
@@ -192,13 +193,13 @@ def test_parked_connection_is_closed_by_the_heartbeat_thread(
 
     def handler(ws: syncws.ServerConnection) -> None:
         conns.append(ws)
-        release.wait(5)  # not reading: the heartbeat parks the connection
+        release.wait(TIMEOUT)  # not reading: the heartbeat parks the connection
 
     srv = server(handler)
     heartbeat = srv._heartbeat
     closed_by: list[str] = []
     with syncws.connect(uri(srv)) as ws:
-        assert wait_for(lambda: conns and conns[0] in heartbeat._claimed, 5)
+        assert wait_for(lambda: conns and conns[0] in heartbeat._claimed, TIMEOUT)
         conn = conns[0]
         fd = conn.transport.sock.fileno()
         assert fd in heartbeat._selector.get_map()
@@ -210,7 +211,7 @@ def test_parked_connection_is_closed_by_the_heartbeat_thread(
 
         conn.transport.close = recording_close  # type: ignore[method-assign]
         ws.close()  # the heartbeat reads the close frame, answers it, finalizes
-    assert conn.wait_closed(5)
+    assert conn.wait_closed(TIMEOUT)
     assert wait_for(lambda: conn.transport.sock.fileno() == -1, 5)
     release.set()
     assert closed_by == [heartbeat.name]
@@ -239,7 +240,7 @@ def test_removal_and_parking_race_cleanly(server: ServerFactory, uri: UriFactory
                     syncws.connect(uri(srv), close_timeout=5) as ws,
                     pytest.raises(syncws.ConnectionClosedOK),
                 ):
-                    ws.recv(timeout=5)
+                    ws.recv(timeout=TIMEOUT)
         except BaseException as exc:
             errors.append(exc)
 
@@ -253,12 +254,12 @@ def test_removal_and_parking_race_cleanly(server: ServerFactory, uri: UriFactory
     assert wait_for(lambda: all(conn.wait_closed(0) for conn in conns), 5)
     assert wait_for(lambda: all(conn.transport.sock.fileno() == -1 for conn in conns), 5)
     heartbeat = srv._heartbeat
-    assert wait_for(lambda: not heartbeat._conns and not heartbeat._claimed, 5)
+    assert wait_for(lambda: not heartbeat._conns and not heartbeat._claimed, TIMEOUT)
     assert list(heartbeat._selector.get_map()) == [heartbeat._wake_r.fileno()]
     srv.shutdown(timeout=5)
     thread = heartbeat._thread
     assert thread is not None
-    thread.join(5)
+    thread.join(TIMEOUT)
     assert not thread.is_alive()
 
 
@@ -280,7 +281,7 @@ def test_closed_connections_are_not_kept_until_their_next_ping(
     for _ in range(3):
         with syncws.connect(uri(srv), ping_interval=20) as ws:
             ws.send("x")
-            assert ws.recv(timeout=5) == "x"
+            assert ws.recv(timeout=TIMEOUT) == "x"
         del ws
     assert wait_for(lambda: not _live(syncws.ServerConnection), 3)
     assert wait_for(lambda: not _live(syncws.ClientConnection), 3)
@@ -305,8 +306,8 @@ def test_closed_connections_are_freed_by_reference_counting(
     try:
         ws = syncws.connect(uri(srv), ping_interval=None)
         ws.send("x")
-        assert ws.recv(timeout=5) == "x"
-        ws.ping().wait(5)  # the pings, the writer and the inbox have all served
+        assert ws.recv(timeout=TIMEOUT) == "x"
+        ws.ping().wait(TIMEOUT)  # the pings, the writer and the inbox have all served
         refs = [weakref.ref(ws), weakref.ref(conns.pop())]
         ws.close()
         del ws
@@ -325,11 +326,11 @@ def test_closed_connections_kept_by_deadlines_are_bounded_while_others_live(
         for _ in range(3 * _COMPACT_AFTER):
             with syncws.connect(uri(srv), ping_interval=None) as ws:
                 ws.send("x")
-                assert ws.recv(timeout=5) == "x"
+                assert ws.recv(timeout=TIMEOUT) == "x"
         del ws
         assert wait_for(lambda: len(_live(syncws.ServerConnection)) <= 1 + _COMPACT_AFTER + 2, 3)
         staying.send("still here")
-        assert staying.recv(timeout=5) == "still here"
+        assert staying.recv(timeout=TIMEOUT) == "still here"
 
 
 def test_closing_handshake_started_after_removal_keeps_nothing(

@@ -17,6 +17,7 @@ import websockets.exceptions
 import websockets.sync.client
 import websockets.sync.server
 from conftest import WsServerStarter, ws_connect, ws_echo
+from timing import TIMEOUT
 
 import syncws
 
@@ -46,7 +47,7 @@ def test_syncws_client_echo_with_websockets_server(
     websockets server."""
     with syncws.connect(ws_server()) as ws:
         ws.send(message)
-        assert ws.recv(timeout=5) == message
+        assert ws.recv(timeout=TIMEOUT) == message
 
 
 def test_syncws_client_fragmented_messages_with_websockets_server(
@@ -63,7 +64,7 @@ def test_syncws_client_fragmented_messages_with_websockets_server(
     with syncws.connect(ws_server(handler)) as ws:
         ws.send(["frag", "mented", " ✓"])
         assert list(ws.recv_streaming()) in (["fra", "gmented ✓"], ["fra", "gmented ✓", ""])
-        assert ws.recv(timeout=5) == b"abcd"
+        assert ws.recv(timeout=TIMEOUT) == b"abcd"
 
 
 def test_syncws_client_receives_websockets_server_close_code(
@@ -77,9 +78,9 @@ def test_syncws_client_receives_websockets_server_close_code(
 
     with syncws.connect(ws_server(handler)) as ws:
         with pytest.raises(syncws.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
         assert info.value.rcvd == syncws.Close(4000, "bye")
-        assert ws.wait_closed(5)
+        assert ws.wait_closed(TIMEOUT)
 
 
 def test_syncws_client_close_code_reaches_websockets_server(
@@ -125,7 +126,7 @@ def test_syncws_client_does_not_negotiate_compression(ws_server: WsServerStarter
 
     with syncws.connect(ws_server(handler), compression=None) as ws:
         ws.send("plain")
-        assert ws.recv(timeout=5) == "plain"
+        assert ws.recv(timeout=TIMEOUT) == "plain"
         assert ws.response is not None
         assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
         assert ws.protocol.extensions == []
@@ -143,7 +144,7 @@ def test_websockets_client_echo_with_syncws_server(
     syncws server."""
     with ws_connect(uri(server())) as ws:
         ws.send(message)
-        assert ws.recv(timeout=5) == message
+        assert ws.recv(timeout=TIMEOUT) == message
 
 
 def test_websockets_client_fragmented_messages_with_syncws_server(
@@ -159,7 +160,7 @@ def test_websockets_client_fragmented_messages_with_syncws_server(
 
     with ws_connect(uri(server(handler))) as ws:
         ws.send(["frag", "mented", " ✓"])
-        assert ws.recv(timeout=5) == "fragmented ✓"
+        assert ws.recv(timeout=TIMEOUT) == "fragmented ✓"
         fragments = list(ws.recv_streaming(decode=False))
         assert b"".join(fragments) == b"abcd"
         assert len(fragments) >= 3
@@ -176,7 +177,7 @@ def test_websockets_client_receives_syncws_server_close_code(
 
     with ws_connect(uri(server(handler))) as ws:
         with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
         assert info.value.rcvd is not None
         assert (info.value.rcvd.code, info.value.rcvd.reason) == (4000, "bye")
 
@@ -226,7 +227,7 @@ def test_websockets_client_compression_offer_is_declined(
 
     with ws_connect(uri(server(handler, compression=None))) as ws:
         ws.send("plain")
-        assert ws.recv(timeout=5) == "plain"
+        assert ws.recv(timeout=TIMEOUT) == "plain"
         assert ws.protocol.extensions == []
         assert ws.response is not None
         assert ws.response.headers.get("Sec-WebSocket-Extensions") is None

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import pytest
 from rawws import FrameReader, parse_close, raw_client, raw_server, wait_for
+from timing import TIMEOUT
 
 import syncws
 from syncws.runtime import transport
@@ -51,7 +52,7 @@ def test_pings_are_answered_while_the_handler_is_busy(
     with syncws.connect(uri(srv), ping_interval=0.2, ping_timeout=0.5) as ws:
         for i in range(10):
             ws.send(f"message {i}")
-        assert ws.recv(timeout=5) == "ok"
+        assert ws.recv(timeout=TIMEOUT) == "ok"
         assert ws.state is syncws.State.OPEN
     assert done.is_set()
     assert received == [f"message {i}" for i in range(10)]
@@ -80,7 +81,7 @@ def test_silent_server_is_detected_by_the_client() -> None:
         ws = syncws.connect(ws_uri, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5)
         start = time.monotonic()
         with pytest.raises(syncws.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
         assert time.monotonic() - start < 0.2 + 0.3 + 0.7
         assert info.value.sent is not None
         assert info.value.sent.code == 1011
@@ -104,8 +105,8 @@ def test_a_peer_that_leaves_without_a_pong_never_reads_as_alive(ack_on_close: bo
     with raw_server(leave) as ws_uri:
         ws = syncws.connect(ws_uri, ping_interval=None, close_timeout=0.5)
         event = ws.ping(ack_on_close=ack_on_close)
-        assert read_ping.wait(5)
-        assert ws.wait_closed(5)  # the heartbeat read the EOF
+        assert read_ping.wait(TIMEOUT)
+        assert ws.wait_closed(TIMEOUT)  # the heartbeat read the EOF
         assert event.wait(0.3) is ack_on_close
         assert ws.state is syncws.State.CLOSED
         assert ws.close_code == 1006
@@ -196,7 +197,7 @@ def paused_reader(count: int) -> _PausedReader:
     received: list[bytes] = []
 
     def handler(ws: syncws.ServerConnection) -> None:
-        resume.wait(10)
+        resume.wait(2 * TIMEOUT)
         queued.append(len(ws._inbox.messages or ()))
         for _ in range(count):
             received.append(ws.recv(decode=False))
@@ -245,8 +246,8 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
         time.sleep(0.2)
         assert sent < count
         resume.set()
-        assert ws.recv(timeout=10) == "done"
-        thread.join(5)
+        assert ws.recv(timeout=2 * TIMEOUT) == "done"
+        thread.join(TIMEOUT)
     assert not errors
     assert queued[0] <= max_queue + 1  # one read may complete a message beyond the limit
     assert [int.from_bytes(m[:4], "big") for m in received] == list(range(count))
@@ -278,7 +279,7 @@ def test_max_queue_is_a_high_water_mark_for_small_messages(server: ServerFactory
         assert unread[0] > 0  # ...while data waits to be read
         assert max_queue <= before <= max_queue + (256 * 1024) // (size + 6)
         resume.set()
-        sender.join(10)
+        sender.join(2 * TIMEOUT)
         assert FrameReader(sock, rest).read() == (1, b"done")
     assert queued[0] == before
     assert [int.from_bytes(m[:4], "big") for m in received] == list(range(count))
@@ -370,7 +371,7 @@ def test_ping_does_not_wake_the_heartbeat_that_reads_already(
     results: list[bool] = []
 
     def handler(ws: syncws.ServerConnection) -> None:
-        results.extend(ws.ping().wait(5) for _ in range(5))
+        results.extend(ws.ping().wait(TIMEOUT) for _ in range(5))
         ws.send("done")
         ws.recv()
 
@@ -384,7 +385,7 @@ def test_ping_does_not_wake_the_heartbeat_that_reads_already(
 
     srv._heartbeat.take_over = take_over  # type: ignore[method-assign]
     with syncws.connect(uri(srv)) as ws:
-        assert ws.recv(timeout=10) == "done"
+        assert ws.recv(timeout=2 * TIMEOUT) == "done"
     assert results == [True] * 5
     assert len(take_overs) == 1
 
@@ -421,7 +422,7 @@ def test_heartbeat_releases_the_gil_only_to_wait(server: ServerFactory, uri: Uri
     resume = threading.Event()
 
     def handler(ws: syncws.ServerConnection) -> None:
-        resume.wait(10)  # busy elsewhere: the heartbeat reads for it
+        resume.wait(2 * TIMEOUT)  # busy elsewhere: the heartbeat reads for it
         for message in ws:
             ws.send(message)
 
@@ -431,13 +432,13 @@ def test_heartbeat_releases_the_gil_only_to_wait(server: ServerFactory, uri: Uri
         with syncws.connect(uri(srv), ping_interval=None) as ws:
             [conn] = srv.connections
             ws.send("queued while the handler is busy")
-            assert ws.ping().wait(5)  # read and answered by the heartbeat
-            assert wait_for(lambda: conn.latency > 0, 5)  # a keepalive pong, read by it too
+            assert ws.ping().wait(TIMEOUT)  # read and answered by the heartbeat
+            assert wait_for(lambda: conn.latency > 0, TIMEOUT)  # a keepalive pong, read by it too
             assert wait_for(lambda: len(conn._inbox.messages or ()) == 1, 5)
             resume.set()
-            assert ws.recv(timeout=5) == "queued while the handler is busy"
+            assert ws.recv(timeout=TIMEOUT) == "queued while the handler is busy"
             ws.send("read by the handler")
-            assert ws.recv(timeout=5) == "read by the handler"
+            assert ws.recv(timeout=TIMEOUT) == "read by the handler"
     finally:
         threading.setprofile(None)  # type: ignore[arg-type]
     assert released == []

@@ -10,11 +10,9 @@ import threading
 import pytest
 from conftest import ServerFactory, tls_contexts, uri
 from rawws import FrameReader, close_frame, frame, parse_close, raw_client, wait_for, xor
+from timing import TIMEOUT
 
 import syncws
-
-TIMEOUT = 5
-
 
 # Multi-byte characters of 2, 3 and 4 bytes: the reads split some of them.
 _TEXT = "aé€😀"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from rawws import KEY, response_head
+from timing import TIMEOUT
 
 import syncws
 from syncws.protocol.http11 import Headers, redact_target
@@ -122,7 +123,7 @@ def test_the_query_string_of_an_accepted_connection_is_not_logged(
     srv = server(echo)
     with syncws.connect(f"ws://127.0.0.1:{srv.port}/chat?token={SECRET}&room=1") as ws:
         ws.send("hi")
-        assert ws.recv(timeout=5) == "hi"
+        assert ws.recv(timeout=TIMEOUT) == "hi"
         assert ws.request is not None
     opened = [r for r in records.records if "connection open" in r.getMessage()]
     assert opened and "/chat?[redacted]" in opened[0].getMessage()

@@ -12,10 +12,9 @@ import string
 
 import pytest
 from conftest import ServerFactory, echo, uri
+from timing import TIMEOUT
 
 import syncws
-
-TIMEOUT = 5
 
 
 def _message(text: bool, size: int) -> str | bytes:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import ServerFactory
+from timing import TIMEOUT
 
 import syncws
 from syncws import ConnectionOptions
@@ -175,7 +176,7 @@ def test_connections_take_their_options_from_the_server_and_the_client(
     with syncws.connect(
         uri(srv), ping_timeout=7, write_timeout=2.5, max_queue=3, max_size=100
     ) as ws:
-        assert ws.recv(timeout=5) == "500"
+        assert ws.recv(timeout=TIMEOUT) == "500"
         assert (ws.ping_timeout, ws.write_timeout, ws.max_queue) == (7, 2.5, 3)
         assert ws.protocol.max_size == 100
         ws.send("done")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from rawws import wait_for
+from timing import TIMEOUT
 
 from syncws.runtime.pool import Pool
 
@@ -16,7 +17,7 @@ from syncws.runtime.pool import Pool
 def pool() -> Iterator[Pool]:
     instance = Pool(2, "test-pool", logging.getLogger("test"))
     yield instance
-    instance.join(5)
+    instance.join(TIMEOUT)
     instance.stop()
 
 
@@ -27,7 +28,7 @@ def test_full_pool_refuses_work(pool: Pool) -> None:
 
     def task() -> None:
         started.release()
-        release.wait(5)
+        release.wait(TIMEOUT)
 
     assert pool.try_submit(task)
     assert pool.try_submit(task)
@@ -35,7 +36,7 @@ def test_full_pool_refuses_work(pool: Pool) -> None:
     assert pool.busy == 2
     assert not pool.try_submit(task)
     release.set()
-    assert pool.join(5)
+    assert pool.join(TIMEOUT)
     assert pool.busy == 0
     assert pool.try_submit(lambda: None)
 
@@ -45,7 +46,7 @@ def test_threads_are_reused(pool: Pool) -> None:
     names: list[str] = []
     for _ in range(5):
         assert pool.try_submit(lambda: names.append(threading.current_thread().name))
-        assert pool.join(5)
+        assert pool.join(TIMEOUT)
     assert len(names) == 5
     assert len(set(names)) == 1
 
@@ -63,16 +64,16 @@ def test_join_waits_for_running_tasks(pool: Pool) -> None:
 
     pool._done.notify_all = counting_notify_all  # type: ignore[method-assign]
     assert pool.try_submit(lambda: None)
-    assert wait_for(lambda: pool.busy == 0, 5)
+    assert wait_for(lambda: pool.busy == 0, TIMEOUT)
     assert notified == []  # nobody was waiting
-    assert pool.try_submit(lambda: release.wait(5))
+    assert pool.try_submit(lambda: release.wait(TIMEOUT))
     assert not pool.join(0.05)
     result: list[bool] = []
-    joiner = threading.Thread(target=lambda: result.append(pool.join(5)))
+    joiner = threading.Thread(target=lambda: result.append(pool.join(TIMEOUT)))
     joiner.start()
-    assert wait_for(lambda: pool._joiners == 1, 5)
+    assert wait_for(lambda: pool._joiners == 1, TIMEOUT)
     release.set()
-    joiner.join(5)
+    joiner.join(TIMEOUT)
     assert result == [True]
     assert notified == [1]
     assert pool._joiners == 0
@@ -89,11 +90,11 @@ def test_task_errors_are_logged(
         raise error("boom")
 
     assert pool.try_submit(fail)
-    assert pool.join(5)
+    assert pool.join(TIMEOUT)
     assert "unexpected error in test-pool-1" in caplog.text
     done = threading.Event()
     assert pool.try_submit(done.set)
-    assert done.wait(5)
+    assert done.wait(TIMEOUT)
 
 
 def test_pool_threads_report_their_state_like_any_thread(pool: Pool) -> None:
@@ -104,7 +105,7 @@ def test_pool_threads_report_their_state_like_any_thread(pool: Pool) -> None:
 
     def task() -> None:
         threads.append(threading.current_thread())
-        release.wait(5)
+        release.wait(TIMEOUT)
 
     assert pool.try_submit(task) and pool.try_submit(task)
     assert wait_for(lambda: len(threads) == 2, 5)
@@ -114,10 +115,10 @@ def test_pool_threads_report_their_state_like_any_thread(pool: Pool) -> None:
         thread.join(0.01)
         assert thread.is_alive()
     release.set()
-    assert pool.join(5)
+    assert pool.join(TIMEOUT)
     pool.stop()
     for thread in threads:
-        thread.join(5)
+        thread.join(TIMEOUT)
         assert not thread.is_alive()
         assert "stopped" in repr(thread)
     assert not pool._threads

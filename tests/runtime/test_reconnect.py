@@ -16,13 +16,14 @@ import pytest
 from conftest import ServerFactory, program, tls_contexts, uri
 from proxy_servers import tinyproxy
 from server_process import ServerProcess
+from timing import TIMEOUT as UNIT
 from wsgi_servers import free_port
 
 import syncws
 from syncws.protocol.http11 import Headers, Response
 from syncws.runtime.reconnect import backoff, process_exception
 
-TIMEOUT = 10
+TIMEOUT = 2 * UNIT  # reconnection takes a few attempts
 #: Short delays, and a bounded number of them: a test that cannot reconnect ends.
 DELAYS = [0.05] * 200
 
@@ -293,7 +294,7 @@ def test_connections_that_end_at_once_do_not_restart_the_delays(server: ServerFa
     for ws in syncws.reconnect(uri(srv), reconnect_delays=[0.01] * 3):
         opened += 1
         with contextlib.suppress(syncws.ConnectionClosed):
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
         if opened > 10:
             break
     assert opened == 4

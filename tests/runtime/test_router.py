@@ -7,12 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from rawws import response_head
+from timing import TIMEOUT
 from werkzeug.routing import Map, Rule
 
 import syncws
 from syncws.runtime.router import Router
-
-TIMEOUT = 5
 
 
 def echo(ws: syncws.ServerConnection) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from conftest import ipv6_loopback, tls_contexts
 from rawws import REQUEST, wait_for
+from timing import TIMEOUT
 
 import syncws
 from syncws.protocol.frames import Opcode, serialize_frame
@@ -29,7 +30,6 @@ ServerFactory = Callable[..., syncws.Server]
 Uri = Callable[..., str]
 
 #: Bound for every blocking step of a test, in seconds.
-TIMEOUT = 5.0
 MASK = b"\x01\x02\x03\x04"
 
 
@@ -897,10 +897,10 @@ def test_idle_connection_makes_no_queue_or_compression_lock(
         assert conn._writer._encode_lock is None
         payload = conn.hb_ping()  # what the heartbeat thread calls
         assert payload is not None and conn._pings._waiting[payload][1] is None
-        assert wait_for(lambda: not conn._pings and conn.latency > 0, 5)  # the pong came
+        assert wait_for(lambda: not conn._pings and conn.latency > 0, TIMEOUT)  # the pong came
         assert conn._inbox.messages is None
         ws.send("queued")
-        assert wait_for(lambda: conn._inbox.messages is not None, 5)
+        assert wait_for(lambda: conn._inbox.messages is not None, TIMEOUT)
         released.set()
         assert ws.recv(timeout=TIMEOUT) == "queued"
 
@@ -1176,7 +1176,7 @@ def test_close_callbacks_run_once_the_connection_is_closed(
         assert conn._call_when_closed(lambda: 1 / 0)
         assert conn._call_when_closed(lambda: calls.append("last"))
         assert calls == []
-    assert wait_for(lambda: calls == ["first", "last"], 5)
+    assert wait_for(lambda: calls == ["first", "last"], TIMEOUT)
     assert "a close callback failed" in caplog.text
     assert not conn._call_when_closed(lambda: calls.append("late"))
     assert calls == ["first", "last"]

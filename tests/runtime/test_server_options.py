@@ -20,11 +20,11 @@ from collections.abc import Callable
 import pytest
 from conftest import ServerFactory, echo, tls_contexts
 from rawws import wait_for
+from timing import TIMEOUT
 
 import syncws
 
 UriFactory = Callable[..., str]
-TIMEOUT = 5
 
 
 def test_prebound_socket(server: ServerFactory) -> None:

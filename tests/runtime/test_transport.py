@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import tls_contexts
+from timing import TIMEOUT
 
 import syncws
 import syncws.runtime.transport as transport_module
@@ -48,7 +49,7 @@ def read_exactly(transport: Transport, count: int) -> list[int]:
     """Read ``count`` bytes; return the size of each read."""
     sizes = []
     while count:
-        data = transport.recv(5)
+        data = transport.recv(TIMEOUT)
         assert data
         sizes.append(len(data))
         count -= len(data)
@@ -69,7 +70,7 @@ def test_reads_start_small_grow_for_bulk_data_and_shrink_back() -> None:
         assert transport._read_size > _MIN_READ
         for _ in range(40):  # two small reads in a row halve the size
             b.sendall(b"small")
-            assert transport.recv(5) == b"small"
+            assert transport.recv(TIMEOUT) == b"small"
         assert transport._read_size == _MIN_READ
 
 
@@ -94,7 +95,7 @@ def test_a_message_just_over_the_read_size_keeps_one_read_per_message() -> None:
             b.sendall(message)
             assert read_exactly(transport, len(message)) == [len(message)]
             b.sendall(b"small")
-            assert transport.recv(5) == b"small"
+            assert transport.recv(TIMEOUT) == b"small"
 
 
 def test_nonblocking_reads_adapt_too() -> None:
@@ -131,7 +132,7 @@ def test_send_buffers_writes_every_buffer_in_order_across_partial_writes() -> No
             reader = threading.Thread(target=read_into, args=(b, len(expected), received))
             reader.start()
             Transport(a).send_buffers(buffers, deadline)
-            reader.join(10)
+            reader.join(2 * TIMEOUT)
             assert received == [expected]
 
 
@@ -152,7 +153,7 @@ def _tls_pair(a: socket.socket, b: socket.socket) -> tuple[TLSTransport, TLSTran
     thread = threading.Thread(target=server.handshake, args=(time.monotonic() + 10,))
     thread.start()
     client.handshake(time.monotonic() + 10)
-    thread.join(10)
+    thread.join(2 * TIMEOUT)
     return server, client
 
 
@@ -170,7 +171,7 @@ def test_tls_encrypts_a_large_message_a_piece_at_a_time() -> None:
 
         def read() -> None:
             while len(received) < 200_014:
-                data = server.recv(5)
+                data = server.recv(TIMEOUT)
                 assert data
                 received.extend(data)
 
@@ -178,7 +179,7 @@ def test_tls_encrypts_a_large_message_a_piece_at_a_time() -> None:
         thread.start()
         for piece in pieces:
             b.sendall(piece)
-        thread.join(10)
+        thread.join(2 * TIMEOUT)
         assert bytes(received) == header + payload + b"tail"
 
 
@@ -194,8 +195,8 @@ def test_tls_reads_a_payload_straight_into_its_buffer() -> None:
         thread.start()
         read = PayloadRead(len(payload), payload[:1000], None)
         assert server.read_payload(read) == payload
-        assert server.recv(5) == b"next"
-        thread.join(10)
+        assert server.recv(TIMEOUT) == b"next"
+        thread.join(2 * TIMEOUT)
 
 
 # send_short(): the first, non-blocking write of a message, with the GIL held (the C module

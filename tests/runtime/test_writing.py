@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from conftest import ServerFactory, tls_contexts
 from rawws import wait_for
+from timing import TIMEOUT
 
 import syncws
 import syncws.runtime.transport as transport_module
 from syncws.protocol.frames import Frame
 from syncws.runtime.writing import HEARTBEAT, THREAD, WriterToken
 
-TIMEOUT = 5
 Uri = Callable[..., str]
 
 
