@@ -436,19 +436,27 @@ class Writer:
             if not data and not (self._tls and self.transport.has_output()):
                 return False
             token.take()
-        return self._send_nowait(self.transport.encode(data))
+        return self._send_nowait(data)
 
-    def _send_nowait(self, wire: bytes | memoryview) -> bool:
-        """Write ``wire``, and what is queued meanwhile, without blocking, holding the token
-        (see :meth:`flush_nowait`); whether a tail is left for the heartbeat."""
+    def _send_nowait(self, data: bytes, tail: bytes | memoryview | None = None) -> bool:
+        """Write ``tail`` (bytes already encrypted: what a previous write left) if given,
+        else ``data`` once encrypted, then what is queued meanwhile, without blocking,
+        holding the token (see :meth:`flush_nowait`); whether a tail is left for the
+        heartbeat.
+
+        The token is given back when the socket fails, or TLS does (``ssl.SSLError`` is an
+        ``OSError``): kept, it would hold every later send until the connection closed.
+        """
         transport = self.transport
         while True:
             try:
+                wire = transport.encode(data) if tail is None else tail
                 sent = transport.send_nowait(wire)
             except OSError as exc:
                 with self._lock:
                     self.token.release()
                 raise WriteFailed from exc
+            tail = None
             with self._lock:
                 token = self.token
                 if sent < len(wire):
@@ -458,7 +466,6 @@ class Writer:
                 if not data and not (self._tls and transport.has_output()):
                     token.release()
                     return False
-            wire = transport.encode(data)
 
     def write_tail(self) -> bool:
         """For the heartbeat thread, once the socket is writable: go on writing the tail it
@@ -472,7 +479,7 @@ class Writer:
             wire = token.tail if token.owner is HEARTBEAT else None
         if wire is None:
             return False  # nothing left, or the connection closed meanwhile
-        return self._send_nowait(wire)
+        return self._send_nowait(b"", wire)
 
     def _can_broadcast(self) -> bool:
         """Whether a broadcast message may be queued now; called with ``_lock`` held."""
@@ -533,7 +540,7 @@ class Writer:
                 token.take()
         except ConnectionClosed:
             return None  # the closing handshake started meanwhile
-        return self._send_nowait(self.transport.encode(data))
+        return self._send_nowait(data)
 
 
 def _as_bytes(data: object, what: str) -> bytes:

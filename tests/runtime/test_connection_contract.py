@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -387,3 +388,33 @@ def test_a_transport_given_as_is_is_used(pairs: Pairs) -> None:
         for thread in threads:
             thread.join(TIMEOUT)
     assert server.wait_closed(TIMEOUT) and client.wait_closed(TIMEOUT)
+
+
+def test_a_tls_failure_in_a_nonblocking_write_gives_the_writer_token_back(
+    pairs: Pairs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When TLS fails to encrypt a frame written without blocking (a pong here), the
+    connection is aborted and the writer token given back: a later send() raises
+    ConnectionClosed at once instead of waiting for the token forever (no write_timeout)."""
+    server, client = pairs(tls=True)
+
+    def broken(data: bytes | memoryview) -> bytes:
+        raise ssl.SSLError("the TLS session broke")
+
+    monkeypatch.setattr(server.transport, "encode", broken)
+    server.pong(b"beat")  # the failure aborts the connection; pong() itself returns
+    outcome: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            server.send("after")
+        except BaseException as exc:  # recorded for the assertion
+            outcome.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join(TIMEOUT)
+    assert not sender.is_alive(), "send() waited for a token nobody would give back"
+    assert len(outcome) == 1 and isinstance(outcome[0], syncws.ConnectionClosed)
+    monkeypatch.undo()
+    assert client.wait_closed(TIMEOUT)
