@@ -23,9 +23,11 @@ Size
    :func:`size_limit` turns ``max_size`` into the number of bytes a message may reach; every
    reader compares sizes with what it returned, and no other code reads ``max_size``.
 
-Payloads are masked and unmasked by :func:`~syncws.protocol.mask.apply_mask`; the shortcuts
-write its branch for payloads of at most 125 bytes (an XOR of two integers) into their
-code: a call there would take the message path over its budget of Python calls.
+Masking
+   Payloads are masked and unmasked by :func:`~syncws.protocol.mask.apply_mask`. Payloads
+   of at most 125 bytes, every small message and every control frame, go through its one
+   short branch, ``mask._mask_short`` (an XOR of two Python integers), which the shortcuts
+   call directly.
 
 The tests check that each shortcut gives what the general code gives, on the same bytes.
 """

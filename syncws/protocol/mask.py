@@ -121,6 +121,25 @@ def _writable_byte_view(buf: object) -> memoryview:
     return view.cast("B")
 
 
+def _mask_short(data: _Data, mask: bytes | bytearray, length: int) -> bytes:
+    """Return ``data`` XORed with ``mask`` (the payload's first byte with the key's first
+    byte), for a payload of at most 125 bytes: the masking of every small frame.
+
+    This is the piece of the codec that the message path calls (the shortcuts of
+    :mod:`~syncws.protocol.shortcuts`, and :func:`apply_mask` for short payloads): the XOR
+    of two Python integers, cheaper than a call into C at that size (see ``_PY_MAX``). It
+    checks nothing, as befits the message path: the caller passes a byte buffer of exactly
+    ``length`` bytes, with ``length <= 125``, and a 4-byte ``mask``.
+
+    Args:
+        data: The payload: ``length`` bytes.
+        mask: The 4-byte masking key.
+        length: ``len(data)``, which the caller always knows from the frame's header.
+    """
+    # Big-endian, the default byte order of both calls: no argument to pass.
+    return (_from_bytes(data) ^ _from_bytes((mask * 32)[:length])).to_bytes(length)
+
+
 def _py_apply_mask(data: _Data, mask: bytes, offset: int = 0) -> bytes:
     """Mask ``data`` with Python integers (the fallback; see :func:`apply_mask`)."""
     cls = data.__class__
@@ -287,8 +306,7 @@ def apply_mask(data: _Data, mask: bytes, offset: int = 0) -> bytes:
     n = len(data)
     if n <= _PY_MAX:
         r = offset & 3
-        key = (mask * 32)[r : r + n]  # n + r <= 128
-        return (_from_bytes(data, "little") ^ _from_bytes(key, "little")).to_bytes(n, "little")
+        return _mask_short(data, (mask * 2)[r : r + 4] if r else mask, n)
     if not _USE_C:
         r = offset & 3
         key = (mask * ((n >> 2) + 2))[r : r + n]

@@ -10,7 +10,8 @@ general path is needed; the tests check that both paths agree on the same bytes.
 They take the rules of the wire format from :mod:`~syncws.protocol.frames`, the codec: they
 write headers with its table and struct, read the second byte of a header with its table
 (the length form, the MASK bit, the size limit for 7-bit lengths), and compare 16-bit
-lengths with the limit that its :func:`~syncws.protocol.frames.size_limit` computed. What
+lengths with the limit that its :func:`~syncws.protocol.frames.size_limit` computed, and
+mask small payloads with the short branch of :func:`~syncws.protocol.mask.apply_mask`. What
 is theirs is the choice of frames they take: whole text and binary messages with no RSV
 bit (first byte ``0x81`` or ``0x82``), everything else being left to the general path.
 """
@@ -32,7 +33,7 @@ from .frames import (
     _pack_header16_masked,
     parse_header,
 )
-from .mask import _mask_frame, apply_mask
+from .mask import _mask_frame, _mask_short, apply_mask
 
 if TYPE_CHECKING:
     import codecs
@@ -56,8 +57,6 @@ _SPLIT_THRESHOLD = _MAX_LENGTH_16 + 1
 # Enum members are looked up through EnumType.__getattr__ (about 4x a plain attribute in
 # CPython 3.11): the message path uses this module-level alias.
 _OPEN = State.OPEN
-
-_from_bytes = int.from_bytes
 
 
 class Shortcuts:
@@ -116,11 +115,7 @@ class Shortcuts:
         if self._masks is None:  # server: the frame must be masked
             length = end - 6
             if self._plain_lengths[data[1]] == length:
-                # apply_mask()'s short branch, inline: XOR of two integers (this is the
-                # whole message path), big-endian, the default byte order, which saves
-                # arguments.
-                key = _from_bytes((data[2:6] * 32)[:length])
-                payload = (_from_bytes(data[6:]) ^ key).to_bytes(length)
+                payload = _mask_short(data[6:], data[2:6], length)
             else:
                 payload = self._unframe_long(data, 6)
         else:
@@ -184,9 +179,7 @@ class Shortcuts:
             if not server:
                 payload = bytes(buf[start:stop])
             elif length <= _MAX_LENGTH_7:
-                # apply_mask()'s short branch, inline, as in receive_message()
-                key = _from_bytes((buf[start : start + 4] * 32)[:length])
-                payload = (_from_bytes(buf[start + 4 : stop]) ^ key).to_bytes(length)
+                payload = _mask_short(buf[start + 4 : stop], buf[start : start + 4], length)
             elif length > _VIEW_THRESHOLD:
                 with memoryview(buf) as view:
                     payload = apply_mask(view[start + 4 : stop], bytes(buf[start : start + 4]))
@@ -209,7 +202,7 @@ class Shortcuts:
         end = len(data)
         if end < start + 2 or self._plain_lengths[data[1]] != _FOLLOWS_16:
             return None  # a 7-bit length that does not match, a 64-bit one, a short header
-        length = _from_bytes(data[2:4])
+        length = data[2] << 8 | data[3]
         start += 2
         if start + length != end or length > self._limit:
             return None
@@ -297,10 +290,8 @@ class Shortcuts:
         if n <= _MAX_LENGTH_7:
             if masks is None:
                 return _SHORT_HEADERS[opcode][n] + data
-            # A client's frame, masked inline as in receive_message().
             mask: bytes = masks.next()
-            masked = (_from_bytes(data) ^ _from_bytes((mask * 32)[:n])).to_bytes(n)
-            return _SHORT_HEADERS[opcode + 2][n] + mask + masked
+            return _SHORT_HEADERS[opcode + 2][n] + mask + _mask_short(data, mask, n)
         if n >= _SPLIT_THRESHOLD:
             return None
         if masks is None:

@@ -68,11 +68,11 @@ class Connection:
         "_heartbeat",
         "_id",
         "_inbox",
-        "_left_recv",
         "_lock",
         "_peername",
         "_pings",
         "_reading",
+        "_recvs",
         "_sockname",
         "_tls",
         "_writer",
@@ -113,7 +113,7 @@ class Connection:
             protocol, transport, self._lock, write_timeout=options.write_timeout, logger=logger
         )
         self._reading = False
-        self._left_recv = time.monotonic()  # when the handler last left recv()
+        self._recvs = 0  # how many times the handler left recv(): see hb_recv_count
         self._inbox = Inbox(options.max_queue)
         self._pings = Pings(protocol, self._lock)
         # Closed and released (set by _finalize, under _lock; waited for on _cond): a flag
@@ -256,7 +256,7 @@ class Connection:
                     return message if decode is None else _decode(message, decode)
             return self._receive(data, None, decode, False)
         finally:
-            self._left_recv = time.monotonic()
+            self._recvs += 1
             self._reading = False
 
     def _receive(
@@ -382,7 +382,7 @@ class Connection:
             with self._lock:
                 inbox.stop_streaming(final)
                 self._reading = False
-                self._left_recv = time.monotonic()
+                self._recvs += 1
 
     def __iter__(self) -> Iterator[Data]:
         """Iterate over incoming messages until the connection closes normally.
@@ -543,9 +543,9 @@ class Connection:
         )
 
     @property
-    def hb_idle_since(self) -> float | None:
-        """When the handler left ``recv()``, or ``None`` while it is inside."""
-        return None if self._reading else self._left_recv
+    def hb_recv_count(self) -> int | None:
+        """How many times the handler left ``recv()``, or ``None`` while it is inside."""
+        return None if self._reading else self._recvs
 
     # Sending.
 

@@ -18,7 +18,9 @@ per process for the connections upgraded inside a WSGI app. It
 Why parking is lazy: a handler inside ``recv()`` reads its own socket, so watching every
 socket all the time would wake this thread for every message. Instead, a periodic check,
 which runs only while connections exist, parks the connections whose handler has been
-elsewhere for :data:`PARK_DELAY` seconds. The cost on the message path is one clock read.
+elsewhere for :data:`PARK_DELAY` seconds. The cost on the message path is one counter,
+which ``recv()`` increments as it returns: a connection whose count has not moved since the
+previous check, and whose handler is not in ``recv()``, has been elsewhere since then.
 
 Selector registrations change only on this thread; other threads post commands and wake it
 through a socket pair.
@@ -174,8 +176,8 @@ class Served(Protocol):
         """Seconds the closing handshake may take; ``None``: forever."""
 
     @property
-    def hb_idle_since(self) -> float | None:
-        """When the handler left ``recv()``, or ``None`` while it is inside."""
+    def hb_recv_count(self) -> int | None:
+        """How many times the handler left ``recv()``, or ``None`` while it is inside."""
 
     def hb_wants_read(self) -> bool:
         """Whether the heartbeat should read the connection now (the handler is elsewhere)."""
@@ -259,6 +261,9 @@ class Heartbeat:
         self._closing: set[Served] = set()
         # Connections this thread may touch (see _claim), with its bookkeeping of each.
         self._claimed: dict[Served, _Watch] = {}
+        # The hb_recv_count of each connection out of recv() at the last periodic check,
+        # and not parked: this thread's own (see _check_idle).
+        self._recv_counts: dict[Served, int] = {}
         self._new: list[tuple[float, Served]] = []  # first pings not scheduled yet
         # Connections removed since the heap was last rid of their entries (see _compact).
         self._removed = 0
@@ -613,14 +618,24 @@ class Heartbeat:
         conn.transport.close()
 
     def _check_idle(self, now: float) -> None:
-        """Park the connections whose handler has been out of ``recv()`` too long."""
+        """Park the connections whose handler has been out of ``recv()`` since the previous
+        check, :data:`PARK_DELAY` ago: out of it now, and not back in it meanwhile, which
+        would have moved its count."""
+        previous = self._recv_counts
+        counts: dict[Served, int] = {}
         for conn in list(self._conns):
             watch = self._claimed.get(conn)
             if watch is not None and watch.parked:
                 continue
-            idle_since = conn.hb_idle_since
-            if idle_since is not None and now - idle_since >= PARK_DELAY and conn.hb_wants_read():
+            count = conn.hb_recv_count
+            if count is None:
+                continue
+            if previous.get(conn) == count and conn.hb_wants_read():
                 self._park(conn)
+            else:
+                counts[conn] = count
+        # Rebuilt at each check: connections removed since are forgotten with it.
+        self._recv_counts = counts
         with self._lock:
             self._next_check = now + PARK_DELAY if self._conns else math.inf
 

@@ -544,3 +544,19 @@ def test_mask_frame_in_one_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
     ((dst, size),) = calls  # masked straight into a bytes object, then concatenated
     assert size == len(data)
     assert all(dst != ffi.cast("char *", buffer) + 8 for buffer in m._buffers)
+
+
+def test_short_branch_every_length_and_buffer_type() -> None:
+    """The short branch that the message path calls (``_mask_short``, up to 125 bytes) masks
+    bytes and bytearrays of every length as the reference does, and it is apply_mask's
+    own branch for short payloads at every offset."""
+    rng = random.Random(125)
+    for n in range(m._PY_MAX + 1):
+        data = rng.randbytes(n)
+        mask = rng.randbytes(4)
+        expected = reference(data, mask, 0)
+        assert m._mask_short(data, mask, n) == expected
+        assert m._mask_short(bytearray(data), bytearray(mask), n) == expected
+        assert type(m._mask_short(bytearray(data), mask, n)) is bytes
+        for offset in range(4):
+            assert m.apply_mask(data, mask, offset) == reference(data, mask, offset)

@@ -108,7 +108,7 @@ def test_a_second_reader_raises_concurrency_error(pairs: Pairs) -> None:
     thread = threading.Thread(target=lambda: results.append(client.recv(timeout=TIMEOUT)))
     thread.start()
     try:
-        assert wait_for(lambda: client.hb_idle_since is None, TIMEOUT)  # it is in recv()
+        assert wait_for(lambda: client.hb_recv_count is None, TIMEOUT)  # it is in recv()
         with pytest.raises(syncws.ConcurrencyError):
             client.recv()
         with pytest.raises(syncws.ConcurrencyError):

@@ -105,12 +105,13 @@ class FakeConnection:
     """What the heartbeat uses of a connection (its interface, heartbeat.Served) that is
     never parked and never pings: each method it must not call fails the test."""
 
+    hb_recv_count: int | None = None  # always in recv(): skipped by the periodic check
+
     def __init__(self, ping_interval: float | None) -> None:
         self.id = uuid.uuid4()
         self.ping_interval = ping_interval
         self.ping_timeout = None
         self.close_timeout = None
-        self.hb_idle_since = None  # always in recv(): skipped by the periodic check
         self.transport = FakeTransport()
         self.pings = 0
 
@@ -181,6 +182,50 @@ def test_add_and_remove_wake_the_heartbeat_only_when_needed(heartbeat: Heartbeat
     assert wait_for(lambda: not heartbeat._new, 2 * PARK_DELAY + 1)
     assert [entry[3] for entry in heartbeat._heap if entry[2] == _PING] == [first]
     heartbeat.remove(first)
+
+
+class BusyConnection(FakeConnection):
+    """A handler that calls ``recv()`` again and again (its count moves at each look) until
+    it becomes idle; the heartbeat's questions of whether to read it are timed."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.busy = True
+        self.count = 0
+        self.left = 0.0  # when the count last moved: when the handler last left recv()
+        self.asked: list[float] = []
+
+    @property  # type: ignore[override]
+    def hb_recv_count(self) -> int | None:
+        if self.busy:
+            self.count += 1
+            self.left = time.monotonic()
+        return self.count
+
+    def hb_wants_read(self) -> bool:
+        self.asked.append(time.monotonic())
+        return False  # then nothing more: the question is what is tested
+
+
+def test_a_connection_is_read_for_only_once_out_of_recv_for_park_delay(
+    heartbeat: Heartbeat,
+) -> None:
+    """The periodic check parks a connection only if its handler stayed out of ``recv()``
+    from one check to the next: a handler back in ``recv()`` meanwhile is never read for,
+    however often the checks run, and an idle one is, between one and two checks later."""
+    conn = BusyConnection()
+    heartbeat.add(conn)
+    try:
+        time.sleep(5 * PARK_DELAY)
+        assert conn.count >= 3  # checked again and again meanwhile
+        assert conn.asked == []
+        conn.busy = False
+        assert wait_for(lambda: conn.asked, TIMEOUT)
+        # One whole period after the handler last left recv(): the next check.
+        assert conn.asked[0] - conn.left >= PARK_DELAY * 0.9  # timers are not exact
+    finally:
+        heartbeat.remove(conn)
+    assert wait_for(lambda: not heartbeat._recv_counts, 2 * PARK_DELAY + TIMEOUT)
 
 
 def test_parked_connection_is_closed_by_the_heartbeat_thread(

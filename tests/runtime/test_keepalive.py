@@ -527,7 +527,7 @@ def test_handing_reading_back_unparks_in_the_same_lock_hold(
         reader = threading.Thread(target=in_recv)
         reader.start()
         try:
-            assert wait_for(lambda: ws.hb_idle_since is None, 2)  # _reading is set
+            assert wait_for(lambda: ws.hb_recv_count is None, 2)  # _reading is set
             unparked: list[bool] = []  # whether the connection's lock was held
             # What the heartbeat calls for a connection it reads for, now readable.
             assert ws.hb_read(lambda: unparked.append(ws._lock.locked())) is False
