@@ -39,8 +39,15 @@ follows these rules; the code refers to them by number.
    :class:`~syncws.runtime.heartbeat.Served` and never sets its state. What it keeps about
    a connection (``heartbeat._Watch``) is its own and changes on its thread only; other
    threads may read whether it reads a connection, without a lock, only after a hold of
-   that connection's lock (see ``Connection.hb_read``). Once the heartbeat has claimed a
-   connection, it alone closes its socket, after unregistering it.
+   that connection's lock. That is sound because the heartbeat stops reading (unparks) in
+   the same hold of the lock in which ``Connection.hb_read`` finds ``_reading`` set: a
+   ``ping()`` queues its frame under the lock, then reads ``_reading``, then asks the
+   heartbeat to read the pong (``Heartbeat.want_read``); if the heartbeat had handed
+   reading back, the handler's ``ping()`` comes after that hold and finds it unparked; if
+   not, the heartbeat, still parked, reads the pong. (An unpark after the hold once let a
+   ``ping()`` just after ``recv()`` skip the wake-up, its pong waiting for the next
+   periodic park.) Once the heartbeat has claimed a connection, it alone closes its
+   socket, after unregistering it.
 7. A deadline that passes (pong, close, write) fails the connection: its socket is shut
    down, which wakes every thread blocked on it. A finalized connection
    (``Connection._finalized``, set once under the lock) is not read or watched again, and

@@ -30,7 +30,7 @@ from .connection import Connection
 from .heartbeat import Heartbeat, client_heartbeat
 from .options import ConnectionOptions, LoggerLike
 from .proxy import get_proxy, open_tunnel, parse_proxy
-from .transport import NestedTLSTransport, TLSTransport, Transport, _handshaken
+from .transport import NestedTLSTransport, TLSTransport, Transport, _handshaken, _socket_addresses
 
 __all__ = ["ClientConnection", "connect", "redact_uri"]
 
@@ -99,9 +99,9 @@ class ClientConnection(Connection):
             heartbeat=client_heartbeat() if heartbeat is None else heartbeat,
             options=ConnectionOptions() if options is None else options,
             logger=logger or logging.getLogger("syncws.client"),
+            addresses=_socket_addresses(wrapped.sock),
         )
         conn.redirects = []
-        conn._remember_addresses()
         conn._start(events)
         return conn
 

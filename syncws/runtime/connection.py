@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..protocol.connection import Protocol
@@ -37,6 +37,8 @@ __all__ = ["Connection", "Data"]
 # Connection ids are made on first use (uuid4 costs a getrandom() call per connection).
 _ID_LOCK = threading.Lock()
 
+
+_T = TypeVar("_T")
 
 # Plain globals: enum attribute lookups are slow (3.11).
 _OPEN = State.OPEN
@@ -92,11 +94,13 @@ class Connection:
         heartbeat: Heartbeat,
         options: ConnectionOptions,
         logger: LoggerLike,
+        addresses: tuple[Any, Any],
     ) -> None:
         self._id: uuid.UUID | None = None  # made on first use (see id)
         self.logger = logger
         self.transport = transport
         self.protocol = protocol
+        self._sockname, self._peername = addresses  # see transport._socket_addresses
         # Plain attributes, from options (checked there): the heartbeat reads them without a
         # second attribute lookup.
         self.ping_interval = options.ping_interval
@@ -190,14 +194,6 @@ class Connection:
         """The ``write_timeout`` option of this connection (its writer's)."""
         return self._writer.write_timeout
 
-    def _remember_addresses(self) -> None:
-        sock = self.transport.sock
-        try:
-            self._sockname = sock.getsockname()
-            self._peername = sock.getpeername()
-        except OSError:
-            self._sockname = self._peername = None
-
     # Receiving.
 
     @overload
@@ -241,11 +237,9 @@ class Connection:
         try:
             if timeout is not None or failing or self._tls:
                 return self._receive(None, timeout, decode, failing)
-            # The common case first: one recv() system call of the socket's own, which
-            # brings one whole message (nothing to queue, nothing to answer).
-            # receive_message() reads the protocol's state and changes nothing, and only
-            # this thread feeds the protocol now, so this needs no lock: at worst, a close()
-            # or a failure from another thread meanwhile finds this message received.
+            # The common case: one recv() system call of the socket's own brings one whole
+            # message. No lock: only this thread feeds the protocol (rule 2), and
+            # receive_message() changes nothing; a close() meanwhile finds it received.
             try:
                 data = self.transport.recv_raw()
             except OSError:
@@ -270,61 +264,75 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         # With no timeout and no TLS, one recv() system call of the socket's own.
         raw = deadline is None and not self._tls
-        protocol = self.protocol
         # The queue was found empty and the connection open, and nothing was read since.
         checked = data is None and not failing
-        inbox = self._inbox
-        bulk: PayloadRead | None = None
         while True:
             if data is None:
-                if checked:
-                    checked = False
-                else:
-                    with self._lock:
-                        if inbox.messages:
-                            return _decode(inbox.messages.popleft(), decode)
-                        if self._finalized:
-                            raise self.protocol.closed_exception()
-                        failing = (
-                            self.protocol.pending_failure is not None
-                            and self.protocol.fail_pending()
-                        )
-                    if failing:
-                        self._after_feed(False)
-                        continue
-                try:
-                    if raw:
-                        data = self.transport.recv_raw()
-                    else:
-                        data = self.transport.recv(
-                            None if deadline is None else deadline - time.monotonic()
-                        )
-                except OSError:
-                    data = b""
-                if data is None:
-                    raise TimeoutError("no message received in time")
+                message = None if checked else self._queued(self._inbox.pop)
+                checked = False
+                if message is not None:
+                    return _decode(message, decode)
+                data = self._read_chunk(raw, deadline)
                 if raw and data:
-                    message = protocol.receive_message(data)  # see recv()
+                    message = self.protocol.receive_message(data)  # see recv()
                     if message is not None:
                         return message if decode is None else _decode(message, decode)
-            chunk, data = data, None
-            eof = not chunk
-            with self._lock:
-                if not self._feed(chunk, eof):
-                    continue
-                message = inbox.messages.popleft() if inbox.messages else None
-                if message is None and deadline is None:
-                    # A large message: read it straight into its buffer (TLS included).
-                    bulk = self.protocol.start_payload_read()
-            if bulk is not None:
-                self._after_feed(False)  # answer what came before it (a ping), first
-                message, bulk = self._read_payload(bulk), None
-                if message is None:
-                    continue
-                return message if decode is None else _decode(message, decode)
-            self._after_feed(eof)
+            # A large message is read straight into its buffer, unless a timeout bounds it.
+            message = self._feed_chunk(data, bulk=deadline is None)
+            data = None
             if message is not None:
                 return message if decode is None else _decode(message, decode)
+
+    def _queued(self, take: Callable[[], _T]) -> _T:
+        """What ``take`` takes from the inbox under ``_lock`` (a message, or a fragment of
+        the streamed one), or ``None`` if the caller must read; raise once the connection
+        is finalized. A failure of the peer held back until the messages before it were
+        consumed (``Protocol.fail_pending``) is acted on here. The caller owns reading."""
+        while True:
+            with self._lock:
+                item = take()
+                if item is not None:
+                    return item
+                if self._finalized:
+                    raise self.protocol.closed_exception()
+                if self.protocol.pending_failure is None or not self.protocol.fail_pending():
+                    return item  # None
+            self._after_feed(False)
+
+    def _read_chunk(self, raw: bool, deadline: float | None) -> bytes:
+        """Read once, blocking until ``deadline``: with ``raw``, one ``recv()`` system call
+        of the socket's own (no TLS, no deadline). ``b""`` at EOF or when the socket
+        failed; raise :exc:`TimeoutError` at the deadline."""
+        transport = self.transport
+        try:
+            if raw:
+                data = transport.recv_raw()
+            else:
+                data = transport.recv(None if deadline is None else deadline - time.monotonic())
+        except OSError:
+            return b""
+        if data is None:
+            raise TimeoutError("no message received in time")
+        return data
+
+    def _feed_chunk(self, chunk: bytes, bulk: bool) -> Data | None:
+        """Feed what one read returned (``b""``: EOF), then answer and close as needed;
+        return the next queued message, if any. With ``bulk``, a large message that begins
+        in ``chunk`` is first read whole, straight into its buffer (TLS included; see
+        ``Protocol.start_payload_read``). The caller owns reading."""
+        eof = not chunk
+        read: PayloadRead | None = None
+        with self._lock:
+            if not self._feed(chunk, eof):
+                return None
+            message = self._inbox.pop()
+            if message is None and bulk:
+                read = self.protocol.start_payload_read()
+        if read is not None:
+            self._after_feed(False)  # answer what came before it (a ping), first
+            return self._read_payload(read)
+        self._after_feed(eof)
+        return message
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
         """Receive the next message fragment by fragment, as its frames arrive.
@@ -362,17 +370,10 @@ class Connection:
                 yield _decode(message, decode)
                 return
             while True:
-                with self._lock:
-                    # A message that arrives whole comes here too (see Inbox.receive).
-                    fragment = inbox.next_fragment()
-                    if fragment is None and self._finalized:
-                        raise self.protocol.closed_exception()
-                    failing = fragment is None and self.protocol.fail_pending()
-                if failing:
-                    self._after_feed(False)
-                    continue
+                # A message that arrives whole comes here too (see Inbox.receive).
+                fragment = self._queued(inbox.next_fragment)
                 if fragment is None:
-                    self._read_once()
+                    self._process(self._read_chunk(False, None))
                     continue
                 final = fragment.final
                 yield _decode(fragment.data, decode)
@@ -416,14 +417,6 @@ class Connection:
             self._after_feed(False)  # the protocol failed the connection: send its close
         return message
 
-    def _read_once(self) -> None:
-        """Read once from the socket, blocking, and process what arrived."""
-        try:
-            data = self.transport.recv() or b""  # None only after a timeout: none here
-        except OSError:
-            data = b""
-        self._process(data)
-
     def _process(self, data: bytes, eof: bool | None = None) -> None:
         """Feed bytes to the protocol (``b""`` is EOF unless ``eof=False``), then write and
         close as needed. Called by whichever thread owns reading."""
@@ -462,21 +455,16 @@ class Connection:
         elif self.protocol.close_expected():
             self._heartbeat.expect_close(self)
 
-    def _process_buffered(self, events: list[Any] | None = None) -> None:
-        """Process what arrived together with the handshake: the ``events`` that the
-        protocol returned with the handshake response (on the client side), then the frames
-        it buffered."""
+    def _start(self, events: list[Any] | None = None) -> None:
+        """Serve this connection, whose opening handshake is complete: its heartbeat takes
+        it (keepalive pings, reading while nobody does), and what arrived with the
+        handshake is processed: the ``events`` that the protocol returned with the
+        handshake response (on the client side), then the frames it buffered."""
+        self._heartbeat.add(self)
         if events:
             with self._lock:
                 self._handle_events(events, False)  # sent while the connection was open
         self._process(b"", eof=False)
-
-    def _start(self, events: list[Any] | None = None) -> None:
-        """Serve this connection, whose opening handshake is complete: its heartbeat takes
-        it (keepalive pings, reading while nobody does), and what arrived with the
-        handshake is processed (see :meth:`_process_buffered`)."""
-        self._heartbeat.add(self)
-        self._process_buffered(events)
 
     def _handle_events(self, events: list[Any], closing: bool) -> None:
         """Act on protocol events; called with ``_lock`` held. Messages go to the inbox,
@@ -496,7 +484,7 @@ class Connection:
         Args:
             unpark: Called when the heartbeat must stop reading (the handler reads again,
                 or backpressure), with ``_lock`` held: in the same hold as that decision
-                (see the comment below).
+                (rule 6).
 
         Returns:
             Whether the heartbeat should keep watching the socket for reading.
@@ -509,16 +497,7 @@ class Connection:
                     self._inbox.full() and not self.protocol.close_expected() and not self._aborted
                 )
             ):
-                # Unparked in the same lock hold as this check: that is what lets ping()
-                # read the heartbeat's "parked" without a lock (Heartbeat.want_read).
-                # ping() takes _lock to queue its frame, then reads _reading, then asks.
-                # If this check saw the handler in recv(), the handler's next ping() takes
-                # _lock after this hold, finds the connection unparked, and has the
-                # heartbeat read its pong; if the handler had left recv() already, reading
-                # is not handed back, and the heartbeat, still parked, reads the pong. A
-                # "parked" cleared after the hold (as it once was) let a ping() just after
-                # recv() skip the wake-up, and its pong wait for the next periodic park.
-                unpark()
+                unpark()  # in the same hold as this check: see rule 6
                 return False
             try:
                 data = self.transport.recv_nowait()
@@ -566,25 +545,14 @@ class Connection:
                 1011 and this raises :class:`~syncws.exceptions.ConnectionClosedError`.
             TypeError: ``message`` has an unsupported type.
         """
-        if type(message) is bytes and text is None:  # the common cases first
-            payload, opcode = message, _BINARY
-        elif type(message) is str and text is None:
-            payload, opcode = message.encode(), _TEXT
-        elif isinstance(message, str):
-            payload, opcode = message.encode(), (_TEXT if text or text is None else _BINARY)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            payload, opcode = bytes(message), (_TEXT if text else _BINARY)
-        elif isinstance(message, Mapping):
-            raise TypeError("data must be str, bytes-like, or an iterable of them")
-        elif isinstance(message, Iterable):
-            try:
-                self._writer.write_fragments(message, text, self._fail)
-            except WriteFailed as exc:
-                raise self._write_failed() from exc.__cause__
-            return
-        else:
-            raise TypeError("data must be str, bytes-like, or an iterable of them")
         try:
+            if type(message) is bytes and text is None:  # the common cases, inline
+                payload, opcode = message, _BINARY
+            elif type(message) is str and text is None:
+                payload, opcode = message.encode(), _TEXT
+            else:
+                self._writer.write_message(message, text, self._fail)
+                return
             if not self._writer.write_data(opcode, payload, whole=True):
                 self._writer.write_data_after_fragments(opcode, payload)
         except WriteFailed as exc:
@@ -622,8 +590,7 @@ class Connection:
         if not self._reading:
             # No thread is in recv(): have the heartbeat read the pong at once (unless it
             # reads this connection already), so that the waiter and the latency do not
-            # depend on the handler's next recv(). This comes after the lock hold above:
-            # see hb_read for why the heartbeat's answer is then never stale.
+            # depend on the handler's next recv(). After the lock hold above: rule 6.
             self._heartbeat.want_read(self)
         return waiter
 

@@ -34,7 +34,7 @@ from .connection import Connection
 from .forwarded import _TrustedProxies
 from .heartbeat import Heartbeat, wsgi_heartbeat
 from .options import ConnectionOptions, LoggerLike, _OpenConnections
-from .transport import TLSTransport, Transport, _handshaken
+from .transport import TLSTransport, Transport, _handshaken, _socket_addresses
 
 __all__ = ["ConnectionOwner", "ServerConnection"]
 
@@ -194,22 +194,13 @@ class ServerConnection(Connection):
             heartbeat=server._heartbeat,
             options=server.options,
             logger=server.logger,
+            addresses=_socket_addresses(transport.sock, *addresses),
         )
         self.server = server
         self.username: str | None = None
         """The authenticated user, set by :func:`~syncws.basic_auth`."""
         # Made by the first _call_when_closed(): most connections never have any.
         self._close_callbacks: list[Callable[[], Any]] | None = None
-        local, remote = addresses
-        if remote is None:
-            self._remember_addresses()
-        else:
-            if local is None:
-                try:
-                    local = transport.sock.getsockname()
-                except OSError:  # as _remember_addresses() does
-                    local = remote = None
-            self._sockname, self._peername = local, remote
 
     @classmethod
     def from_handshake(

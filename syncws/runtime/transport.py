@@ -22,7 +22,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.events import PayloadRead, State
 from ..protocol.mask import apply_mask_inplace
@@ -126,6 +126,21 @@ def _wait(sock: socket.socket, events: int, timeout: float | None) -> bool:
     poller = select.poll()
     poller.register(sock, events)
     return bool(poller.poll(None if timeout is None else max(0.0, timeout) * 1000))
+
+
+def _socket_addresses(
+    sock: socket.socket, local: Any = None, remote: Any = None
+) -> tuple[Any, Any]:
+    """The local and remote addresses of a connection's socket, ``(None, None)`` once it
+    is closed. Both are asked of the socket, unless the caller knows them (a WSGI server's
+    environ tells them): a known ``local`` and ``remote`` are returned as they are, and a
+    known ``remote`` saves a system call."""
+    if local is not None and remote is not None:
+        return local, remote
+    try:
+        return sock.getsockname(), (sock.getpeername() if remote is None else remote)
+    except OSError:
+        return None, None
 
 
 class Transport:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 from ..exceptions import ConnectionClosed
@@ -304,6 +304,33 @@ class Writer:
         """
         with self._send_mutex:
             self.write_data(opcode, payload)
+
+    def write_message(
+        self,
+        message: Data | Iterable[Data],
+        text: bool | None,
+        fail: Callable[[int, str], object],
+    ) -> None:
+        """``send()`` for any message but the two cases it handles itself (``bytes`` and
+        ``str`` with ``text=None``): a bytes-like object or a ``str`` with ``text`` given is
+        one frame; an iterable of them is a fragmented message (:meth:`write_fragments`,
+        which takes ``fail``).
+
+        Raises:
+            TypeError: ``message`` is neither ``str``, bytes-like, nor an iterable of them
+                (a mapping is refused: its keys are not fragments).
+            WriteFailed: A write failed or timed out.
+        """
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            is_text = isinstance(message, str) if text is None else text
+            opcode = Opcode.TEXT if is_text else Opcode.BINARY
+            payload = _as_bytes(message, "data")
+            if not self.write_data(opcode, payload, whole=True):
+                self.write_data_after_fragments(opcode, payload)
+        elif isinstance(message, Iterable) and not isinstance(message, Mapping):
+            self.write_fragments(message, text, fail)
+        else:
+            raise TypeError("data must be str, bytes-like, or an iterable of them")
 
     def write_fragments(
         self, fragments: Iterable[Data], text: bool | None, fail: Callable[[int, str], object]

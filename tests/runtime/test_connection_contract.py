@@ -268,6 +268,33 @@ def test_send_after_close_raises_and_nothing_is_sent(pairs: Pairs) -> None:
     client.close()
 
 
+@pytest.mark.parametrize(
+    ("message", "text", "received"),
+    [
+        ("é", None, "é"),
+        ("é", True, "é"),
+        ("é", False, "é".encode()),
+        (b"\xc3\xa9", None, b"\xc3\xa9"),
+        (b"\xc3\xa9", True, "é"),
+        (b"\xc3\xa9", False, b"\xc3\xa9"),
+        (bytearray(b"ab"), None, b"ab"),
+        (memoryview(b"abcd")[1:3], None, b"bc"),
+        (memoryview(b"ab"), True, "ab"),
+        (["a", "b"], None, "ab"),
+        ([b"a", bytearray(b"b")], None, b"ab"),
+        ((s for s in ("a", "b")), False, b"ab"),
+    ],
+)
+def test_send_frames_each_type_as_text_or_binary(
+    pairs: Pairs, message: object, text: bool | None, received: str | bytes
+) -> None:
+    """str is sent as text and bytes-like as binary, an iterable as one fragmented message
+    of its items' kind, and ``text`` overrides the kind; the peer receives it so."""
+    server, client = pairs()
+    client.send(message, text=text)  # type: ignore[arg-type]
+    assert server.recv(timeout=TIMEOUT) == received
+
+
 @pytest.mark.parametrize("message", [42, 3.14, None, {"key": "value"}, [1, 2]])
 def test_send_an_unsupported_type_raises_type_error(pairs: Pairs, message: object) -> None:
     """send() rejects what is neither str, bytes-like nor an iterable of them, and the
