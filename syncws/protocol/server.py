@@ -33,7 +33,7 @@ class ServerProtocol(Protocol):
 
     Args:
         origins: Allowed ``Origin`` values, strings or compiled patterns (see
-            :data:`~syncws.protocol.handshake.OriginRule`; ``None`` in the list allows
+            :data:`~syncws.protocol.handshake.server.OriginRule`; ``None`` in the list allows
             requests without one); ``None`` allows any.
         subprotocols: Subprotocols the server supports, by preference.
         select_subprotocol: Chooses the subprotocol from ``(offered, available)``.

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from syncws.exceptions import InvalidHandshake, InvalidMessage
 from syncws.protocol import http11
-from syncws.protocol.handshake import _upgrade_items, process_request
+from syncws.protocol.handshake import process_request
+from syncws.protocol.handshake.server import _upgrade_items
 from syncws.protocol.http11 import Headers, Request, RequestParser, Response
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -1,85 +1,31 @@
-"""The opening handshake of RFC 6455 §4: keys and the negotiation of both sides.
-
-Both sides are plain functions over :class:`~syncws.protocol.http11.Request` and
-:class:`~syncws.protocol.http11.Response`: a server validates a request with
-:func:`process_request` and gets the ``101`` to send; a client builds its request with
-:func:`build_request` and checks the answer with :func:`process_response`. The grammars of
-the headers they read are in :mod:`~syncws.protocol.headers`, URIs in
-:mod:`~syncws.protocol.uri`.
-
-Failures raise :exc:`~syncws.exceptions.InvalidHandshake` subclasses whose ``status_code``
-and ``headers`` say how a server answers (:func:`reject_handshake` builds that answer).
-"""
+"""The server's side of the opening handshake (RFC 6455 §4.2): validate a client's request,
+negotiate extensions and a subprotocol, and build the ``101``, or the error response."""
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
 import http
-import os
 import re
 from collections.abc import Callable, Sequence
 
-from ..exceptions import (
-    InvalidHandshake,
-    InvalidHeader,
-    InvalidOrigin,
-    InvalidStatus,
-    NegotiationError,
-)
-from .extensions import (
-    ClientExtensionFactory,
-    Extension,
-    ExtensionParameter,
-    ServerExtensionFactory,
-)
-from .headers import (
+from ...exceptions import InvalidHandshake, InvalidHeader, InvalidOrigin, NegotiationError
+from ..extensions import Extension, ExtensionParameter, ServerExtensionFactory
+from ..headers import (
     PROTOCOL_RE,
-    TOKEN_RE,
     header_items,
     joined_values,
     parse_extension_header,
     serialize_extension_header,
 )
-from .http11 import Headers, HeadersLike, Request, Response
+from ..http11 import Headers, HeadersLike, Request, Response
+from .keys import _UPGRADE_HEADERS, accept_key
 
-__all__ = [
-    "GUID",
-    "OriginRule",
-    "accept_key",
-    "build_request",
-    "generate_key",
-    "process_request",
-    "process_response",
-    "reject",
-    "reject_handshake",
-]
-
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-"""The GUID that RFC 6455 §1.3 appends to the key before hashing it."""
+__all__ = ["OriginRule", "process_request", "reject", "reject_handshake"]
 
 #: One item of ``origins``: an ``Origin`` value compared exactly, a compiled regular
 #: expression that must match the whole value (``re.compile(r"https://[a-z]+\.example\.com")``),
 #: or ``None`` to allow requests without ``Origin`` (non-browser clients).
 OriginRule = str | re.Pattern[str] | None
-
-_UPGRADE_HEADERS = [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-
-
-def accept_key(key: str) -> str:
-    """Compute ``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2).
-
-    Returns:
-        base64(SHA-1(key + :data:`GUID`)).
-    """
-    digest = hashlib.sha1((key + GUID).encode(), usedforsecurity=False).digest()
-    return binascii.b2a_base64(digest, newline=False).decode()
-
-
-def generate_key() -> str:
-    """Return a fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 (RFC 6455 §4.1)."""
-    return base64.b64encode(os.urandom(16)).decode()
 
 
 def process_request(
@@ -302,111 +248,3 @@ def reject_handshake(exc: InvalidHandshake, *, server_header: str | None = None)
     """
     text = f"Failed to open a WebSocket connection: {exc}.\n"
     return reject(exc.status_code, text, headers=exc.headers, server_header=server_header)
-
-
-def build_request(
-    host_header: str,
-    resource: str,
-    *,
-    key: str,
-    origin: str | None = None,
-    subprotocols: Sequence[str] | None = None,
-    extensions: Sequence[ClientExtensionFactory] = (),
-    additional_headers: HeadersLike | None = None,
-    user_agent_header: str | None = None,
-) -> Request:
-    """Build a client's handshake request (RFC 6455 §4.1).
-
-    Args:
-        host_header: The ``Host`` value, see :attr:`WebSocketURI.host_header`.
-        resource: The resource name: path and query string.
-        key: From :func:`generate_key`; keep it for :func:`process_response`.
-        origin, user_agent_header: Header values, none if ``None``.
-        subprotocols: Subprotocols to offer, by preference.
-        extensions: Extension factories whose offers to make, in order.
-        additional_headers: More headers, appended.
-
-    Raises:
-        ValueError: A subprotocol is not a token, or a header is invalid.
-    """
-    headers = Headers()
-    headers["Host"] = host_header
-    headers.update(_UPGRADE_HEADERS)
-    headers["Sec-WebSocket-Key"] = key
-    headers["Sec-WebSocket-Version"] = "13"
-    if origin is not None:
-        headers["Origin"] = origin
-    if extensions:
-        offers = [(factory.name, factory.get_request_params()) for factory in extensions]
-        headers["Sec-WebSocket-Extensions"] = serialize_extension_header(offers)
-    if subprotocols:
-        for subprotocol in subprotocols:
-            if not TOKEN_RE.fullmatch(subprotocol):
-                raise ValueError(f"invalid subprotocol: {subprotocol!r}")
-        headers["Sec-WebSocket-Protocol"] = ", ".join(subprotocols)
-    if additional_headers is not None:
-        headers.update(additional_headers)
-    if user_agent_header is not None:
-        headers["User-Agent"] = user_agent_header
-    return Request(resource, headers)
-
-
-def process_response(
-    response: Response,
-    *,
-    key: str,
-    subprotocols: Sequence[str] | None = None,
-    extensions: Sequence[ClientExtensionFactory] = (),
-) -> tuple[str | None, list[Extension]]:
-    """Check the server's answer to a handshake request (RFC 6455 §4.1, end).
-
-    ``key``, ``subprotocols`` and ``extensions`` are what :func:`build_request` got.
-
-    Returns:
-        The subprotocol the server chose (or ``None``) and the active extensions.
-
-    Raises:
-        InvalidStatus: The status is not 101.
-        InvalidHeader: ``Upgrade``, ``Connection`` or ``Sec-WebSocket-Accept`` is wrong, or
-            ``Sec-WebSocket-Protocol`` names more than one or one that wasn't offered.
-        NegotiationError: An extension wasn't offered, or its factory refused the answer.
-    """
-    if response.status_code != 101:
-        raise InvalidStatus(response)
-    headers = response.headers
-    if "upgrade" not in [item.lower() for item in header_items(headers, "Connection")]:
-        raise InvalidHeader("Connection", joined_values(headers, "Connection"))
-    if [item.lower() for item in header_items(headers, "Upgrade", PROTOCOL_RE)] != ["websocket"]:
-        raise InvalidHeader("Upgrade", joined_values(headers, "Upgrade"))
-    if headers.get_all("Sec-WebSocket-Accept") != [accept_key(key)]:
-        raise InvalidHeader("Sec-WebSocket-Accept", joined_values(headers, "Sec-WebSocket-Accept"))
-
-    accepted: list[Extension] = []
-    used: set[int] = set()
-    for value in headers.get_all("Sec-WebSocket-Extensions"):
-        for name, params in parse_extension_header(value):
-            error: NegotiationError | None = None
-            for i, factory in enumerate(extensions):
-                if i in used or factory.name != name:
-                    continue
-                try:
-                    extension = factory.process_response_params(params, accepted)
-                except NegotiationError as exc:
-                    error = exc
-                    continue
-                used.add(i)
-                accepted.append(extension)
-                break
-            else:
-                raise NegotiationError(f"unexpected or refused extension: {name}") from error
-
-    chosen = header_items(headers, "Sec-WebSocket-Protocol")
-    if len(chosen) > 1:
-        raise InvalidHeader(
-            "Sec-WebSocket-Protocol", ", ".join(chosen), "server chose more than one subprotocol"
-        )
-    if chosen and chosen[0] not in (subprotocols or ()):
-        raise InvalidHeader(
-            "Sec-WebSocket-Protocol", chosen[0], f"unexpected subprotocol: {chosen[0]}"
-        )
-    return (chosen[0] if chosen else None), accepted
