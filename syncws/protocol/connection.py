@@ -44,8 +44,8 @@ from .frames import (
     parse_header,
     size_limit,
 )
-from .mask import _mask_frame, apply_mask
-from .shortcuts import _OPEN, _SPLIT_THRESHOLD, _VIEW_THRESHOLD, BULK_THRESHOLD, Shortcuts
+from .mask import _mask_frame, _unmask_slice, apply_mask
+from .shortcuts import _OPEN, _SPLIT_THRESHOLD, BULK_THRESHOLD, Shortcuts
 
 if TYPE_CHECKING:
     from .extensions import Extension
@@ -251,49 +251,8 @@ class Protocol(Shortcuts):
             buf = data
         else:
             return events
-        end = len(buf)
-        pos = 0
         try:
-            while end - pos >= 2:
-                pos = self._receive_plain(buf, pos, events)  # the common frames, quickly
-                if end - pos < 2:
-                    break
-                header = parse_header(buf, pos)
-                if header is None:
-                    break
-                b0, length, mask, start = header
-                self._check_header(b0, length, mask)
-                stop = start + length
-                if stop > end:
-                    if (
-                        end > start
-                        and not b0 & 0x40
-                        # A continuation may belong to a compressed message (RSV1 is on its
-                        # first frame only): its bytes are UTF-8 only once decompressed.
-                        and not (b0 & 0x0F == Opcode.CONT and self._rsv_allowed & 0x40)
-                        and (
-                            b0 & 0x0F == Opcode.TEXT
-                            or (b0 & 0x0F == Opcode.CONT and self._recv_opcode == Opcode.TEXT)
-                        )
-                    ):
-                        self._check_partial_text(buf, start, end, mask, b0 & 0x0F)
-                    break
-                if self._partial_decoder is not None:
-                    self._forget_partial_check()
-                if mask is None:
-                    payload = bytes(buf[start:stop])
-                elif length > _VIEW_THRESHOLD:
-                    with memoryview(buf) as view:
-                        payload = apply_mask(view[start:stop], mask)
-                else:
-                    payload = apply_mask(buf[start:stop], mask)
-                pos = stop
-                if b0 & 0x08:
-                    self._receive_control(b0 & 0x0F, payload, events)
-                    if self._discard:
-                        break
-                else:
-                    self._receive_data_frame(b0, payload, events)
+            pos = self._receive_frames(buf, events)
         except ProtocolError as exc:
             if any(type(event) is Message or type(event) is Fragment for event in events):
                 # Fail once the application has seen the messages that came before the
@@ -305,9 +264,10 @@ class Protocol(Shortcuts):
             else:
                 self.fail(exc.code, str(exc), exc)
             return events
+        # Keep what follows the last whole frame, in the buffer (``data`` is not ours).
         if self._discard:
             self._buf = bytearray()
-        elif pos == end:
+        elif pos == len(buf):
             if buf is self._buf:
                 self._buf.clear()
         elif buf is self._buf:
@@ -315,6 +275,38 @@ class Protocol(Shortcuts):
         else:
             self._buf = bytearray(buf[pos:])
         return events
+
+    def _receive_frames(self, buf: bytes | bytearray, events: list[Event]) -> int:
+        """:meth:`receive_data`'s loop: append the events of the whole frames at the start
+        of ``buf``; return the position of the first incomplete one (or where it stopped to
+        discard what follows our close). Raises :exc:`ProtocolError` on an invalid frame."""
+        end = len(buf)
+        pos = 0
+        while end - pos >= 2:
+            pos = self._receive_plain(buf, pos, events)  # the common frames, quickly
+            if end - pos < 2:
+                break
+            header = parse_header(buf, pos)
+            if header is None:
+                break
+            b0, length, mask, start = header
+            self._check_header(b0, length, mask)
+            stop = start + length
+            if stop > end:
+                if end > start:
+                    self._check_partial_text(buf, b0, start, end, mask)
+                break
+            if self._partial_decoder is not None:
+                self._forget_partial_check()
+            payload = _unmask_slice(buf, start, stop, mask)
+            pos = stop
+            if b0 & 0x08:
+                self._receive_control(b0 & 0x0F, payload, events)
+                if self._discard:
+                    break
+            else:
+                self._receive_data_frame(b0, payload, events)
+        return pos
 
     def _check_header(self, b0: int, length: int, mask: bytes | None) -> None:
         """Check a frame header before its payload arrives (RFC 6455 §5.2-§5.5)."""
@@ -426,11 +418,24 @@ class Protocol(Shortcuts):
         self._partial_decoder = None
 
     def _check_partial_text(
-        self, buf: bytes | bytearray, start: int, end: int, mask: bytes | None, opcode: int
+        self, buf: bytes | bytearray, b0: int, start: int, end: int, mask: bytes | None
     ) -> None:
         """Validate the UTF-8 of the part of a text frame received so far (fail fast, even
         inside one frame: Autobahn|Testsuite 6.4.3, 6.4.4). Each byte is checked once here,
-        and once more when the frame is complete."""
+        and once more when the frame is complete. Frames of other messages, and compressed
+        ones, are left alone."""
+        opcode = b0 & 0x0F
+        if (
+            b0 & 0x40
+            # A continuation may belong to a compressed message (RSV1 is on its first frame
+            # only): its bytes are UTF-8 only once decompressed.
+            or (opcode == Opcode.CONT and self._rsv_allowed & 0x40)
+            or not (
+                opcode == Opcode.TEXT
+                or (opcode == Opcode.CONT and self._recv_opcode == Opcode.TEXT)
+            )
+        ):
+            return
         checked = self._partial_checked
         if end - start <= checked:
             return

@@ -33,7 +33,7 @@ from .frames import (
     _pack_header16_masked,
     parse_header,
 )
-from .mask import _mask_frame, _mask_short, apply_mask
+from .mask import _mask_frame, _mask_short, _unmask_slice
 
 if TYPE_CHECKING:
     import codecs
@@ -45,10 +45,6 @@ __all__ = ["BULK_THRESHOLD", "Shortcuts"]
 #: Payload size from which :meth:`Shortcuts.start_payload_read` offers a message to
 #: be read straight into its final buffer.
 BULK_THRESHOLD = 65536
-
-# Payloads above this size are unmasked through a memoryview of the receive buffer, which
-# saves one copy; below it, slicing is cheaper than creating the view.
-_VIEW_THRESHOLD = 4096
 
 # Data frames from this size on, those with a 64-bit length, are queued as a header and a
 # payload (see Protocol.buffers_to_send): frame_message() leaves them to the general path.
@@ -180,11 +176,8 @@ class Shortcuts:
                 payload = bytes(buf[start:stop])
             elif length <= _MAX_LENGTH_7:
                 payload = _mask_short(buf[start + 4 : stop], buf[start : start + 4], length)
-            elif length > _VIEW_THRESHOLD:
-                with memoryview(buf) as view:
-                    payload = apply_mask(view[start + 4 : stop], bytes(buf[start : start + 4]))
             else:
-                payload = apply_mask(buf[start + 4 : stop], bytes(buf[start : start + 4]))
+                payload = _unmask_slice(buf, start + 4, stop, bytes(buf[start : start + 4]))
             if b0 == 0x82:
                 message = payload
             else:
@@ -208,10 +201,7 @@ class Shortcuts:
             return None
         if start == 4:  # not masked
             return data[start:]
-        if length > _VIEW_THRESHOLD:
-            with memoryview(data) as view:
-                return apply_mask(view[start:], data[start - 4 : start])
-        return apply_mask(data[start:], data[start - 4 : start])
+        return _unmask_slice(data, start, end, data[start - 4 : start])
 
     def start_payload_read(self) -> PayloadRead | None:
         """Hand the rest of a large message over to the I/O layer.
