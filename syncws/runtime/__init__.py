@@ -12,7 +12,8 @@ follows these rules; the code refers to them by number.
    objects it composes. It is held only for short work that never blocks: never across a
    blocking socket call, compression or encryption. A method that requires it says so and
    asserts it, except where the assertion would be a call of its own on the path of every
-   message: the inbox, ``Connection._feed``, the writer's steps of a send or a broadcast
+   message: the inbox, ``Connection._feed`` and ``_handle_events`` (once per read), the
+   writer's steps of a send or a broadcast
    (``WriterToken.take`` and ``release`` among them).
 2. One reader at a time. A thread in ``recv()`` or ``recv_streaming()`` owns reading: it
    sets ``Connection._reading`` under the lock before it reads and clears it when it
