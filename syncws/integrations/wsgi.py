@@ -207,6 +207,10 @@ def _take_over(sock: socket.socket) -> socket.socket:
     """Return a socket of our own on the client's connection; leave ``sock`` on a dead one."""
     fd = sock.fileno()
     ours = socket.socket(fileno=os.dup(fd))
+    # The duplicate shares the descriptor's flags: a WSGI server that gave its socket a
+    # timeout left it non-blocking, which our socket object, with no timeout, would not
+    # know (its blocking reads would then return nothing instead of waiting).
+    ours.setblocking(True)
     dead, peer = socket.socketpair()
     try:
         dead.shutdown(socket.SHUT_RDWR)

@@ -492,6 +492,8 @@ class Heartbeat:
             now = time.monotonic()
             if now >= self._next_check:
                 self._check_idle(now)
+        # The last check may have recorded connections gone since: keep none of them.
+        self._recv_counts = {}
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

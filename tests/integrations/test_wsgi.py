@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import socket
 import struct
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from rawws import KEY, REQUEST, accept_key, close_frame, frame, parse_close
+from timing import TIMEOUT
 from wsgi_apps import wsgi_app
 from wsgi_servers import gunicorn_server, werkzeug_server
 
@@ -22,6 +24,7 @@ from syncws.integrations.wsgi import (
     SocketUnavailable,
     Upgrader,
     WebSocketApp,
+    _take_over,
     request_from_environ,
 )
 
@@ -340,3 +343,21 @@ def test_listed_before_the_101_and_broadcast_queued_behind_it() -> None:
     finally:
         app.logger.setLevel(level)
         app.logger.removeHandler(handler)
+
+
+def test_the_taken_over_socket_blocks_whatever_timeout_the_server_gave_its_own() -> None:
+    """A WSGI server that gave its socket a timeout left its descriptor non-blocking, a
+    flag the duplicate shares: the socket the connection gets is blocking, as its socket
+    object (no timeout) says, so a read waits for data instead of returning none; and the
+    server's socket now reaches a dead end, never the client."""
+    server_side, client_side = socket.socketpair()
+    with client_side:
+        server_side.settimeout(5)  # as a WSGI server may: the descriptor is non-blocking
+        ours = _take_over(server_side)
+        with ours, server_side:
+            assert ours.gettimeout() is None
+            assert os.get_blocking(ours.fileno())
+            client_side.settimeout(TIMEOUT)
+            client_side.sendall(b"late")
+            assert ours.recv(16) == b"late"
+            assert server_side.recv(16) == b""  # the dead socket: end of file

@@ -361,6 +361,42 @@ def test_closed_connections_are_freed_by_reference_counting(
         gc.enable()
 
 
+def test_a_stopped_heartbeat_keeps_no_connection_it_watched_for_idleness(
+    server: ServerFactory, uri: UriFactory
+) -> None:
+    """A connection whose handler was out of ``recv()`` at a periodic check is in the
+    heartbeat's bookkeeping of counts; once it is closed and the server shut down, the
+    stopped heartbeat thread keeps nothing of it, and reference counting frees it."""
+    refs: list[weakref.ref[syncws.ServerConnection]] = []
+    recorded = threading.Event()
+
+    def handler(ws: syncws.ServerConnection) -> None:
+        refs.append(weakref.ref(ws))
+        ws.send("hi")
+        # Out of recv() until a periodic check has recorded the connection.
+        wait_for(lambda: ws in ws.server._heartbeat._recv_counts, TIMEOUT)
+        recorded.set()
+
+    srv = server(handler, ping_interval=None)
+    heartbeat = srv._heartbeat
+    gc.collect()
+    gc.disable()
+    try:
+        with syncws.connect(uri(srv), ping_interval=None) as ws:
+            assert ws.recv(timeout=TIMEOUT) == "hi"
+            assert recorded.wait(TIMEOUT)
+            with pytest.raises(syncws.ConnectionClosedOK):
+                ws.recv(timeout=TIMEOUT)  # the handler returned: the server closes
+        srv.shutdown(timeout=TIMEOUT)
+        assert heartbeat._thread is not None
+        heartbeat._thread.join(TIMEOUT)
+        assert not heartbeat._thread.is_alive()
+        assert heartbeat._recv_counts == {}
+        assert wait_for(lambda: refs[0]() is None, TIMEOUT)
+    finally:
+        gc.enable()
+
+
 def test_closed_connections_kept_by_deadlines_are_bounded_while_others_live(
     server: ServerFactory, uri: UriFactory
 ) -> None:
