@@ -317,9 +317,9 @@ def tap(port: int) -> Iterator[tuple[str, Tapped]]:
             client, _ = listener.accept()
         except OSError:
             return
-        server = socket.create_connection(("127.0.0.1", port), timeout=5)
+        server = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         for sock in (client, server):
-            sock.settimeout(10)
+            sock.settimeout(2 * TIMEOUT)
             sockets.append(sock)
         for source, sink, buf in (
             (client, server, record.upstream),

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from timing import TIMEOUT as UNIT
 from wsgi_servers import free_port, wait_listening
 
 #: Seconds a server process has to exit.
-TIMEOUT = 10
+TIMEOUT = 2 * UNIT
 
 SERVER = """
 import sys, syncws

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import trustme
+from timing import TIMEOUT
 
 #: Seconds a service may take to accept connections.
-START_TIMEOUT = 10.0
+START_TIMEOUT = 2 * TIMEOUT
 
 
 def find_program(name: str, package: str) -> str:
