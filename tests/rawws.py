@@ -239,7 +239,7 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
             sock.close()
 
 
-def response_head(port: int, request: bytes, timeout: float = 5) -> bytes:
+def response_head(port: int, request: bytes, timeout: float = TIMEOUT) -> bytes:
     """Send ``request`` to 127.0.0.1:``port`` on a plain socket; return the response's head
     (status line and headers), or what came before the connection ended."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:

@@ -60,7 +60,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = START_T
             time.sleep(0.02)
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> None:
     """Terminate ``proc``, then kill it if it has not exited within ``timeout``."""
     if proc.poll() is None:
         proc.terminate()
