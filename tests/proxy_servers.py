@@ -32,9 +32,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ipv6_loopback
+from timing import TIMEOUT
 
 #: Seconds a proxy has to start listening, and to exit once told to.
-START_TIMEOUT = 10
+START_TIMEOUT = 2 * TIMEOUT
 
 TINYPROXY = os.environ.get("SYNCWS_TINYPROXY", "/usr/bin/tinyproxy")
 DANTED = os.environ.get("SYNCWS_DANTED", "/usr/sbin/danted")

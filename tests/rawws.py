@@ -239,7 +239,7 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
             sock.close()
 
 
-def response_head(port: int, request: bytes, timeout: float = 5) -> bytes:
+def response_head(port: int, request: bytes, timeout: float = TIMEOUT) -> bytes:
     """Send ``request`` to 127.0.0.1:``port`` on a plain socket; return the response's head
     (status line and headers), or what came before the connection ended."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -317,9 +317,9 @@ def tap(port: int) -> Iterator[tuple[str, Tapped]]:
             client, _ = listener.accept()
         except OSError:
             return
-        server = socket.create_connection(("127.0.0.1", port), timeout=5)
+        server = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         for sock in (client, server):
-            sock.settimeout(10)
+            sock.settimeout(2 * TIMEOUT)
             sockets.append(sock)
         for source, sink, buf in (
             (client, server, record.upstream),

@@ -27,6 +27,7 @@ import time
 
 import flask
 import redis
+from timing import TIMEOUT
 
 import syncws
 from syncws.integrations.flask import Sock
@@ -36,7 +37,7 @@ from syncws.integrations.redis import EVERYONE, Hub
 def rooms(hub: Hub, ws: syncws.ServerConnection, topic: str) -> None:
     """Join ``topic``, say ``joined`` once Redis confirmed it, then read until the end."""
     hub.join(ws, topic)
-    if not hub.wait_subscribed(10):
+    if not hub.wait_subscribed(2 * TIMEOUT):
         ws.close(1011, "not subscribed")
         return
     ws.send("joined")
@@ -86,12 +87,12 @@ def fork(url: str) -> None:
     with syncws.Server(lambda ws: ws.wait_closed(), "127.0.0.1", 0) as busy:
         busy.start()
         client = syncws.connect(f"ws://127.0.0.1:{busy.port}/")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 2 * TIMEOUT
         while not busy.connections and time.monotonic() < deadline:
             time.sleep(0.01)  # the server registers the connection after its 101
         hub.attach(busy)
         hub.attach(idle)
-        assert hub.wait_subscribed(10)
+        assert hub.wait_subscribed(2 * TIMEOUT)
         ready_r, ready_w = os.pipe()
         done_r, done_w = os.pipe()
         pid = os.fork()
@@ -100,7 +101,7 @@ def fork(url: str) -> None:
             try:
                 os.close(ready_r)
                 os.close(done_w)
-                if hub.wait_subscribed(10):
+                if hub.wait_subscribed(2 * TIMEOUT):
                     os.write(ready_w, b"1")
                     os.read(done_r, 1)  # until the parent is done
                     status = 0
@@ -114,7 +115,7 @@ def fork(url: str) -> None:
             (child,) = [c for c in check.client_list() if c["name"] == f"syncws-hub-{pid}"]
             assert child["sub"] == "1", child
             assert hub.publish(EVERYONE, "hello") == 2
-            assert client.recv(timeout=5) == "hello"
+            assert client.recv(timeout=TIMEOUT) == "hello"
             try:
                 extra = client.recv(timeout=0.5)
             except TimeoutError:

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from timing import TIMEOUT
 from wsgi_servers import free_port, wait_listening
 
 #: Seconds a server process has to exit.
-TIMEOUT = 10
+EXIT_TIMEOUT = 2 * TIMEOUT
 
 SERVER = """
 import sys, syncws
@@ -41,7 +42,7 @@ class ServerProcess:
     def stop(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)  # graceful: clients get 1001
-        assert self.proc.wait(TIMEOUT) == 0
+        assert self.proc.wait(EXIT_TIMEOUT) == 0
         self.proc = None
 
 
@@ -53,4 +54,4 @@ def server_process() -> Iterator[ServerProcess]:
     finally:
         if running.proc is not None:
             running.proc.kill()
-            running.proc.wait(TIMEOUT)
+            running.proc.wait(EXIT_TIMEOUT)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import trustme
+from timing import TIMEOUT
 
 #: Seconds a service may take to accept connections.
-START_TIMEOUT = 10.0
+START_TIMEOUT = 2 * TIMEOUT
 
 
 def find_program(name: str, package: str) -> str:
@@ -59,7 +60,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = START_T
             time.sleep(0.02)
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> None:
     """Terminate ``proc``, then kill it if it has not exited within ``timeout``."""
     if proc.poll() is None:
         proc.terminate()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Program, program
+from timing import TIMEOUT
 from wsgi_servers import free_port
 
 import syncws
@@ -30,7 +31,8 @@ APP = DEPLOYMENT / "service.py"
 UNIT = DEPLOYMENT / "syncws@.service"
 HAPROXY = DEPLOYMENT / "haproxy.cfg"
 NGINX = DEPLOYMENT / "nginx.conf"
-TIMEOUT = 20
+#: Seconds the app may take to start, or to stop.
+PROGRAM_TIMEOUT = 4 * TIMEOUT
 
 
 #: The connection options' defaults, which the configurations must allow for.
@@ -39,7 +41,7 @@ DEFAULTS = syncws.ConnectionOptions()
 
 def wait_for_line(running: Program, pattern: str) -> re.Match[str]:
     """The first line of the program's standard error that matches ``pattern`` (bounded)."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + PROGRAM_TIMEOUT
     while True:
         line = running.line(deadline - time.monotonic())
         match = re.search(pattern, line)
@@ -48,7 +50,7 @@ def wait_for_line(running: Program, pattern: str) -> re.Match[str]:
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=2 * TIMEOUT)
     try:
         client.request("GET", path)
         with client.getresponse() as response:
@@ -70,12 +72,12 @@ def test_app_answers_health_checks_echoes_and_believes_its_proxy() -> None:
             opened = wait_for_line(running, r"connection open from (.*)")
             assert opened[1].startswith("('203.0.113.7', 0) via ('127.0.0.1', ")
             ws.send("hello")
-            assert ws.recv(timeout=5) == "hello"
+            assert ws.recv(timeout=TIMEOUT) == "hello"
             running.proc.send_signal(signal.SIGTERM)
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
+                ws.recv(timeout=PROGRAM_TIMEOUT)
             assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
@@ -132,7 +134,7 @@ def test_systemd_unit_runs_the_app_and_stops_it_within_its_timeout(tmp_path: Pat
             started = time.monotonic()
             running.proc.send_signal(getattr(signal, service["KillSignal"][0]))
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
+                ws.recv(timeout=PROGRAM_TIMEOUT)
             assert ws.close_code == 1001
         assert running.proc.wait(stop_timeout) == 0
         assert time.monotonic() - started < stop_timeout
@@ -142,7 +144,7 @@ def test_systemd_unit_runs_the_app_and_stops_it_within_its_timeout(tmp_path: Pat
         path = tmp_path / f"syncws@{port}.service"
         path.write_text(unit_for_here(port))
         result = subprocess.run(
-            [analyze, "verify", str(path)], capture_output=True, text=True, timeout=60
+            [analyze, "verify", str(path)], capture_output=True, text=True, timeout=12 * TIMEOUT
         )
         assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
@@ -211,4 +213,4 @@ def test_haproxy_config_agrees_with_the_app_and_nginx() -> None:
         assert get(port, path) == (200, b"OK\n")
         assert method == "GET"
         running.proc.send_signal(signal.SIGTERM)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0

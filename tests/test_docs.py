@@ -48,6 +48,7 @@ from doc_blocks import (
     rst_files,
     script_commands,
 )
+from timing import TIMEOUT
 
 import syncws
 from syncws.cli import client, demo, run
@@ -268,7 +269,7 @@ def pip_install_help() -> str:
         capture_output=True,
         text=True,
         check=True,
-        timeout=60,
+        timeout=12 * TIMEOUT,
     ).stdout
 
 
@@ -309,7 +310,7 @@ def script_help(script: Path) -> str:
         capture_output=True,
         text=True,
         check=True,
-        timeout=60,
+        timeout=12 * TIMEOUT,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     ).stdout
@@ -346,7 +347,7 @@ def check_python_c(code: str, environment: dict[str, str], output: list[str]) ->
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=12 * TIMEOUT,
         cwd=ROOT,
         env={**os.environ, **environment},
     )

@@ -24,12 +24,14 @@ import pytest
 from conftest import Program, ServerFactory, program, uri
 from doc_blocks import commands_in, rst_blocks
 from services import RedisServer
+from timing import TIMEOUT
 from wsgi_servers import free_port, wait_listening, werkzeug_server
 
 import syncws
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TIMEOUT = 20
+#: Seconds a program of its own may take to start, to answer or to stop.
+PROGRAM_TIMEOUT = 4 * TIMEOUT
 
 
 def example(name: str) -> ModuleType:
@@ -44,10 +46,10 @@ def example(name: str) -> ModuleType:
 
 def connect_when_listening(port: int, path: str = "/") -> syncws.ClientConnection:
     """Connect to a program's server on ``port`` once it listens (bounded)."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + PROGRAM_TIMEOUT
     while True:
         try:
-            return syncws.connect(f"ws://localhost:{port}{path}", open_timeout=5)
+            return syncws.connect(f"ws://localhost:{port}{path}", open_timeout=TIMEOUT)
         except ConnectionRefusedError:
             if time.monotonic() > deadline:
                 raise
@@ -66,7 +68,7 @@ def shown_on(name: str, port: int, directory: Path) -> Path:
 
 def wait_for_line(running: Program, pattern: str) -> str:
     """The first line of the program's standard error that matches ``pattern`` (bounded)."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + PROGRAM_TIMEOUT
     while not re.search(pattern, line := running.line(deadline - time.monotonic())):
         pass
     return line
@@ -78,13 +80,13 @@ def echo_then_stop(running: Program, port: int, clients: int) -> None:
     connections = [syncws.connect(f"ws://127.0.0.1:{port}/") for _ in range(clients)]
     for i, ws in enumerate(connections):
         ws.send(f"hello {i}")
-        assert ws.recv(timeout=5) == f"hello {i}"
+        assert ws.recv(timeout=TIMEOUT) == f"hello {i}"
     running.proc.send_signal(signal.SIGTERM)
     for ws in connections:
         with pytest.raises(syncws.ConnectionClosedOK):
-            ws.recv(timeout=TIMEOUT)
+            ws.recv(timeout=PROGRAM_TIMEOUT)
         assert ws.close_code == 1001
-    assert running.proc.wait(TIMEOUT) == 0
+    assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -98,20 +100,23 @@ def test_quickstart_echo_server_and_client(signum: int, tmp_path: Path) -> None:
     with program([str(server_copy)]) as running:
         wait_listening(port, running.proc)
         result = subprocess.run(
-            [sys.executable, str(client_copy)], capture_output=True, text=True, timeout=TIMEOUT
+            [sys.executable, str(client_copy)],
+            capture_output=True,
+            text=True,
+            timeout=PROGRAM_TIMEOUT,
         )
         [shown] = [c for c in commands_in("tutorial/quickstart.rst", "python") if "hello" in c.text]
         assert shown.output == ["Hello, world!"]  # what the page says it prints
         assert (result.returncode, result.stdout, result.stderr) == (0, "Hello, world!\n", "")
         with syncws.connect(f"ws://localhost:{port}/") as ws:
             ws.send(b"\x00\xff")
-            assert ws.recv(timeout=5) == b"\x00\xff"
+            assert ws.recv(timeout=TIMEOUT) == b"\x00\xff"
             running.proc.send_signal(signum)
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
+                ws.recv(timeout=PROGRAM_TIMEOUT)
             assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
-        assert running.rest(TIMEOUT) == ""
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        assert running.rest(PROGRAM_TIMEOUT) == ""
 
 
 def test_chat_server_sends_every_message_to_everyone() -> None:
@@ -120,16 +125,16 @@ def test_chat_server_sends_every_message_to_everyone() -> None:
     port = free_port()
     with program([str(EXAMPLES / "chat_server.py"), "--port", str(port)]) as running:
         with connect_when_listening(port) as ann:
-            assert ann.recv(timeout=5).endswith(" joined")
+            assert ann.recv(timeout=TIMEOUT).endswith(" joined")
             with syncws.connect(f"ws://localhost:{port}/") as bob:
-                joined = bob.recv(timeout=5)
+                joined = bob.recv(timeout=TIMEOUT)
                 assert joined.endswith(" joined")
-                assert ann.recv(timeout=5) == joined
+                assert ann.recv(timeout=TIMEOUT) == joined
                 ann.send("hello")
-                assert ann.recv(timeout=5) == bob.recv(timeout=5) == "hello"
+                assert ann.recv(timeout=TIMEOUT) == bob.recv(timeout=TIMEOUT) == "hello"
         running.proc.send_signal(signal.SIGINT)
-        assert running.proc.wait(TIMEOUT) == 0
-        assert "Traceback" not in running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def test_handlers_served_by_the_runner_as_the_cli_reference_shows() -> None:
@@ -141,7 +146,7 @@ def test_handlers_served_by_the_runner_as_the_cli_reference_shows() -> None:
     assert args[:4] == ["-m", "syncws", "run", "handlers:echo"]  # examples/handlers.py
     port = free_port()
     with program([*args, "--port", str(port)], cwd=EXAMPLES) as running:
-        first = running.line(TIMEOUT).split(maxsplit=3)[3].rstrip()
+        first = running.line(PROGRAM_TIMEOUT).split(maxsplit=3)[3].rstrip()
         assert first == command.output[0].split(maxsplit=3)[3].replace("8765", str(port))
         for _ in range(2):
             wait_for_line(running, rf"INFO server listening on .*:{port}/")
@@ -166,14 +171,14 @@ def test_logging_setup_logs_the_lines_the_logging_page_shows() -> None:
     ][:1]
     port = free_port()
     with program([str(EXAMPLES / "logging_setup.py"), str(port)]) as running:
-        listening = running.line(TIMEOUT)
+        listening = running.line(PROGRAM_TIMEOUT)
         with syncws.connect(f"ws://127.0.0.1:{port}/chat?token=s3cret") as ws:
             ws.send("hi")
-            assert ws.recv(timeout=5) == "hi"
-        opened = running.line(TIMEOUT)
+            assert ws.recv(timeout=TIMEOUT) == "hi"
+        opened = running.line(PROGRAM_TIMEOUT)
         running.proc.send_signal(signal.SIGINT)
-        assert running.proc.wait(TIMEOUT) == 0
-        rest = running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        rest = running.rest(PROGRAM_TIMEOUT)
     for pattern, line, shown_line in zip(LOG_LINES, [listening, opened], shown, strict=True):
         assert re.fullmatch(pattern, line.rstrip("\n")), line
         assert re.fullmatch(pattern, shown_line), shown_line
@@ -187,14 +192,14 @@ def test_multicore_server_runs_processes_on_one_port_and_stops_on_sigterm() -> N
     port = free_port()
     with program([str(EXAMPLES / "multicore_server.py"), str(port), "2"]) as running:
         workers = set()
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         while len(workers) < 2:
             line = running.line(deadline - time.monotonic())
             match = re.match(rf"(\d+) server listening on ws://[^ ]*:{port}/$", line)
             if match:
                 workers.add(match[1])
         echo_then_stop(running, port, clients=8)
-        assert "Traceback" not in running.rest(TIMEOUT)
+        assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def test_users_and_groups_reaches_one_user_or_one_group(server: ServerFactory) -> None:
@@ -206,14 +211,14 @@ def test_users_and_groups_reaches_one_user_or_one_group(server: ServerFactory) -
     with alice, bob:
         for ws, name in ((alice, "alice"), (bob, "bob")):
             ws.send(name)
-            assert ws.recv(timeout=5) == f"welcome {name}"
+            assert ws.recv(timeout=TIMEOUT) == f"welcome {name}"
         alice.send("join ops")
-        assert alice.recv(timeout=5) == "joined ops"
+        assert alice.recv(timeout=TIMEOUT) == "joined ops"
 
         assert module.send_to_user(running, "bob", "hello bob") == 1
-        assert bob.recv(timeout=5) == "hello bob"
+        assert bob.recv(timeout=TIMEOUT) == "hello bob"
         assert module.send_to_group(running, "ops", "hello ops") == 1
-        assert alice.recv(timeout=5) == "hello ops"
+        assert alice.recv(timeout=TIMEOUT) == "hello ops"
         assert module.send_to_user(running, "carol", "nobody") == 0
         with pytest.raises(TimeoutError):
             alice.recv(timeout=0.1)
@@ -233,7 +238,7 @@ def test_handler_arguments_partial_and_closure(server: ServerFactory) -> None:
     for handler in handlers:
         with syncws.connect(uri(server(handler))) as ws:
             ws.send("hi")
-            assert ws.recv(timeout=5) == "> hi"
+            assert ws.recv(timeout=TIMEOUT) == "> hi"
     assert counter.value == 2
 
 
@@ -244,15 +249,15 @@ def test_stop_from_thread_closes_clients_with_1001_and_exits() -> None:
     with program([str(EXAMPLES / "stop_from_thread.py"), str(port)], stdin=True) as running:
         with connect_when_listening(port) as ws:
             ws.send("ping")
-            assert ws.recv(timeout=5) == "ping"
+            assert ws.recv(timeout=TIMEOUT) == "ping"
             assert running.proc.stdin is not None
             running.proc.stdin.write("stop\n")
             running.proc.stdin.flush()
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
+                ws.recv(timeout=PROGRAM_TIMEOUT)
             assert (ws.close_code, ws.close_reason) == (1001, "stopped by the operator")
-        assert running.proc.wait(TIMEOUT) == 0
-        assert "Traceback" not in running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def test_stop_from_thread_stops_gracefully_on_ctrl_c() -> None:
@@ -263,10 +268,10 @@ def test_stop_from_thread_stops_gracefully_on_ctrl_c() -> None:
         with connect_when_listening(port) as ws:
             running.proc.send_signal(signal.SIGINT)
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
+                ws.recv(timeout=PROGRAM_TIMEOUT)
             assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
-        assert "Traceback" not in running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def test_why_closed_reports_the_close_frames(
@@ -305,13 +310,13 @@ def test_background_server_shuts_down_on_ctrl_c_and_sigterm(signum: int) -> None
     with program([str(EXAMPLES / "background_server.py"), str(port)]) as running:
         with connect_when_listening(port) as ws:
             ws.send("ping")
-            assert ws.recv(timeout=5) == "ping"
+            assert ws.recv(timeout=TIMEOUT) == "ping"
             running.proc.send_signal(signum)
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
+                ws.recv(timeout=PROGRAM_TIMEOUT)
             assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
-        assert "Traceback" not in running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def test_json_logs_are_json_lines_with_the_connection_id() -> None:
@@ -320,19 +325,19 @@ def test_json_logs_are_json_lines_with_the_connection_id() -> None:
     as ``logger=``; the token in the query string appears nowhere."""
     port = free_port()
     with program([str(EXAMPLES / "json_logs.py"), str(port)]) as running:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         while "server listening" not in running.line(deadline - time.monotonic()):
             pass
         with syncws.connect(f"ws://localhost:{port}/chat?token=s3cret") as ws:
             for message in ("one", "two"):
                 ws.send(message)
-                assert ws.recv(timeout=5) == message
+                assert ws.recv(timeout=TIMEOUT) == message
         entries = []
         while len(entries) < 2:
             entries.append(json.loads(running.line(deadline - time.monotonic())))
         running.proc.send_signal(signal.SIGINT)
-        assert running.proc.wait(TIMEOUT) == 0
-        rest = running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        rest = running.rest(PROGRAM_TIMEOUT)
     opened, closed = entries
     assert opened["logger"] == "syncws.server"
     assert opened["service"] == "echo"  # the adapter passed as logger=
@@ -354,11 +359,11 @@ def test_token_auth_in_the_query_string(server: ServerFactory) -> None:
     running = server(module.greet, process_request=module.query_token_auth, origins=module.ORIGINS)
     token = urllib.parse.quote(module.issue_token("alice"))
     with syncws.connect(uri(running, f"/chat?token={token}")) as ws:
-        assert ws.recv(timeout=5) == "Hello, alice!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello, alice!"
     with syncws.connect(
         uri(running, f"/?token={token}"), origin="https://eu.chat.example.com"
     ) as ws:
-        assert ws.recv(timeout=5) == "Hello, alice!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello, alice!"
     forged = module.issue_token("alice").replace("alice", "mallory")
     expired = module.issue_token("alice", ttl=-1)
     for path in ["/", "/?token=", f"/?token={forged}", f"/?token={expired}"]:
@@ -381,12 +386,12 @@ def test_token_auth_program_serves_both_ways() -> None:
             line = proc.stdout.readline()  # printed before serving; "" if it exits
             token = line.removeprefix("token for alice, valid 10 minutes: ").strip()
             with connect_when_listening(port, f"/?token={urllib.parse.quote(token)}") as ws:
-                assert ws.recv(timeout=5) == "Hello, alice!"
+                assert ws.recv(timeout=TIMEOUT) == "Hello, alice!"
             with syncws.connect(f"ws://localhost:{port2}/") as ws:
                 ws.send(token)
-                assert ws.recv(timeout=5) == "Hello, alice!"
+                assert ws.recv(timeout=TIMEOUT) == "Hello, alice!"
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(TIMEOUT) == 0
+            assert proc.wait(PROGRAM_TIMEOUT) == 0
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -399,12 +404,12 @@ def test_token_auth_in_the_first_message(server: ServerFactory) -> None:
     running = server(module.first_message_auth, origins=module.ORIGINS)
     with syncws.connect(uri(running)) as ws:
         ws.send(module.issue_token("bob"))
-        assert ws.recv(timeout=5) == "Hello, bob!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello, bob!"
     for credentials in ["not a token", b"\xff", module.issue_token("bob", ttl=-1)]:
         with syncws.connect(uri(running)) as ws:
             ws.send(credentials)
             with pytest.raises(syncws.ConnectionClosedError):
-                ws.recv(timeout=5)
+                ws.recv(timeout=TIMEOUT)
             assert (ws.close_code, ws.close_reason) == (1008, "authentication failed")
 
 
@@ -418,7 +423,7 @@ def test_flask_session_auth_on_the_route_and_the_sidecar(monkeypatch: pytest.Mon
     with program([str(EXAMPLES / "flask_session_auth.py")]):
         wait_listening(http_port)
         wait_listening(ws_port)
-        client = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        client = http.client.HTTPConnection("127.0.0.1", http_port, timeout=2 * TIMEOUT)
         client.request(
             "POST",
             "/login",
@@ -440,9 +445,9 @@ def test_flask_session_auth_on_the_route_and_the_sidecar(monkeypatch: pytest.Mon
 
         for ws_uri in [f"ws://127.0.0.1:{http_port}/chat", f"ws://127.0.0.1:{ws_port}/"]:
             with connect(ws_uri, cookie, app_origin) as ws:
-                assert ws.recv(timeout=5) == "Hello, alice!"
+                assert ws.recv(timeout=TIMEOUT) == "Hello, alice!"
                 ws.send("hi")
-                assert ws.recv(timeout=5) == "alice: hi"
+                assert ws.recv(timeout=TIMEOUT) == "alice: hi"
             for bad_cookie, origin, status in [
                 (None, app_origin, 401),
                 (forged, app_origin, 401),
@@ -459,13 +464,13 @@ def test_router_dispatches_by_path_and_stops_on_a_signal(signum: signal.Signals)
     other path gets 404, and SIGINT or SIGTERM stops it (clients see 1001, exit status 0)."""
     port = free_port()
     with program([str(EXAMPLES / "router.py"), str(port)]) as running:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         while "server listening on" not in running.line(deadline - time.monotonic()):
             pass
         base = f"ws://127.0.0.1:{port}"
         with syncws.connect(f"{base}/echo") as ws:
             ws.send("hi")
-            assert ws.recv(timeout=5) == "hi"
+            assert ws.recv(timeout=TIMEOUT) == "hi"
         with pytest.raises(syncws.InvalidStatus) as info:
             syncws.connect(f"{base}/nowhere")
         assert info.value.response.status_code == 404
@@ -474,23 +479,23 @@ def test_router_dispatches_by_path_and_stops_on_a_signal(signum: signal.Signals)
         eve = syncws.connect(f"{base}/chat/other")
         time.sleep(0.2)  # until their handlers run and join the rooms
         alice.send("hello")
-        assert bob.recv(timeout=5) == "lobby: hello"
-        assert alice.recv(timeout=5) == "lobby: hello"
+        assert bob.recv(timeout=TIMEOUT) == "lobby: hello"
+        assert alice.recv(timeout=TIMEOUT) == "lobby: hello"
         with pytest.raises(TimeoutError):
             eve.recv(timeout=0.3)
         running.proc.send_signal(signum)
         for ws in (alice, bob, eve):
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=5)
+                ws.recv(timeout=TIMEOUT)
             assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
-        assert "Traceback" not in running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def join(uri: str, name: str, *, greeting: str) -> syncws.ClientConnection:
     """Connect to a tutorial chat at ``uri``, check the greeting, give ``name``."""
     ws = syncws.connect(uri)
-    assert ws.recv(timeout=5) == greeting
+    assert ws.recv(timeout=TIMEOUT) == greeting
     ws.send(name)
     return ws
 
@@ -501,16 +506,16 @@ def test_chat_step1_one_room(server: ServerFactory) -> None:
     running = server(example("chat/step1").chat)
     greeting = "Welcome! What is your name?"
     with join(uri(running), "ann", greeting=greeting) as ann:
-        assert ann.recv(timeout=5) == "ann joined"
+        assert ann.recv(timeout=TIMEOUT) == "ann joined"
         with join(uri(running), "bob", greeting=greeting) as bob:
-            assert bob.recv(timeout=5) == "bob joined"
-            assert ann.recv(timeout=5) == "bob joined"
+            assert bob.recv(timeout=TIMEOUT) == "bob joined"
+            assert ann.recv(timeout=TIMEOUT) == "bob joined"
             ann.send("hi")
-            assert ann.recv(timeout=5) == bob.recv(timeout=5) == "ann: hi"
-        assert ann.recv(timeout=5) == "bob left"
+            assert ann.recv(timeout=TIMEOUT) == bob.recv(timeout=TIMEOUT) == "ann: hi"
+        assert ann.recv(timeout=TIMEOUT) == "bob left"
     with join(uri(running), " ", greeting=greeting) as nameless:
         with pytest.raises(syncws.ConnectionClosedError):
-            nameless.recv(timeout=5)
+            nameless.recv(timeout=TIMEOUT)
         assert nameless.close_code == 1008
 
 
@@ -520,7 +525,7 @@ def test_chat_step2_rooms_and_a_page() -> None:
     module = example("chat/step2")
     with syncws.route(module.url_map, "127.0.0.1", 0, process_request=module.page) as running:
         running.start()
-        client = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+        client = http.client.HTTPConnection("127.0.0.1", running.port, timeout=2 * TIMEOUT)
         client.request("GET", "/")
         with client.getresponse() as response:
             assert response.status == 200
@@ -533,17 +538,17 @@ def test_chat_step2_rooms_and_a_page() -> None:
         lobby, other = uri(running, "/rooms/lobby"), uri(running, "/rooms/other")
         # One after the other: "Here: ..." lists those whose handler has their name.
         ann = join(lobby, "ann", greeting="Welcome to lobby! What is your name?")
-        assert ann.recv(timeout=5) == "Here: nobody yet"
-        assert ann.recv(timeout=5) == "ann joined"
+        assert ann.recv(timeout=TIMEOUT) == "Here: nobody yet"
+        assert ann.recv(timeout=TIMEOUT) == "ann joined"
         bob = join(lobby, "bob", greeting="Welcome to lobby! What is your name?")
-        assert bob.recv(timeout=5) == "Here: ann"
-        assert bob.recv(timeout=5) == ann.recv(timeout=5) == "bob joined"
+        assert bob.recv(timeout=TIMEOUT) == "Here: ann"
+        assert bob.recv(timeout=TIMEOUT) == ann.recv(timeout=TIMEOUT) == "bob joined"
         cat = join(other, "cat", greeting="Welcome to other! What is your name?")
-        assert cat.recv(timeout=5) == "Here: nobody yet"
-        assert cat.recv(timeout=5) == "cat joined"
+        assert cat.recv(timeout=TIMEOUT) == "Here: nobody yet"
+        assert cat.recv(timeout=TIMEOUT) == "cat joined"
         with ann, bob, cat:
             bob.send("hello")
-            assert ann.recv(timeout=5) == bob.recv(timeout=5) == "bob: hello"
+            assert ann.recv(timeout=TIMEOUT) == bob.recv(timeout=TIMEOUT) == "bob: hello"
             with pytest.raises(TimeoutError):
                 cat.recv(timeout=0.2)
 
@@ -569,14 +574,14 @@ def test_chat_step3_flask_logins() -> None:
             )
 
         with connect(cookies["ann"]) as ann:
-            assert ann.recv(timeout=5) == "Welcome to lobby, ann! Here: nobody yet"
-            assert ann.recv(timeout=5) == "ann joined"
+            assert ann.recv(timeout=TIMEOUT) == "Welcome to lobby, ann! Here: nobody yet"
+            assert ann.recv(timeout=TIMEOUT) == "ann joined"
             with connect(cookies["bob"]) as bob:
-                assert bob.recv(timeout=5) == "Welcome to lobby, bob! Here: ann"
-                assert bob.recv(timeout=5) == ann.recv(timeout=5) == "bob joined"
+                assert bob.recv(timeout=TIMEOUT) == "Welcome to lobby, bob! Here: ann"
+                assert bob.recv(timeout=TIMEOUT) == ann.recv(timeout=TIMEOUT) == "bob joined"
                 ann.send("hi")
-                assert ann.recv(timeout=5) == bob.recv(timeout=5) == "ann: hi"
-            assert ann.recv(timeout=5) == "bob left"
+                assert ann.recv(timeout=TIMEOUT) == bob.recv(timeout=TIMEOUT) == "ann: hi"
+            assert ann.recv(timeout=TIMEOUT) == "bob left"
         for cookie, bad_origin, status in [
             (None, origin, 401),
             (cookies["ann"], "https://evil.example", 403),
@@ -610,11 +615,11 @@ def test_django_sidecar_serves_the_users_of_the_site(
 
     running = server(module.handler, process_request=module.authenticate)
     with syncws.connect(uri(running), additional_headers={"Cookie": cookie}) as ws:
-        assert ws.recv(timeout=5) == "Hello, ann!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello, ann!"
         ws.send("/users")
-        assert ws.recv(timeout=5) == "1 users"
+        assert ws.recv(timeout=TIMEOUT) == "1 users"
         ws.send("hi")
-        assert ws.recv(timeout=5) == "ann: hi"
+        assert ws.recv(timeout=TIMEOUT) == "ann: hi"
     for headers in [{}, {"Cookie": "sessionid=nosuchsession"}]:
         with pytest.raises(syncws.InvalidStatus) as caught:
             syncws.connect(uri(running), additional_headers=headers)
@@ -638,14 +643,14 @@ def test_reconnecting_client_reconnects_after_a_server_restart() -> None:
                 assert client.stdout is not None
                 assert client.stdout.readline() == f"Connected to {target}.\n"
                 assert client.stdout.readline() == "< hello\n"
-                srv.shutdown(timeout=TIMEOUT)
+                srv.shutdown(timeout=PROGRAM_TIMEOUT)
                 assert client.stdout.readline() == "Connection closed: 1001.\n"
                 with syncws.Server(echo_server, "127.0.0.1", port) as again:
                     again.start()
                     assert client.stdout.readline() == f"Connected to {target}.\n"
                     assert client.stdout.readline() == "< hello\n"
                     client.send_signal(signal.SIGINT)
-                    assert client.wait(TIMEOUT) == 0
+                    assert client.wait(PROGRAM_TIMEOUT) == 0
             finally:
                 if client.poll() is None:
                     client.kill()
@@ -668,26 +673,30 @@ def test_redis_chat_server_across_processes(
     ports = [free_port(), free_port()]
     with program([script, str(ports[0])]) as one, program([script, str(ports[1])]) as two:
         with connect_when_listening(ports[0]) as a, connect_when_listening(ports[1]) as b:
-            assert a.recv(timeout=10) == b.recv(timeout=10) == "joined lobby"
+            assert a.recv(timeout=2 * TIMEOUT) == b.recv(timeout=2 * TIMEOUT) == "joined lobby"
             a.send("hello from one")
-            assert b.recv(timeout=10) == a.recv(timeout=10) == "hello from one"
+            assert b.recv(timeout=2 * TIMEOUT) == a.recv(timeout=2 * TIMEOUT) == "hello from one"
             b.send(b"\x00from two")
-            assert a.recv(timeout=10) == b.recv(timeout=10) == b"\x00from two"
+            assert a.recv(timeout=2 * TIMEOUT) == b.recv(timeout=2 * TIMEOUT) == b"\x00from two"
             announced = subprocess.run(
                 [sys.executable, script, "--announce", "maintenance in 5 minutes"],
                 capture_output=True,
                 text=True,
-                timeout=TIMEOUT,
+                timeout=PROGRAM_TIMEOUT,
             )
             assert "announced to 2 server processes" in announced.stdout, announced.stderr
-            assert a.recv(timeout=10) == b.recv(timeout=10) == "maintenance in 5 minutes"
+            assert (
+                a.recv(timeout=2 * TIMEOUT)
+                == b.recv(timeout=2 * TIMEOUT)
+                == "maintenance in 5 minutes"
+            )
             redis_server.stop()
             a.send("anyone there?")
-            assert a.recv(timeout=10) == "the chat is unavailable for a moment"
+            assert a.recv(timeout=2 * TIMEOUT) == "the chat is unavailable for a moment"
         for running in (one, two):
             running.proc.send_signal(signal.SIGINT)
-            assert running.proc.wait(TIMEOUT) == 0
-            assert "Traceback" not in running.rest(TIMEOUT)
+            assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+            assert "Traceback" not in running.rest(PROGRAM_TIMEOUT)
 
 
 def run_example(name: str) -> str:
@@ -696,7 +705,7 @@ def run_example(name: str) -> str:
         [sys.executable, str(EXAMPLES / f"{name}.py")],
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=PROGRAM_TIMEOUT,
         check=True,
     )
     assert "Traceback" not in done.stderr
@@ -728,7 +737,7 @@ def test_own_socket_hands_a_handshaken_socket_pair_to_the_runtime() -> None:
         [sys.executable, str(EXAMPLES / "own_socket.py")],
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=PROGRAM_TIMEOUT,
         check=True,
     )
     assert result.stdout.splitlines() == ["Hello", "Hello back", "True 1000"]

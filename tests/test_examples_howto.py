@@ -20,7 +20,8 @@ from conftest import ServerFactory, echo, program, uri
 from doc_blocks import ROOT, commands_in
 from proxy_servers import SOCKS_USER_INFO, dante, tinyproxy
 from services import find_program
-from test_examples import EXAMPLES, TIMEOUT, example
+from test_examples import EXAMPLES, PROGRAM_TIMEOUT, example
+from timing import TIMEOUT
 from wsgi_servers import free_port, wait_listening, werkzeug_server
 
 import syncws
@@ -34,7 +35,7 @@ class Answer(NamedTuple):
 
 def request(port: int, method: str, path: str, body: bytes | None = None) -> Answer:
     """A plain HTTP request to 127.0.0.1:``port``."""
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=2 * TIMEOUT)
     try:
         client.request(method, path, body=body)
         with client.getresponse() as response:
@@ -46,7 +47,12 @@ def request(port: int, method: str, path: str, body: bytes | None = None) -> Ans
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     """Run ``python ARGS`` to completion; its standard output (it must succeed)."""
     result = subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd, env=env
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=PROGRAM_TIMEOUT,
+        cwd=cwd,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -68,9 +74,9 @@ def test_health_check_answers_plain_http_and_serves_websockets() -> None:
         assert request(port, "GET", "/elsewhere").status == 426
         with syncws.connect(f"ws://127.0.0.1:{port}/") as ws:
             ws.send("Hello from the browser")
-            assert ws.recv(timeout=5) == "Hello from the browser"
+            assert ws.recv(timeout=TIMEOUT) == "Hello from the browser"
         running.proc.send_signal(signal.SIGINT)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 def test_basic_auth_one_user(server: ServerFactory) -> None:
@@ -79,7 +85,7 @@ def test_basic_auth_one_user(server: ServerFactory) -> None:
     module = example("basic_auth")
     running = server(module.handler, process_request=module.one_user)
     with syncws.connect(uri(running).replace("//", "//alice:s3cret@")) as ws:
-        assert ws.recv(timeout=5) == "Hello, alice!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello, alice!"
     for credentials in ["alice:wrong@", "bob:hunter2@", ""]:
         with pytest.raises(syncws.InvalidStatus) as caught:
             syncws.connect(uri(running).replace("//", "//" + credentials))
@@ -97,7 +103,7 @@ def test_basic_auth_program_checks_hashes_and_answers_health_checks() -> None:
         wait_listening(port, running.proc)
         assert module.greeting(port) == "Hello, alice!"
         with syncws.connect(f"ws://bob:hunter2@127.0.0.1:{port}/") as ws:
-            assert ws.recv(timeout=5) == "Hello, bob!"
+            assert ws.recv(timeout=TIMEOUT) == "Hello, bob!"
         for credentials in ["bob:s3cret@", "carol:s3cret@", ""]:
             with pytest.raises(syncws.InvalidStatus) as caught:
                 syncws.connect(f"ws://{credentials}127.0.0.1:{port}/")
@@ -106,7 +112,7 @@ def test_basic_auth_program_checks_hashes_and_answers_health_checks() -> None:
             assert challenge.startswith("Basic") and 'realm="chat"' in challenge
         assert request(port, "GET", "/health")[::2] == (200, b"OK\n")
         running.proc.send_signal(signal.SIGINT)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 def test_tls_guide_commands_as_shown(tmp_path: Path) -> None:
@@ -121,7 +127,7 @@ def test_tls_guide_commands_as_shown(tmp_path: Path) -> None:
         cwd=tmp_path,
         check=True,
         capture_output=True,
-        timeout=TIMEOUT,
+        timeout=PROGRAM_TIMEOUT,
     )
     commands = commands_in("howto/tls.rst", "python")
     [serve] = [command for command in commands if "tls_server.py" in command.text]
@@ -142,12 +148,12 @@ def test_tls_guide_commands_as_shown(tmp_path: Path) -> None:
             [sys.executable, str(ROOT / script), "--port", str(port)],
             capture_output=True,
             text=True,
-            timeout=TIMEOUT,
+            timeout=PROGRAM_TIMEOUT,
         )
         assert refused.returncode != 0
         assert "CERTIFICATE_VERIFY_FAILED" in refused.stderr
         running.proc.send_signal(signal.SIGINT)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 def test_proxy_client_through_real_proxies(server: ServerFactory, tmp_path: Path) -> None:
@@ -166,7 +172,7 @@ def test_proxy_client_through_real_proxies(server: ServerFactory, tmp_path: Path
             [sys.executable, script, *args],
             capture_output=True,
             text=True,
-            timeout=TIMEOUT,
+            timeout=PROGRAM_TIMEOUT,
             env=env,
         )
         assert result.returncode == 1 and not result.stdout
@@ -205,12 +211,12 @@ def test_flask_routes_echo_feed_and_publish() -> None:
     with werkzeug_server(module.app) as address:
         with syncws.connect(f"ws://{address}/echo") as ws:
             ws.send("hi")
-            assert ws.recv(timeout=5) == "hi"
+            assert ws.recv(timeout=TIMEOUT) == "hi"
         with syncws.connect(f"ws://{address}/feed") as feed:
             port = int(address.rpartition(":")[2])
             published = request(port, "POST", "/publish", body=b"hello everyone")
             assert published.body == b"sent to 1 clients\n"
-            assert feed.recv(timeout=5) == "hello everyone"
+            assert feed.recv(timeout=TIMEOUT) == "hello everyone"
         with pytest.raises(syncws.InvalidStatus) as caught:
             syncws.connect(f"ws://{address}/nowhere")
         assert caught.value.response.status_code == 404

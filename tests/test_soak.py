@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from timing import TIMEOUT
 
 RUN = Path(__file__).resolve().parent / "soak" / "run.py"
 
@@ -33,8 +34,8 @@ CLEAN = [
     "--duration=3",
     "--clients=12",
     "--close-timeout=3",
-    "--recv-timeout=20",
-    "--settle=8",
+    f"--recv-timeout={4 * TIMEOUT:g}",
+    f"--settle={3 + TIMEOUT:g}",  # the close timeout above, then TIMEOUT to settle
     *FAST,
 ]
 
@@ -52,7 +53,7 @@ FAULTY = [
 ]
 
 #: Seconds either run may take, at most.
-BOUND = 60
+BOUND = 12 * TIMEOUT
 
 
 class Outcome:
@@ -93,7 +94,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         for proc, _ in runs.values():
             if proc.poll() is None:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(2 * TIMEOUT)
 
 
 def test_soak_passes_on_a_short_run(outcomes: dict[str, Outcome]) -> None:

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import flask
+from timing import TIMEOUT
 
 import syncws
 from syncws.integrations.flask import Sock
@@ -52,7 +53,7 @@ def latency(ws: syncws.ServerConnection) -> None:
 
 def busy(ws: syncws.ServerConnection) -> None:
     """Wait for the client to close without ever calling recv()."""
-    ws.wait_closed(10)
+    ws.wait_closed(2 * TIMEOUT)
 
 
 def fail(ws: syncws.ServerConnection) -> None:
@@ -64,7 +65,7 @@ _ROUTES = {
     "/echo": WebSocketApp(echo),
     "/server-close": WebSocketApp(server_close),
     "/record": WebSocketApp(record),
-    "/latency": WebSocketApp(latency, ping_interval=0.1, ping_timeout=5),
+    "/latency": WebSocketApp(latency, ping_interval=0.1, ping_timeout=TIMEOUT),
     "/busy": WebSocketApp(busy),
     "/fail": WebSocketApp(fail),
 }
@@ -75,7 +76,7 @@ def wsgi_app(environ: Environ, start_response: StartResponse) -> Any:
     path = environ.get("PATH_INFO", "")
     if path == "/last-close":
         with _closed:
-            _closed.wait_for(lambda: "record" in last_close, timeout=5)
+            _closed.wait_for(lambda: "record" in last_close, timeout=TIMEOUT)
             code, reason = last_close.pop("record", (None, None))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [f"{code} {reason}".encode()]

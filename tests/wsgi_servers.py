@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from timing import TIMEOUT
 from werkzeug.serving import make_server
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
 #: Seconds to wait for a subprocess to start listening, or to exit.
-PROCESS_TIMEOUT = 15
+PROCESS_TIMEOUT = 3 * TIMEOUT
 
 
 def free_port() -> int:
@@ -57,7 +58,7 @@ def werkzeug_server(app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(5)
+        thread.join(TIMEOUT)
 
 
 class Process:

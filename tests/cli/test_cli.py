@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import trustme
+from timing import TIMEOUT
 
 import syncws
 from syncws.cli import main
@@ -32,7 +33,9 @@ UriFactory = Callable[..., str]
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "dumb"}
 #: Upper bound for every client run, in seconds.
-TIMEOUT = 20
+RUN_TIMEOUT = 4 * TIMEOUT
+#: ``--wait`` for a run whose server answers at once and closes: it bounds a failure only.
+WAIT = f"{2 * TIMEOUT:g}"
 
 
 def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -43,7 +46,7 @@ def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env=ENV,
-        timeout=TIMEOUT,
+        timeout=RUN_TIMEOUT,
     )
 
 
@@ -58,7 +61,7 @@ def echo_then_close(count: int) -> Callable[[syncws.ServerConnection], None]:
     return handler
 
 
-def read_line(stream: Any, timeout: float = 10) -> str:
+def read_line(stream: Any, timeout: float = 2 * TIMEOUT) -> str:
     """Read one line from a subprocess pipe, bounded by ``timeout``."""
     ready, _, _ = select.select([stream], [], [], timeout)
     assert ready, "no output in time"
@@ -83,7 +86,7 @@ def test_text_lines_are_sent_and_answers_printed(server: ServerFactory, uri: Uri
     """Each input line is a text message; answers print as '< text' between the first and
     last lines, and the client exits 0 after a normal closure."""
     srv = server(echo_then_close(2))
-    result = run_cli(uri(srv), "--wait", "10", stdin="hello\nwörld\n")
+    result = run_cli(uri(srv), "--wait", WAIT, stdin="hello\nwörld\n")
     assert result.stdout == (
         f"Connected to {uri(srv)}.\n< hello\n< wörld\nConnection closed: 1000 (OK).\n"
     )
@@ -111,7 +114,7 @@ def test_client_closes_with_1000_after_input_ends(server: ServerFactory, uri: Ur
         "Connection closed: 1000 (OK).",
     ]
     assert result.returncode == 0
-    assert done.wait(5)
+    assert done.wait(TIMEOUT)
     assert codes == [1000]
 
 
@@ -126,7 +129,7 @@ def test_binary_option_sends_hex_decoded_lines(server: ServerFactory, uri: UriFa
             ws.send(received[-1])
 
     srv = server(handler)
-    result = run_cli(uri(srv), "--binary", "--wait", "10", stdin="01 02 ff\nzz\n00ab\n")
+    result = run_cli(uri(srv), "--binary", "--wait", WAIT, stdin="01 02 ff\nzz\n00ab\n")
     assert received == [b"\x01\x02\xff", b"\x00\xab"]
     assert "< (binary) 0102ff\n< (binary) 00ab\n" in result.stdout
     assert result.stderr == "Invalid hex: 'zz' not sent.\n"
@@ -187,7 +190,7 @@ def test_slash_lines_are_messages_with_piped_input(server: ServerFactory, uri: U
     """Slash commands are for a terminal: with piped input, '/ping' and '//x' are messages
     sent as they are, so scripts that send such lines keep working."""
     srv = server(echo_then_close(2))
-    result = run_cli(uri(srv), "--wait", "10", stdin="/ping\n//x\n")
+    result = run_cli(uri(srv), "--wait", WAIT, stdin="/ping\n//x\n")
     assert "< /ping\n< //x\n" in result.stdout
     assert result.returncode == 0
 
@@ -218,7 +221,7 @@ def test_close_code_and_reason_from_the_server_exit_1(
     def handler(ws: syncws.ServerConnection) -> None:
         ws.close(1008, "no entry")
 
-    result = run_cli(uri(server(handler)), "--wait", "10")
+    result = run_cli(uri(server(handler)), "--wait", WAIT)
     assert result.stdout.endswith("Connection closed: 1008 (policy violation): no entry.\n")
     assert result.returncode == 1
 
@@ -229,7 +232,7 @@ def test_going_away_is_a_normal_closure(server: ServerFactory, uri: UriFactory) 
     def handler(ws: syncws.ServerConnection) -> None:
         ws.close(1001)
 
-    result = run_cli(uri(server(handler)), "--wait", "10")
+    result = run_cli(uri(server(handler)), "--wait", WAIT)
     assert result.stdout.endswith("Connection closed: 1001 (going away).\n")
     assert result.returncode == 0
 
@@ -241,7 +244,7 @@ def test_handler_error_closes_with_1011(server: ServerFactory, uri: UriFactory) 
         ws.recv()
         raise RuntimeError("boom")
 
-    result = run_cli(uri(server(handler)), "--wait", "10", stdin="x\n")
+    result = run_cli(uri(server(handler)), "--wait", WAIT, stdin="x\n")
     assert result.stdout.endswith("Connection closed: 1011 (internal error).\n")
     assert result.returncode == 1
 
@@ -254,7 +257,7 @@ def test_message_over_max_size_closes_with_1009(server: ServerFactory, uri: UriF
         for _ in ws:
             pass
 
-    result = run_cli(uri(server(handler)), "--max-size", "1000", "--wait", "10")
+    result = run_cli(uri(server(handler)), "--max-size", "1000", "--wait", WAIT)
     last = result.stdout.splitlines()[-1]
     assert last.startswith("Connection closed: 1009 (message too big)"), last
     assert result.returncode == 1
@@ -268,7 +271,7 @@ def test_abnormal_closure_exits_1() -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
     with raw_server(behaviour) as ws_uri:
-        result = run_cli(ws_uri, "--wait", "10")
+        result = run_cli(ws_uri, "--wait", WAIT)
     assert result.stdout.endswith(
         "Connection closed: 1006 (connection closed abnormally [internal]).\n"
     )
@@ -296,7 +299,7 @@ def test_server_closing_while_stdin_stays_open_ends_the_client(
         assert read_line(proc.stdout).startswith("Connected to ")
         proc.stdin.write("ping\n")
         proc.stdin.flush()
-        assert proc.wait(TIMEOUT) == 0  # stdin still open
+        assert proc.wait(RUN_TIMEOUT) == 0  # stdin still open
         assert proc.stdout.read() == "< ping\nConnection closed: 1000 (OK).\n"
         proc.stdin.close()
 
@@ -315,7 +318,7 @@ def test_sigint_closes_the_connection_normally(server: ServerFactory, uri: UriFa
         assert proc.stdin is not None and proc.stdout is not None
         assert read_line(proc.stdout).startswith("Connected to ")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(TIMEOUT) == 0
+        assert proc.wait(RUN_TIMEOUT) == 0
         assert proc.stdout.read() == "Connection closed: 1000 (OK).\n"
         proc.stdin.close()
 
@@ -378,7 +381,7 @@ def test_non_websocket_http_server_fails_with_its_status() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
-        thread.join(5)
+        thread.join(TIMEOUT)
     assert result.stderr.endswith(
         ": server rejected WebSocket connection: HTTP 404 Not Found (Just a web page.).\n"
     )
@@ -399,7 +402,7 @@ def test_tls_certificate_errors_are_reported_and_insecure_skips_them(
     assert "certificate verification failed" in failed.stderr
     assert "--insecure" in failed.stderr
     assert failed.returncode == 1
-    result = run_cli(wss, "--insecure", "--wait", "10", stdin="secure\n")
+    result = run_cli(wss, "--insecure", "--wait", WAIT, stdin="secure\n")
     assert "< secure\n" in result.stdout
     assert result.returncode == 0
 

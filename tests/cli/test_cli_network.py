@@ -15,7 +15,7 @@ import pytest
 from conftest import ServerFactory, uri
 from proxy_servers import SOCKS_USER_INFO, RunningProxy, dante, tinyproxy
 from server_process import ServerProcess
-from test_cli import ENV, TIMEOUT, run_cli
+from test_cli import ENV, RUN_TIMEOUT, run_cli
 
 import syncws
 from syncws.protocol.http11 import Request, Response
@@ -54,7 +54,7 @@ def test_proxy_from_the_environment_and_no_proxy(
             capture_output=True,
             text=True,
             env=env,
-            timeout=TIMEOUT,
+            timeout=RUN_TIMEOUT,
         )
         assert "< hi" in result.stdout, result.stderr
     assert tunnels(http_proxy) == before + 1
@@ -126,7 +126,7 @@ class Lines:
 
     def next(self) -> str:
         try:
-            return self._queue.get(timeout=TIMEOUT)
+            return self._queue.get(timeout=RUN_TIMEOUT)
         except queue.Empty:
             raise AssertionError("no output in time") from None
 
@@ -162,7 +162,7 @@ def test_reconnect_after_the_server_restarts(server_process: ServerProcess) -> N
             proc.stdin.flush()
             assert read_line() == "< two\n"
             proc.stdin.close()  # the end of input: close and exit, no reconnection
-            assert proc.wait(TIMEOUT) == 0
+            assert proc.wait(RUN_TIMEOUT) == 0
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -31,6 +31,7 @@ from test_cli_tls import (
     encrypt_key,
     normalize,
 )
+from timing import TIMEOUT
 
 import syncws
 
@@ -40,7 +41,7 @@ UriFactory = Callable[..., str]
 ROOT = Path(__file__).resolve().parents[2]
 ROWS, COLUMNS = 24, 80
 #: Upper bound for each wait on the terminal, in seconds.
-TIMEOUT = 10
+SCREEN_TIMEOUT = 2 * TIMEOUT
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX terminal")
 
@@ -181,8 +182,8 @@ class Terminal:
         os.write(self.master, keys)
 
     def wait_for(self, predicate: Callable[[Screen], bool], what: str) -> None:
-        """Read the output until ``predicate(screen)`` holds (bounded by TIMEOUT)."""
-        deadline = time.monotonic() + TIMEOUT
+        """Read the output until ``predicate(screen)`` holds (bounded by SCREEN_TIMEOUT)."""
+        deadline = time.monotonic() + SCREEN_TIMEOUT
         while not predicate(self.screen):
             remaining = deadline - time.monotonic()
             assert remaining > 0 and not self.eof, f"{what}; screen:\n" + "\n".join(
@@ -209,7 +210,7 @@ class Terminal:
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.wait(TIMEOUT)
+        self.proc.wait(SCREEN_TIMEOUT)
         os.close(self.master)
 
 
@@ -237,7 +238,7 @@ def pushing_server(
     received: queue.Queue[syncws.Data] = queue.Queue()
 
     def handler(ws: syncws.ServerConnection) -> None:
-        if push.wait(TIMEOUT):
+        if push.wait(SCREEN_TIMEOUT):
             ws.send(message)
         for item in ws:
             received.put(item)
@@ -266,11 +267,11 @@ def test_incoming_message_does_not_corrupt_the_typed_line(
         "> partial",
     ]
     term.type(b" line\r")
-    assert received.get(timeout=TIMEOUT) == "partial line"
+    assert received.get(timeout=SCREEN_TIMEOUT) == "partial line"
     term.wait_for_prompt()
     term.type(b"\x04")  # Ctrl-D
     term.wait_for(lambda s: "Connection closed: 1000 (OK)." in s.lines(), "no closing line")
-    assert term.proc.wait(TIMEOUT) == 0
+    assert term.proc.wait(SCREEN_TIMEOUT) == 0
     assert "> partial line" in term.screen.lines()
 
 
@@ -288,7 +289,7 @@ def test_cursor_in_the_middle_of_the_line_stays_put(
     term.wait_for(lambda s: "< hello" in s.lines(), "no message")
     term.wait_for(lambda s: s.cursor_line == "> abc" and s.col == 3, "cursor moved")
     term.type(b"X\r")
-    assert received.get(timeout=TIMEOUT) == "aXbc"
+    assert received.get(timeout=SCREEN_TIMEOUT) == "aXbc"
 
 
 def test_long_message_is_inserted_whole(
@@ -319,7 +320,7 @@ def test_ctrl_c_closes_normally(
     term.wait_for_prompt("not sent")
     term.proc.send_signal(signal.SIGINT)
     term.wait_for(lambda s: "Connection closed: 1000 (OK)." in s.lines(), "no closing line")
-    assert term.proc.wait(TIMEOUT) == 0
+    assert term.proc.wait(SCREEN_TIMEOUT) == 0
     assert not any(line.startswith(">") for line in term.screen.lines())
 
 
@@ -339,7 +340,7 @@ def test_server_closing_ends_the_client_at_the_prompt(
     term.wait_for(
         lambda s: "Connection closed: 1001 (going away): bye." in s.lines(), "no closing line"
     )
-    assert term.proc.wait(TIMEOUT) == 0
+    assert term.proc.wait(SCREEN_TIMEOUT) == 0
 
 
 # Slash commands (in a terminal only).
@@ -396,13 +397,13 @@ def test_slash_commands(
     term.wait_for(lambda s: "Not closed: close code 999 may not be sent." in s.lines(), "no error")
     term.type(b"//users\r")
     term.wait_for(lambda s: "< /users" in s.lines(), "no echo")
-    assert received.get(timeout=TIMEOUT) == "/users"  # the first message: nothing before it
+    assert received.get(timeout=SCREEN_TIMEOUT) == "/users"  # the first message: nothing before it
     term.type(b"/close 4000 see you\r")
     term.wait_for(
         lambda s: "Connection closed: 4000 (private use): see you." in s.lines(), "no closing"
     )
-    assert term.proc.wait(TIMEOUT) == 1  # not 1000 nor 1001
-    assert closes.get(timeout=TIMEOUT) == syncws.Close(4000, "see you")
+    assert term.proc.wait(SCREEN_TIMEOUT) == 1  # not 1000 nor 1001
+    assert closes.get(timeout=SCREEN_TIMEOUT) == syncws.Close(4000, "see you")
     assert received.empty()
 
 
@@ -418,8 +419,8 @@ def test_close_command_defaults_to_1000(
     term.wait_for_prompt()
     term.type(b"/close\r")
     term.wait_for(lambda s: "Connection closed: 1000 (OK)." in s.lines(), "no closing line")
-    assert term.proc.wait(TIMEOUT) == 0
-    assert closes.get(timeout=TIMEOUT) == syncws.Close(1000, "")
+    assert term.proc.wait(SCREEN_TIMEOUT) == 0
+    assert closes.get(timeout=SCREEN_TIMEOUT) == syncws.Close(1000, "")
 
 
 def test_client_certificate_with_a_passphrase(
@@ -441,7 +442,7 @@ def test_client_certificate_with_a_passphrase(
     term.type(b"hi\r")
     term.wait_for(lambda s: "Connection closed: 1000 (OK)." in s.lines(), "no closing line")
     assert "< hi" in term.screen.lines()
-    assert term.proc.wait(TIMEOUT) == 0
+    assert term.proc.wait(SCREEN_TIMEOUT) == 0
 
 
 def test_the_pages_session_is_what_the_terminal_shows(
@@ -465,4 +466,4 @@ def test_the_pages_session_is_what_the_terminal_shows(
             term.wait_for(lambda s, before=before: screen(s) == before, f"not {before}")
             term.type(line[2:].encode() + b"\r")
     term.wait_for(lambda s: screen(s) == expected, "the session differs from the page")
-    assert term.proc.wait(TIMEOUT) == 1  # closed with 4000
+    assert term.proc.wait(SCREEN_TIMEOUT) == 1  # closed with 4000

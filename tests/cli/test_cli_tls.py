@@ -17,7 +17,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from doc_blocks import DOCS, Command, console_commands, rst_blocks
-from test_cli import ENV, TIMEOUT, run_cli
+from test_cli import ENV, RUN_TIMEOUT, WAIT, run_cli
 
 import syncws
 from syncws.cli import main
@@ -76,7 +76,7 @@ def test_client_certificate_with_cert_key_and_ca(client_cert_server: ClientCertS
     that holds the key too."""
     tls = client_cert_server
     for files in (["--cert", tls.cert, "--key", tls.key], ["--cert", tls.both]):
-        result = run_cli("--ca", tls.ca, *files, tls.uri, "--wait", "10", stdin="hi\n")
+        result = run_cli("--ca", tls.ca, *files, tls.uri, "--wait", WAIT, stdin="hi\n")
         assert result.stdout.splitlines()[1:3] == ["< hello alice", "< hi"], result.stderr
         assert result.returncode == 0
 
@@ -177,7 +177,7 @@ def test_encrypted_key_without_a_terminal_fails_cleanly(
         capture_output=True,
         text=True,
         env=ENV,
-        timeout=TIMEOUT,
+        timeout=RUN_TIMEOUT,
         start_new_session=True,  # no controlling terminal for OpenSSL to prompt on
     )
     assert result.returncode == 2

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import program
+from timing import TIMEOUT
 
 import syncws
 from syncws.cli import demo
@@ -22,7 +23,8 @@ UriFactory = Callable[..., str]
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-TIMEOUT = 20
+#: Seconds a ``syncws`` program may take to start, to answer or to stop.
+PROGRAM_TIMEOUT = 4 * TIMEOUT
 
 
 def demo_server(server: ServerFactory) -> syncws.Server:
@@ -33,7 +35,7 @@ def demo_server(server: ServerFactory) -> syncws.Server:
 def get(srv: syncws.Server, path: str) -> tuple[int, str | None, bytes]:
     """A plain HTTP GET, as a browser would send it: status, content type, body."""
     assert srv.port is not None
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=TIMEOUT)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
@@ -63,9 +65,9 @@ def test_websocket_endpoint_echoes(server: ServerFactory, uri: UriFactory) -> No
     """The WebSocket endpoint at / sends every message back, text and binary."""
     with syncws.connect(uri(demo_server(server))) as ws:
         ws.send("Hello")
-        assert ws.recv(timeout=5) == "Hello"
+        assert ws.recv(timeout=TIMEOUT) == "Hello"
         ws.send(b"\x00\x01")
-        assert ws.recv(timeout=5) == b"\x00\x01"
+        assert ws.recv(timeout=TIMEOUT) == b"\x00\x01"
 
 
 def test_chat_broadcasts_to_everyone_on_chat(server: ServerFactory, uri: UriFactory) -> None:
@@ -86,17 +88,17 @@ def test_chat_broadcasts_to_everyone_on_chat(server: ServerFactory, uri: UriFact
         recv_until(alice, ": bob here")
         alice.send("hi all")
         host, port = alice.local_address[:2]
-        assert alice.recv(timeout=5) == f"{host}:{port}: hi all"
-        assert bob.recv(timeout=5) == f"{host}:{port}: hi all"
+        assert alice.recv(timeout=TIMEOUT) == f"{host}:{port}: hi all"
+        assert bob.recv(timeout=TIMEOUT) == f"{host}:{port}: hi all"
         echo_client.send("ping")
-        assert echo_client.recv(timeout=5) == "ping"  # not in the room: nothing else
+        assert echo_client.recv(timeout=TIMEOUT) == "ping"  # not in the room: nothing else
 
 
 def recv_all(ws: syncws.ClientConnection, suffixes: list[str]) -> None:
-    """Receive one message ending with each of ``suffixes``, in any order (5 s per message)."""
+    """Receive one message ending with each of ``suffixes``, in any order (TIMEOUT per message)."""
     missing = list(suffixes)
     while missing:
-        message = ws.recv(timeout=5)
+        message = ws.recv(timeout=TIMEOUT)
         assert isinstance(message, str)
         matches = [suffix for suffix in missing if message.endswith(suffix)]
         assert matches, f"unexpected message {message!r}, waiting for {missing}"
@@ -104,9 +106,9 @@ def recv_all(ws: syncws.ClientConnection, suffixes: list[str]) -> None:
 
 
 def recv_until(ws: syncws.ClientConnection, suffix: str) -> None:
-    """Receive until a message ending with ``suffix`` (bounded: 5 s per message)."""
+    """Receive until a message ending with ``suffix`` (bounded: TIMEOUT per message)."""
     for _ in range(10):
-        message = ws.recv(timeout=5)
+        message = ws.recv(timeout=TIMEOUT)
         if isinstance(message, str) and message.endswith(suffix):
             return
     raise AssertionError(f"no message ending with {suffix!r}")
@@ -115,18 +117,18 @@ def recv_until(ws: syncws.ClientConnection, suffix: str) -> None:
 def test_serve_command_serves_and_stops_on_ctrl_c() -> None:
     """``python -m syncws serve`` logs its URL, echoes, and shuts down on SIGINT (exit 0)."""
     with program(["-m", "syncws", "serve", "--host", "127.0.0.1", "--port", "0"]) as running:
-        line = running.line(TIMEOUT)
+        line = running.line(PROGRAM_TIMEOUT)
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert match, line
         with syncws.connect(f"ws://127.0.0.1:{match[1]}/") as ws:
             ws.send("echo?")
-            assert ws.recv(timeout=5) == "echo?"
+            assert ws.recv(timeout=TIMEOUT) == "echo?"
             running.proc.send_signal(signal.SIGINT)
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=5)
+                ws.recv(timeout=TIMEOUT)
         assert ws.close_code == 1001
-        assert running.proc.wait(TIMEOUT) == 0
-        log = running.rest(TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
+        log = running.rest(PROGRAM_TIMEOUT)
         assert "connection open from" in log
         assert "Traceback" not in log
 
@@ -142,7 +144,7 @@ def test_serve_usage_errors_exit_2(args: list[str]) -> None:
         capture_output=True,
         text=True,
         env=ENV,
-        timeout=TIMEOUT,
+        timeout=PROGRAM_TIMEOUT,
     )
     assert result.returncode == 2
     assert "syncws serve: error:" in result.stderr
@@ -156,7 +158,7 @@ def test_serve_reports_a_missing_certificate(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=ENV,
-        timeout=TIMEOUT,
+        timeout=PROGRAM_TIMEOUT,
     )
     assert result.returncode == 1
     assert result.stderr.startswith("Cannot load the TLS certificate and key:")

@@ -18,13 +18,15 @@ import pytest
 import trustme
 from conftest import Program, ipv6_loopback, program
 from rawws import wait_for
+from timing import TIMEOUT
 
 import syncws
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the runner forks")
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 20
+#: Seconds the runner may take to start its workers, or to stop.
+PROGRAM_TIMEOUT = 4 * TIMEOUT
 
 APP = """\
 import os
@@ -58,7 +60,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=PROGRAM_TIMEOUT,
     )
 
 
@@ -105,7 +107,7 @@ def started(args: list[str], cwd: Path) -> Iterator[tuple[Program, int, str]]:
     with program(args, cwd=cwd) as running:
         port = host = None
         listening = 0
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         while listening < 2:
             line = running.line(deadline - time.monotonic())
             if match := re.search(r"starting 2 workers on (.+):(\d+)( \(SO_REUSEPORT\))?$", line):
@@ -131,7 +133,7 @@ def pids(port: int, count: int, host: str = "127.0.0.1") -> set[str]:
     address = f"[{host}]" if ":" in host else host
     for _ in range(count):
         with syncws.connect(f"ws://{address}:{port}/pid") as ws:
-            seen.add(str(ws.recv(timeout=5)))
+            seen.add(str(ws.recv(timeout=TIMEOUT)))
     return seen
 
 
@@ -172,8 +174,8 @@ def test_workers_share_sockets_bound_before_forking(app_dir: Path, host: str) ->
         clients = [syncws.connect(f"ws://{address}:{port}/") for _ in range(6)]
         for n, ws in enumerate(clients):
             ws.send(f"hello {n}")
-            assert ws.recv(timeout=5) == f"hello {n}"
-        assert "stopped" in running.stop_gracefully(clients, TIMEOUT)
+            assert ws.recv(timeout=TIMEOUT) == f"hello {n}"
+        assert "stopped" in running.stop_gracefully(clients, PROGRAM_TIMEOUT)
 
 
 def test_workers_share_the_port_restart_and_stop_gracefully(
@@ -187,18 +189,18 @@ def test_workers_share_the_port_restart_and_stop_gracefully(
     assert str(running.proc.pid) not in workers
     victim = workers.pop()
     os.kill(int(victim), signal.SIGKILL)
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + PROGRAM_TIMEOUT
     while "was killed" not in (line := running.line(deadline - time.monotonic())):
         pass
     assert f"worker {victim} was killed by SIGKILL" in line
     assert "restarting it in 0.1 s" in line
-    assert wait_for(lambda: len(pids(port, 8) - workers - {victim}) == 1, TIMEOUT)
+    assert wait_for(lambda: len(pids(port, 8) - workers - {victim}) == 1, PROGRAM_TIMEOUT)
     clients = [syncws.connect(f"ws://127.0.0.1:{port}/") for _ in range(6)]
     for n, ws in enumerate(clients):
         ws.send(f"hello {n}")
-        assert ws.recv(timeout=5) == f"hello {n}"
+        assert ws.recv(timeout=TIMEOUT) == f"hello {n}"
     start = time.monotonic()
-    assert "stopped" in running.stop_gracefully(clients, TIMEOUT)
+    assert "stopped" in running.stop_gracefully(clients, PROGRAM_TIMEOUT)
     assert time.monotonic() - start < 2 + 3  # close_timeout, and a margin
 
 
@@ -208,7 +210,7 @@ def test_workers_stop_when_the_parent_is_killed(runner: tuple[Program, int]) -> 
     with syncws.connect(f"ws://127.0.0.1:{port}/") as ws:
         running.proc.kill()
         with pytest.raises(syncws.ConnectionClosedOK):
-            ws.recv(timeout=TIMEOUT)
+            ws.recv(timeout=PROGRAM_TIMEOUT)
         assert ws.close_code == 1001
 
     def refused() -> bool:
@@ -218,7 +220,7 @@ def test_workers_stop_when_the_parent_is_killed(runner: tuple[Program, int]) -> 
             return True
         return False
 
-    assert wait_for(refused, TIMEOUT)
+    assert wait_for(refused, PROGRAM_TIMEOUT)
 
 
 def test_crash_loop_backs_off(app_dir: Path) -> None:
@@ -228,7 +230,7 @@ def test_crash_loop_backs_off(app_dir: Path) -> None:
             "--host", "127.0.0.1"]  # fmt: skip
     with program(args, cwd=app_dir) as running:
         delays = []
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         while len(delays) < 6:
             line = running.line(deadline - time.monotonic())
             match = re.search(
@@ -239,14 +241,14 @@ def test_crash_loop_backs_off(app_dir: Path) -> None:
         assert delays == sorted(delays)
         assert delays[-1] >= 0.8
         running.proc.send_signal(signal.SIGTERM)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 def test_one_worker_runs_in_process(app_dir: Path) -> None:
     """--workers 1 (the default) serves in the runner's own process."""
     args = ["-m", "syncws", "run", "app:handler", "--host", "127.0.0.1", "--port", "0"]
     with program(args, cwd=app_dir) as running:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         while not (match := re.search(r"listening on ws://127\.0\.0\.1:(\d+)/",
                                       running.line(deadline - time.monotonic()))):  # fmt: skip
             pass
@@ -255,8 +257,8 @@ def test_one_worker_runs_in_process(app_dir: Path) -> None:
         with syncws.connect(f"ws://127.0.0.1:{port}/") as ws:
             running.proc.send_signal(signal.SIGTERM)
             with pytest.raises(syncws.ConnectionClosedOK):
-                ws.recv(timeout=TIMEOUT)
-        assert running.proc.wait(TIMEOUT) == 0
+                ws.recv(timeout=PROGRAM_TIMEOUT)
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
 
 
 def test_unix_socket_shared_by_workers(app_dir: Path, tmp_path: Path) -> None:
@@ -265,16 +267,16 @@ def test_unix_socket_shared_by_workers(app_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "ws.sock"
     args = ["-m", "syncws", "run", "app:handler", "--workers", "2", "--unix-path", str(path)]
     with program(args, cwd=app_dir) as running:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
         listening = 0
         while listening < 2:
             listening += "server listening on" in running.line(deadline - time.monotonic())
         for n in range(4):
             with syncws.connect("ws://localhost/", unix_path=str(path)) as ws:
                 ws.send(f"over unix {n}")
-                assert ws.recv(timeout=5) == f"over unix {n}"
+                assert ws.recv(timeout=TIMEOUT) == f"over unix {n}"
         running.proc.send_signal(signal.SIGTERM)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0
     assert not path.exists()
 
 
@@ -296,6 +298,6 @@ def test_tls_workers(app_dir: Path) -> None:
                 f"wss://127.0.0.1:{port}/", ssl=client_ctx, server_hostname="localhost"
             ) as ws:
                 ws.send(f"secure {n}")
-                assert ws.recv(timeout=5) == f"secure {n}"
+                assert ws.recv(timeout=TIMEOUT) == f"secure {n}"
         running.proc.send_signal(signal.SIGTERM)
-        assert running.proc.wait(TIMEOUT) == 0
+        assert running.proc.wait(PROGRAM_TIMEOUT) == 0

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from rawws import KEY
 from test_examples import example
+from timing import TIMEOUT
 from wsgi_apps import flask_app
 from wsgi_servers import gunicorn_server, werkzeug_server
 
@@ -33,11 +34,11 @@ def address(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def connect(address: str, path: str) -> syncws.ClientConnection:
-    return syncws.connect(f"ws://{address}{path}", open_timeout=5, close_timeout=5)
+    return syncws.connect(f"ws://{address}{path}", open_timeout=TIMEOUT, close_timeout=TIMEOUT)
 
 
 def http_request(address: str, method: str, path: str, body: str | None = None) -> Any:
-    conn = http.client.HTTPConnection(address, timeout=10)
+    conn = http.client.HTTPConnection(address, timeout=2 * TIMEOUT)
     conn.request(method, path, body)
     response = conn.getresponse()
     response.body = response.read()
@@ -50,20 +51,20 @@ def test_echo_with_flask_sock_names(address: str) -> None:
     with connect(address, "/echo") as ws:
         for message in ["one", b"two", "three" * 1000]:
             ws.send(message)
-            assert ws.recv(5) == message
+            assert ws.recv(TIMEOUT) == message
 
 
 def test_url_variables_and_request_context(address: str) -> None:
     """URL variables become arguments; flask.request is the handshake request."""
     with connect(address, "/items/42?q=hi") as ws:
-        assert ws.recv(5) == "42 hi"
+        assert ws.recv(TIMEOUT) == "42 hi"
 
 
 def test_compat_close_keywords(address: str) -> None:
     """close(reason=code, message=text), connected and receive(timeout=0) as in flask-sock."""
     with connect(address, "/compat-close") as ws:
         with pytest.raises(syncws.ConnectionClosed):
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert (ws.close_code, ws.close_reason) == (4003, "compat")
 
 
@@ -71,7 +72,7 @@ def test_view_exception_closes_with_1011(address: str) -> None:
     """A view that raises closes the connection with 1011."""
     with connect(address, "/boom") as ws:
         with pytest.raises(syncws.ConnectionClosedError):
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert ws.close_code == 1011
 
 
@@ -85,14 +86,14 @@ def test_plain_get_gets_426(address: str) -> None:
 def test_broadcast_from_a_flask_route(address: str) -> None:
     """A normal POST route broadcasts to every WebSocket client of the process."""
     with connect(address, "/feed") as one, connect(address, "/feed") as two:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + TIMEOUT
         while http_request(address, "GET", "/count").body != b"2":
             assert time.monotonic() < deadline, "the connections were not registered"
             time.sleep(0.02)  # polling over HTTP
         response = http_request(address, "POST", "/publish", "news")
         assert response.body == b"2"
-        assert one.recv(5) == "news"
-        assert two.recv(5) == "news"
+        assert one.recv(TIMEOUT) == "news"
+        assert two.recv(TIMEOUT) == "news"
 
 
 def test_werkzeug_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
@@ -101,8 +102,8 @@ def test_werkzeug_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
     with werkzeug_server(flask_app) as address:
         with connect(address, "/echo") as ws:
             ws.send("x")
-            ws.recv(5)
-        deadline = time.monotonic() + 5
+            ws.recv(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
         while "101" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.05)  # polling the log
     assert '"GET /echo HTTP/1.1" 101' in caplog.text
@@ -155,10 +156,10 @@ def test_flask_sock_server_options_are_honoured(caplog: pytest.LogCaptureFixture
     assert sock.upgrader.options.max_size == 100
     with werkzeug_server(app) as address, connect(address, "/echo") as ws:
         ws.send("x" * 100)
-        assert ws.recv(5) == "x" * 100
+        assert ws.recv(TIMEOUT) == "x" * 100
         ws.send("y" * 1000)
         with pytest.raises(syncws.ConnectionClosedError) as info:
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1009
 
 
@@ -196,4 +197,4 @@ def test_sock_extensions_and_compression_settings() -> None:
             )
             for message in ["a", "through both " * 50, b"\x00\xff" * 300]:
                 ws.send(message)
-                assert ws.recv(5) == message
+                assert ws.recv(TIMEOUT) == message

@@ -8,6 +8,7 @@ import time
 
 import flask
 import pytest
+from timing import TIMEOUT
 from wsgi_servers import PROCESS_TIMEOUT, ROOT, gunicorn_server, werkzeug_server
 
 import syncws
@@ -31,13 +32,13 @@ def test_sigterm_closes_route_clients_with_1001(worker: str) -> None:
     with gunicorn_server(
         "wsgi_apps:flask_app", "-c", CONFIGS[worker], "-k", worker, "--threads", threads
     ) as server:
-        ws = syncws.connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=5)
+        ws = syncws.connect(f"ws://127.0.0.1:{server.port}/echo", open_timeout=TIMEOUT)
         ws.send("before")
-        assert ws.recv(5) == "before"
+        assert ws.recv(TIMEOUT) == "before"
         started = time.monotonic()
         os.killpg(server.process.pid, signal.SIGTERM)
         with pytest.raises(ConnectionClosedOK):
-            ws.recv(10)
+            ws.recv(2 * TIMEOUT)
         assert time.monotonic() - started < 2.5, "closed by the graceful timeout, not the hook"
         assert ws.close_code == 1001
         assert server.process.wait(PROCESS_TIMEOUT) == 0
@@ -54,11 +55,11 @@ def test_upgrades_during_shutdown_get_503() -> None:
             ws.send(message)
 
     with werkzeug_server(app) as address:
-        ws = syncws.connect(f"ws://{address}/echo", open_timeout=5)
-        assert sock.upgrader.shutdown(reason="bye", timeout=5)
+        ws = syncws.connect(f"ws://{address}/echo", open_timeout=TIMEOUT)
+        assert sock.upgrader.shutdown(reason="bye", timeout=TIMEOUT)
         with pytest.raises(ConnectionClosedOK):
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert (ws.close_code, ws.close_reason) == (1001, "bye")
         with pytest.raises(InvalidStatus) as info:
-            syncws.connect(f"ws://{address}/echo", open_timeout=5)
+            syncws.connect(f"ws://{address}/echo", open_timeout=TIMEOUT)
         assert info.value.response.status_code == 503

@@ -22,6 +22,7 @@ import trustme
 from conftest import program
 from rawws import wait_for
 from services import find_program, free_port, nginx
+from timing import TIMEOUT
 
 import syncws
 
@@ -49,7 +50,7 @@ class Proxied:
         return syncws.connect(
             self.uri + path,
             ssl=self.client_ssl,
-            open_timeout=10,
+            open_timeout=2 * TIMEOUT,
             **options,  # type: ignore[arg-type]
         )
 
@@ -111,7 +112,7 @@ def proxied(directory: Path, ping_interval: str) -> Iterator[Proxied]:
         upstreams = []
         for _ in range(2):
             worker = stack.enter_context(program([APP, ping_interval, str(directory)]))
-            line = worker.line(timeout=20)
+            line = worker.line(timeout=4 * TIMEOUT)
             assert line.startswith("ready "), line
             upstreams.append(int(line.split()[1]))
         port = free_port()
@@ -134,7 +135,7 @@ def test_echo_through_nginx(behind_nginx: Proxied) -> None:
     with behind_nginx.connect("/echo", max_size=8 * 2**20) as ws:
         for message in ["hello", b"\x00\x01\xff", big_text, big_binary]:
             ws.send(message)
-            assert ws.recv(timeout=30) == message
+            assert ws.recv(timeout=6 * TIMEOUT) == message
 
 
 def test_least_conn_spreads_connections_and_forwards_the_address(
@@ -143,7 +144,7 @@ def test_least_conn_spreads_connections_and_forwards_the_address(
     """Two open connections go to the two processes; each sees the client's address from
     X-Forwarded-For (port 0), nginx being a trusted proxy."""
     with behind_nginx.connect("/whoami") as first, behind_nginx.connect("/whoami") as second:
-        answers = [str(first.recv(timeout=10)), str(second.recv(timeout=10))]
+        answers = [str(first.recv(timeout=2 * TIMEOUT)), str(second.recv(timeout=2 * TIMEOUT))]
     pids = {answer.split()[0] for answer in answers}
     assert len(pids) == 2
     for answer in answers:
@@ -155,7 +156,7 @@ def test_close_code_and_reason_from_the_server(behind_nginx: Proxied) -> None:
     with behind_nginx.connect("/close") as ws:
         ws.send("4001 server says bye")
         with pytest.raises(syncws.ConnectionClosedError):
-            ws.recv(timeout=10)
+            ws.recv(timeout=2 * TIMEOUT)
         assert (ws.close_code, ws.close_reason) == (4001, "server says bye")
 
 
@@ -165,14 +166,14 @@ def test_close_code_and_reason_from_the_client(behind_nginx: Proxied) -> None:
     ws = behind_nginx.connect("/report")
     ws.close(4002, "client says bye")
     assert ws.close_code == 4002
-    assert wait_for(lambda: closes.exists() and closes.read_text() != "", 10)
+    assert wait_for(lambda: closes.exists() and closes.read_text() != "", 2 * TIMEOUT)
     assert closes.read_text() == "4002 client says bye\n"
 
 
 def test_health_check_through_nginx(behind_nginx: Proxied) -> None:
     """A plain GET to the health check gets the answer of process_request."""
     connection = http.client.HTTPSConnection(
-        "127.0.0.1", behind_nginx.port, context=behind_nginx.client_ssl, timeout=10
+        "127.0.0.1", behind_nginx.port, context=behind_nginx.client_ssl, timeout=2 * TIMEOUT
     )
     try:
         connection.request("GET", "/healthz")
@@ -189,7 +190,7 @@ def test_pings_keep_an_idle_connection_open_past_proxy_read_timeout(
     with behind_nginx.connect("/echo", ping_interval=None) as ws:
         time.sleep(PROXY_TIMEOUT * 1.75)  # idle on purpose: what is tested is the waiting
         ws.send("still there?")
-        assert ws.recv(timeout=5) == "still there?"
+        assert ws.recv(timeout=TIMEOUT) == "still there?"
 
 
 def test_without_pings_nginx_closes_an_idle_connection(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import trustme
 from conftest import ServerFactory, program
 from rawws import raw_client, wait_for
 from services import RedisServer, running_redis
+from timing import TIMEOUT
 from wsgi_servers import Process, free_port, gunicorn_options, wait_listening
 
 import syncws
@@ -51,7 +52,7 @@ def rooms(hub: Hub) -> Callable[[syncws.ServerConnection], None]:
         assert ws.request is not None
         for topic in ws.request.path.lstrip("/").split(","):
             hub.join(ws, topic)
-        assert hub.wait_subscribed(10)
+        assert hub.wait_subscribed(2 * TIMEOUT)
         ws.send("joined")
         for _ in ws:
             pass
@@ -62,7 +63,7 @@ def rooms(hub: Hub) -> Callable[[syncws.ServerConnection], None]:
 def join(url: str, **options: object) -> syncws.ClientConnection:
     """A client of the ``rooms`` handler, once it has joined."""
     client = syncws.connect(url, **options)  # type: ignore[arg-type]
-    assert client.recv(timeout=10) == "joined"
+    assert client.recv(timeout=2 * TIMEOUT) == "joined"
     return client
 
 
@@ -75,9 +76,9 @@ def test_publish_reaches_members_with_type_preserved(
         assert hub.publish("a", "text") == 1
         assert hub.publish("a", b"\x00\xff") == 1
         assert hub.publish("a", "forced", text=False) == 1
-        assert a.recv(timeout=5) == "text"
-        assert a.recv(timeout=5) == b"\x00\xff"
-        assert a.recv(timeout=5) == b"forced"
+        assert a.recv(timeout=TIMEOUT) == "text"
+        assert a.recv(timeout=TIMEOUT) == b"\x00\xff"
+        assert a.recv(timeout=TIMEOUT) == b"forced"
         with pytest.raises(TimeoutError):
             b.recv(timeout=0.3)
 
@@ -88,16 +89,16 @@ def test_everyone_reaches_every_connection_of_an_attached_server(
     """EVERYONE reaches each connection of an attached server once, members or not."""
     srv = server(rooms(hub))
     hub.attach(srv)
-    assert hub.wait_subscribed(10)
+    assert hub.wait_subscribed(2 * TIMEOUT)
     with join(uri(srv, "/a")) as a, join(uri(srv, "/*")) as star:
         hub.publish(EVERYONE, "all")
-        assert a.recv(timeout=5) == "all"
-        assert star.recv(timeout=5) == "all"
+        assert a.recv(timeout=TIMEOUT) == "all"
+        assert star.recv(timeout=TIMEOUT) == "all"
         with pytest.raises(TimeoutError):
             star.recv(timeout=0.3)  # a member of "*" too, but once
         hub.detach(srv)
         hub.publish(EVERYONE, "again")
-        assert star.recv(timeout=5) == "again"
+        assert star.recv(timeout=TIMEOUT) == "again"
         with pytest.raises(TimeoutError):
             a.recv(timeout=0.3)
 
@@ -113,9 +114,9 @@ def test_closed_connection_leaves_every_topic(
             (conn,) = srv.connections
             assert hub.topics(conn) == {"x", "y"}
             assert set(check.pubsub_channels("syncws:[xy]")) == {b"syncws:x", b"syncws:y"}
-        assert wait_for(lambda: not hub.members("x") and not hub.members("y"), 5)
+        assert wait_for(lambda: not hub.members("x") and not hub.members("y"), TIMEOUT)
         assert hub.topics(conn) == frozenset()
-        assert wait_for(lambda: not check.pubsub_channels("syncws:[xy]"), 5)
+        assert wait_for(lambda: not check.pubsub_channels("syncws:[xy]"), TIMEOUT)
         hub.join(conn, "z")  # closed: nothing happens
         assert hub.members("z") == set()
     finally:
@@ -131,7 +132,7 @@ def test_leave(hub: Hub, server: ServerFactory, uri: UriFactory) -> None:
         hub.leave(conn, "never joined")
         hub.publish("x", "lost")
         hub.publish("y", "kept")
-        assert client.recv(timeout=5) == "kept"
+        assert client.recv(timeout=TIMEOUT) == "kept"
         hub.leave_all(conn)
         hub.publish("y", "lost")
         with pytest.raises(TimeoutError):
@@ -171,10 +172,10 @@ def test_one_thread_and_one_redis_connection(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(30)
+            thread.join(6 * TIMEOUT)
         assert not wrong
         for client in clients:
-            received = [client.recv(timeout=5) for _ in range(4 * 25)]
+            received = [client.recv(timeout=TIMEOUT) for _ in range(4 * 25)]
             for name in "abcd":
                 assert [m for m in received if m[0] == name] == [
                     f"{name}:{n}" for n in range(0, 50, 2)
@@ -202,14 +203,14 @@ def test_stalled_client_does_not_hold_up_the_others(
     fast = [join(uri(srv, "/room"), compression=None) for _ in range(2)]
     stalled, _ = raw_client(srv, "/room", rcvbuf=4096)
     try:
-        assert wait_for(lambda: len(hub.members("room")) == 3, 5)
+        assert wait_for(lambda: len(hub.members("room")) == 3, TIMEOUT)
         payload = b"x" * 16384
         start = time.monotonic()
         for n in range(200):
             hub.publish("room", payload + n.to_bytes(2, "big"))
         for client in fast:
             for n in range(200):
-                assert client.recv(timeout=5) == payload + n.to_bytes(2, "big")
+                assert client.recv(timeout=TIMEOUT) == payload + n.to_bytes(2, "big")
         assert time.monotonic() - start < 10
     finally:
         stalled.close()
@@ -225,7 +226,7 @@ def test_two_server_processes_and_publishers(redis_server: RedisServer) -> None:
         ports = []
         for _ in range(2):
             proc = stack.enter_context(program([APPS, "server", redis_server.url]))
-            line = proc.line(timeout=20)
+            line = proc.line(timeout=4 * TIMEOUT)
             assert line.startswith("ready "), line
             ports.append(int(line.split()[1]))
         clients = [
@@ -239,9 +240,9 @@ def test_two_server_processes_and_publishers(redis_server: RedisServer) -> None:
             for name in ("p", "q")
         ]  # fmt: skip
         for publisher in publishers:
-            assert publisher.wait(30) == 0
+            assert publisher.wait(6 * TIMEOUT) == 0
         for client in clients:
-            received = [client.recv(timeout=10) for _ in range(2 * count)]
+            received = [client.recv(timeout=2 * TIMEOUT) for _ in range(2 * count)]
             with pytest.raises(TimeoutError):
                 client.recv(timeout=0.2)
             for name in ("p", "q"):
@@ -253,7 +254,8 @@ def test_two_server_processes_and_publishers(redis_server: RedisServer) -> None:
 
 def wait_log(caplog: pytest.LogCaptureFixture, level: int, text: str) -> bool:
     return wait_for(
-        lambda: any(r.levelno == level and text in r.getMessage() for r in caplog.records), 15
+        lambda: any(r.levelno == level and text in r.getMessage() for r in caplog.records),
+        3 * TIMEOUT,
     )
 
 
@@ -271,7 +273,7 @@ def test_redis_restart_then_delivery_again(
     hub.attach(srv)
     with join(uri(srv, "/room")) as client:
         hub.publish("room", "before")
-        assert client.recv(timeout=5) == "before"
+        assert client.recv(timeout=TIMEOUT) == "before"
         redis_server.stop()
         assert wait_log(caplog, logging.WARNING, "lost the link to Redis")
         start = time.monotonic()
@@ -281,11 +283,11 @@ def test_redis_restart_then_delivery_again(
         time.sleep(0.5)  # a few reconnection attempts fail meanwhile
         redis_server.start()
         assert wait_log(caplog, logging.INFO, "reconnected to Redis")
-        assert hub.wait_subscribed(10)
+        assert hub.wait_subscribed(2 * TIMEOUT)
         hub.publish("room", "after")
         hub.publish(EVERYONE, "everyone")
-        assert client.recv(timeout=5) == "after"
-        assert client.recv(timeout=5) == "everyone"
+        assert client.recv(timeout=TIMEOUT) == "after"
+        assert client.recv(timeout=TIMEOUT) == "everyone"
         # The server and its handler never noticed.
         assert client.state is syncws.State.OPEN
     records = [r for r in caplog.records if r.name == "syncws.redis"]
@@ -358,14 +360,14 @@ def test_flask_chat_example_across_gunicorn_workers(redis_server: RedisServer) -
     clients: list[syncws.ClientConnection] = []
     try:
         wait_listening(port, server.process)
-        assert wait_for(lambda: server.output().count("Booting worker") == 2, 20)
+        assert wait_for(lambda: server.output().count("Booting worker") == 2, 4 * TIMEOUT)
         by_worker: dict[str, list[syncws.ClientConnection]] = {}
         # A gthread worker with --worker-connections open connections stops accepting:
         # of four clients, each worker gets at least one.
         for _ in range(4):
             client = syncws.connect(f"ws://127.0.0.1:{port}/chat/lobby")
             clients.append(client)
-            hello = client.recv(timeout=10)
+            hello = client.recv(timeout=2 * TIMEOUT)
             assert isinstance(hello, str)
             match = re.fullmatch(r"joined lobby \(worker (\d+)\)", hello)
             assert match, hello
@@ -374,18 +376,18 @@ def test_flask_chat_example_across_gunicorn_workers(redis_server: RedisServer) -
         (first, *_), (second, *_) = by_worker.values()
         first.send("from one worker")
         for client in clients:
-            assert client.recv(timeout=10) == "from one worker"
+            assert client.recv(timeout=2 * TIMEOUT) == "from one worker"
         second.send(b"\x00binary")
         for client in clients:
-            assert client.recv(timeout=10) == b"\x00binary"
+            assert client.recv(timeout=2 * TIMEOUT) == b"\x00binary"
         for path, body in [("/rooms/lobby", "over HTTP"), ("/announce", "to everyone")]:
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port}{path}", data=body.encode(), method="POST"
             )
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=2 * TIMEOUT) as response:
                 assert response.status == 204
             for client in clients:
-                assert client.recv(timeout=10) == body
+                assert client.recv(timeout=2 * TIMEOUT) == body
     finally:
         for client in clients:
             client.close()
@@ -411,7 +413,7 @@ def test_silent_redis_is_detected_by_ping(
     srv = server(rooms(hub))
     with join(uri(srv, "/room")) as client:
         hub.publish("room", "before")
-        assert client.recv(timeout=5) == "before"
+        assert client.recv(timeout=TIMEOUT) == "before"
         redis_server.proc.send_signal(signal.SIGSTOP)
         try:
             assert wait_log(caplog, logging.WARNING, "lost the link to Redis")
@@ -422,12 +424,12 @@ def test_silent_redis_is_detected_by_ping(
         finally:
             redis_server.proc.send_signal(signal.SIGCONT)
         assert wait_log(caplog, logging.INFO, "reconnected to Redis")
-        assert hub.wait_subscribed(10)
+        assert hub.wait_subscribed(2 * TIMEOUT)
         hub.publish("room", "after")
         # A PUBLISH that timed out may still run once Redis resumes: "maybe" or not.
-        message = client.recv(timeout=5)
+        message = client.recv(timeout=TIMEOUT)
         if message == "maybe":
-            message = client.recv(timeout=5)
+            message = client.recv(timeout=TIMEOUT)
         assert message == "after"
     records = [r for r in caplog.records if r.name == "syncws.redis"]
     assert [r.levelno for r in records] == [logging.WARNING, logging.INFO]
@@ -458,7 +460,7 @@ def test_publish_in_flight_when_the_link_drops_raises(
     with Hub(redis_server.url, timeout=30) as hub:
         if subscriber:
             hub.attach(server())
-            assert hub.wait_subscribed(10)
+            assert hub.wait_subscribed(2 * TIMEOUT)
         else:
             hub.publish("t", "connects")
         check = redis.Redis.from_url(redis_server.url)
@@ -479,11 +481,13 @@ def test_publish_in_flight_when_the_link_drops_raises(
         thread.start()
         try:
             # The PUBLISH reached Redis's socket: the reply is due.
-            assert wait_for(lambda: unread_by_redis(redis_server.port, client_port) > 0, 10)
+            assert wait_for(
+                lambda: unread_by_redis(redis_server.port, client_port) > 0, 2 * TIMEOUT
+            )
         finally:
             redis_server.proc.kill()  # a stopped process dies of SIGKILL: the link drops
         start = time.monotonic()
-        thread.join(10)
+        thread.join(2 * TIMEOUT)
         assert time.monotonic() - start < 5  # not the 30 s timeout
         (exc,) = outcome
         assert isinstance(exc, RedisUnavailable)
@@ -514,7 +518,7 @@ def test_late_reply_does_not_shift_the_next_ones(
         finally:
             redis_server.proc.send_signal(signal.SIGCONT)
         assert pub.publish("room", "next") == 1  # the late reply said 0
-        assert client.recv(timeout=5) == "next"
+        assert client.recv(timeout=TIMEOUT) == "next"
 
 
 def test_publisher_only_hub_after_a_redis_restart(redis_server: RedisServer) -> None:
@@ -528,9 +532,9 @@ def test_publisher_only_hub_after_a_redis_restart(redis_server: RedisServer) -> 
         pubsub = check.pubsub()
         try:
             pubsub.subscribe("syncws:t")
-            assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+            assert pubsub.get_message(timeout=TIMEOUT)["type"] == "subscribe"  # type: ignore[index]
             assert hub.publish("t", "after") == 1
-            message = pubsub.get_message(timeout=5)
+            message = pubsub.get_message(timeout=TIMEOUT)
             assert message is not None and message["data"] == b"tafter"
         finally:
             pubsub.close()
@@ -547,7 +551,7 @@ def test_descriptors_past_1024(hub: Hub, server: ServerFactory, uri: UriFactory)
         srv = server(rooms(hub))
         with join(uri(srv, "/room")) as client:
             assert hub.publish("room", "high") == 1
-            assert client.recv(timeout=5) == "high"
+            assert client.recv(timeout=TIMEOUT) == "high"
     finally:
         for fd in fillers:
             os.close(fd)
@@ -578,10 +582,10 @@ def test_acl_user_and_refused_channels(
     with Hub(url) as hub:
         srv = server(holder)
         with syncws.connect(uri(srv)) as client:
-            assert wait_for(lambda: srv.connections, 5)
+            assert wait_for(lambda: srv.connections, TIMEOUT)
             (conn,) = srv.connections
             hub.join(conn, "ok-room")
-            assert hub.wait_subscribed(10)
+            assert hub.wait_subscribed(2 * TIMEOUT)
             hub.join(conn, "forbidden")
             assert wait_log(caplog, logging.ERROR, "refused (UN)SUBSCRIBE syncws:forbidden")
             assert "NOPERM" in caplog.text
@@ -589,7 +593,7 @@ def test_acl_user_and_refused_channels(
             with pytest.raises(RedisRefused, match="NOPERM"):
                 hub.publish("forbidden", "x")
             assert hub.publish("ok-room", "still fine") == 1
-            assert client.recv(timeout=5) == "still fine"
+            assert client.recv(timeout=TIMEOUT) == "still fine"
     with Hub(url.replace("s3cr3t", "n0t-1t")) as hub:
         with pytest.raises(RedisUnavailable, match="WRONGPASS") as raised:
             hub.publish("ok-room", "x")
@@ -616,8 +620,8 @@ def test_tls(tmp_path: Path, server: ServerFactory, uri: UriFactory) -> None:
                 for thread in threads:
                     thread.start()
                 for thread in threads:
-                    thread.join(30)
-                received = [client.recv(timeout=5) for _ in range(100)]
+                    thread.join(6 * TIMEOUT)
+                received = [client.recv(timeout=TIMEOUT) for _ in range(100)]
                 for name in "ab":
                     assert [m for m in received if m[:1] in (name, name.encode())] == [
                         f"{name}{n}" if n % 2 else f"{name}{n}".encode() for n in range(50)
@@ -641,7 +645,7 @@ def test_unix_socket_and_database(server: ServerFactory, uri: UriFactory) -> Non
             srv = server(rooms(hub))
             with join(uri(srv, "/room")) as client:
                 assert hub.publish("room", "local") == 1
-                assert client.recv(timeout=5) == "local"
+                assert client.recv(timeout=TIMEOUT) == "local"
             check = redis.Redis(unix_socket_path=str(path))
             (link,) = hub_clients(check)
             check.close()
@@ -658,7 +662,7 @@ def test_fork_keeps_only_idle_attachments(redis_server: RedisServer) -> None:
         [sys.executable, "-W", "ignore::DeprecationWarning", APPS, "fork", redis_server.url],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=12 * TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
 
@@ -670,12 +674,12 @@ def test_redis_without_resp3() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        listener.settimeout(10)
+        listener.settimeout(2 * TIMEOUT)
 
         def answer() -> None:
             conn, _ = listener.accept()
             with conn:
-                conn.settimeout(10)
+                conn.settimeout(2 * TIMEOUT)
                 conn.recv(4096)
                 conn.sendall(b"-ERR unknown command 'HELLO'\r\n")
 
@@ -686,4 +690,4 @@ def test_redis_without_resp3() -> None:
             pytest.raises(RedisUnavailable, match=r"unknown command 'HELLO'.*Redis 6"),
         ):
             hub.publish("t", "x")
-        thread.join(10)
+        thread.join(2 * TIMEOUT)

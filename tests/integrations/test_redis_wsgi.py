@@ -15,6 +15,7 @@ import redis
 from rawws import wait_for
 from redis_apps import flask_app, rooms
 from services import RedisServer
+from timing import TIMEOUT
 from wsgi_servers import gunicorn_server, werkzeug_server
 
 import syncws
@@ -28,15 +29,15 @@ APPS = str(Path(__file__).resolve().parents[1] / "redis_apps.py")
 
 def join(url: str) -> syncws.ClientConnection:
     """A client of a ``rooms`` handler, once it has joined."""
-    client = syncws.connect(url, open_timeout=5, close_timeout=5)
-    assert client.recv(timeout=10) == "joined"
+    client = syncws.connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+    assert client.recv(timeout=2 * TIMEOUT) == "joined"
     return client
 
 
 def publish_elsewhere(url: str, topic: str, name: str, count: int) -> None:
     """Publish ``name:0`` .. from another process (text for even numbers, else binary)."""
     args = [sys.executable, APPS, "publish", url, topic, name, str(count)]
-    assert subprocess.run(args, timeout=30).returncode == 0
+    assert subprocess.run(args, timeout=6 * TIMEOUT).returncode == 0
 
 
 def expected(name: str, count: int) -> list[str | bytes]:
@@ -60,14 +61,14 @@ def check_rooms(redis_url: str, ws_url: str) -> None:
     with join(f"{ws_url}/rooms/red") as red, join(f"{ws_url}/rooms/blue") as blue:
         assert subscribers(redis_url, "red") == 1
         publish_elsewhere(redis_url, "red", "r", 10)
-        assert [red.recv(timeout=10) for _ in range(10)] == expected("r", 10)
+        assert [red.recv(timeout=2 * TIMEOUT) for _ in range(10)] == expected("r", 10)
         publish_elsewhere(redis_url, EVERYONE, "all", 1)
-        assert red.recv(timeout=10) == "all:0"
-        assert blue.recv(timeout=10) == "all:0"
+        assert red.recv(timeout=2 * TIMEOUT) == "all:0"
+        assert blue.recv(timeout=2 * TIMEOUT) == "all:0"
         with pytest.raises(TimeoutError):
             blue.recv(timeout=0.3)  # nothing from "red"
-    assert wait_for(lambda: subscribers(redis_url, "red") == 0, 10)
-    assert wait_for(lambda: subscribers(redis_url, "blue") == 0, 10)
+    assert wait_for(lambda: subscribers(redis_url, "red") == 0, 2 * TIMEOUT)
+    assert wait_for(lambda: subscribers(redis_url, "blue") == 0, 2 * TIMEOUT)
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_sidecar(redis_server: RedisServer) -> None:
             check_rooms(redis_server.url, f"ws://127.0.0.1:{sidecar.server.port}")
             assert not hub.members("red") and not hub.members("blue")
         finally:
-            sidecar.shutdown(timeout=5)
+            sidecar.shutdown(timeout=TIMEOUT)
 
 
 def test_flask_routes_under_werkzeug(redis_server: RedisServer) -> None:

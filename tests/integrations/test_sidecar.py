@@ -13,6 +13,7 @@ from pathlib import Path
 import flask
 import pytest
 from rawws import wait_for
+from timing import TIMEOUT
 from wsgi_servers import PROCESS_TIMEOUT, Process, free_port, gunicorn_options, wait_listening
 
 import syncws
@@ -32,11 +33,11 @@ def restore_sigterm() -> Iterator[None]:
 
 
 def connect(port: int) -> syncws.ClientConnection:
-    return syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=5, close_timeout=5)
+    return syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=TIMEOUT, close_timeout=TIMEOUT)
 
 
 def post(port: int, path: str, body: str) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2 * TIMEOUT)
     conn.request("POST", path, body)
     data = conn.getresponse().read()
     conn.close()
@@ -83,13 +84,13 @@ def test_broadcast_from_a_flask_route() -> None:
     try:
         with connect(sidecar.server.port) as one, connect(sidecar.server.port) as two:
             # The server registers a connection just after writing its 101: wait for it.
-            assert wait_for(lambda: len(sidecar.connections) == 2, 5)
+            assert wait_for(lambda: len(sidecar.connections) == 2, TIMEOUT)
             assert app.test_client().post("/publish", data="news").text == "2"
-            received = [one.recv(5), two.recv(5)]
+            received = [one.recv(TIMEOUT), two.recv(TIMEOUT)]
         assert received == ["news", "news"]
         assert sidecar.start() is sidecar  # idempotent
     finally:
-        sidecar.shutdown(timeout=5)
+        sidecar.shutdown(timeout=TIMEOUT)
 
 
 def test_port_taken_explains_why(restore_sigterm: None) -> None:
@@ -122,7 +123,7 @@ def test_flask_run_with_reloader_binds_once() -> None:
     with flask_run("--debug") as (process, http_port):
         with connect(process.port) as ws:
             assert post(http_port, "/publish", "hi") == b"sent to 1 clients\n"
-            assert ws.recv(5) == "hi"
+            assert ws.recv(TIMEOUT) == "hi"
         process.stop()
         output = process.output()
     assert "Debugger is active" in output  # the reloader child ran

@@ -54,8 +54,8 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
 
 
 def connect(uri: str, **options: Any) -> syncws.ClientConnection:
-    options.setdefault("open_timeout", 5)
-    options.setdefault("close_timeout", 5)
+    options.setdefault("open_timeout", TIMEOUT)
+    options.setdefault("close_timeout", TIMEOUT)
     return syncws.connect(uri, **options)
 
 
@@ -98,7 +98,7 @@ def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def raw_upgrade(served: Served, path: str) -> tuple[socket.socket, bytes]:
-    sock = socket.create_connection(served.address.split(":"), timeout=5)  # type: ignore[arg-type]
+    sock = socket.create_connection(served.address.split(":"), timeout=TIMEOUT)  # type: ignore[arg-type]
     sock.sendall(REQUEST % path.encode())
     head, rest = read_head(sock)
     assert head.startswith(b"HTTP/1.1 101 "), head
@@ -110,9 +110,9 @@ def test_echo(served: Served) -> None:
     """Text and binary messages go through an upgraded WSGI request and back."""
     with connect(served.uri("/echo")) as ws:
         ws.send("hello")
-        assert ws.recv(5) == "hello"
+        assert ws.recv(TIMEOUT) == "hello"
         ws.send(b"\x00\xff" * 5000)
-        assert ws.recv(5) == b"\x00\xff" * 5000
+        assert ws.recv(TIMEOUT) == b"\x00\xff" * 5000
 
 
 def test_server_close_code_reaches_client(served: Served) -> None:
@@ -120,7 +120,7 @@ def test_server_close_code_reaches_client(served: Served) -> None:
     with connect(served.uri("/server-close")) as ws:
         ws.send("go")
         with pytest.raises(syncws.ConnectionClosed):
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert (ws.close_code, ws.close_reason) == (4002, "server says bye")
 
 
@@ -128,9 +128,9 @@ def test_client_close_code_reaches_view(served: Served) -> None:
     """A close code and reason chosen by the client arrive at the view."""
     with connect(served.uri("/record")) as ws:
         ws.send("x")
-        assert ws.recv(5) == "x"
+        assert ws.recv(TIMEOUT) == "x"
         ws.close(4001, "client says bye")
-    conn = http.client.HTTPConnection(served.address, timeout=10)
+    conn = http.client.HTTPConnection(served.address, timeout=2 * TIMEOUT)
     conn.request("GET", "/last-close")
     assert conn.getresponse().read() == b"4001 client says bye"
     conn.close()
@@ -140,30 +140,30 @@ def test_view_exception_closes_with_1011(served: Served) -> None:
     """A view that raises closes the connection with 1011."""
     with connect(served.uri("/fail")) as ws:
         with pytest.raises(syncws.ConnectionClosedError):
-            ws.recv(5)
+            ws.recv(TIMEOUT)
         assert ws.close_code == 1011
 
 
 def test_keepalive_pings_measure_latency(served: Served) -> None:
     """The process's WSGI heartbeat pings upgraded connections; the client's pongs count."""
     with connect(served.uri("/latency")) as ws:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + TIMEOUT
         latency = 0.0
         while latency == 0.0 and time.monotonic() < deadline:
             ws.send("?")
-            latency = float(ws.recv(5))
+            latency = float(ws.recv(TIMEOUT))
         assert latency > 0.0
 
 
 def test_client_ping_answered_while_view_is_busy(served: Served) -> None:
     """The heartbeat answers pings while the view is not reading."""
     with connect(served.uri("/busy"), ping_interval=None) as ws:
-        assert ws.ping().wait(5)
+        assert ws.ping().wait(TIMEOUT)
 
 
 def test_plain_http_gets_426(served: Served) -> None:
     """A plain GET to a WebSocket route gets 426 with a readable body, over plain WSGI."""
-    conn = http.client.HTTPConnection(served.address, timeout=10)
+    conn = http.client.HTTPConnection(served.address, timeout=2 * TIMEOUT)
     conn.request("GET", "/echo")
     response = conn.getresponse()
     assert response.status == 426
@@ -223,8 +223,8 @@ def check_gunicorn_log(served: Served) -> None:
     assert served.output is not None
     with connect(served.uri("/echo")) as ws:
         ws.send("x")
-        ws.recv(5)
-    deadline = time.monotonic() + 5
+        ws.recv(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
     while "epipe" not in served.output().lower() and time.monotonic() < deadline:
         time.sleep(0.05)  # polling a log file
     output = served.output()
@@ -240,8 +240,8 @@ def test_werkzeug_logs_no_error(caplog: pytest.LogCaptureFixture) -> None:
     with werkzeug_server(wsgi_app) as address:
         with connect(f"ws://{address}/echo") as ws:
             ws.send("x")
-            ws.recv(5)
-        deadline = time.monotonic() + 5
+            ws.recv(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
         while "101" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.05)  # polling the log
     assert '"GET /echo HTTP/1.1" 101' in caplog.text
@@ -336,9 +336,9 @@ def test_listed_before_the_101_and_broadcast_queued_behind_it() -> None:
     try:
         with werkzeug_server(app) as address, connect(f"ws://{address}/") as ws:
             assert len(app.connections) == 1
-            assert ws.recv(5) == "early"
+            assert ws.recv(TIMEOUT) == "early"
             ws.send("then echo")
-            assert ws.recv(5) == "then echo"
+            assert ws.recv(TIMEOUT) == "then echo"
         assert handler.listed_while_opening == 1
     finally:
         app.logger.setLevel(level)

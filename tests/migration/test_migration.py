@@ -26,6 +26,7 @@ import pytest
 import simple_websocket
 import websockets.sync.server
 from conftest import program, ws_connect
+from timing import TIMEOUT
 from websockets.exceptions import ConnectionClosedOK as WsConnectionClosedOK
 from websockets.exceptions import InvalidStatus as WsInvalidStatus
 from wsgi_servers import free_port, gunicorn_server, wait_listening, werkzeug_server
@@ -33,10 +34,11 @@ from wsgi_servers import free_port, gunicorn_server, wait_listening, werkzeug_se
 import syncws
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "migration"
-TIMEOUT = 10
+#: Seconds an example program may take to make its server, or to run to its end.
+PROGRAM_TIMEOUT = 2 * TIMEOUT
 
 
-def run_bounded(target: Callable[[], Any], timeout: float = TIMEOUT) -> None:
+def run_bounded(target: Callable[[], Any], timeout: float = PROGRAM_TIMEOUT) -> None:
     """Run ``target`` in a thread; fail if it raises or is still running after ``timeout``."""
     errors: list[BaseException] = []
 
@@ -78,14 +80,14 @@ def run_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., syncws
         )
         thread.daemon = True
         thread.start()
-        assert ready.wait(TIMEOUT), f"{path.name} made no server"
+        assert ready.wait(PROGRAM_TIMEOUT), f"{path.name} made no server"
         running.append((made[0], thread))
         return made[0]
 
     yield start
     for server, thread in running:
-        server.shutdown(timeout=5)
-        thread.join(5)
+        server.shutdown(timeout=TIMEOUT)
+        thread.join(TIMEOUT)
         assert not thread.is_alive()
 
 
@@ -95,7 +97,7 @@ def redirect_connect(monkeypatch: pytest.MonkeyPatch, expected: str, actual: str
 
     def redirected(uri: str, **options: Any) -> syncws.ClientConnection:
         assert uri == expected
-        return original(actual, open_timeout=5, **options)
+        return original(actual, open_timeout=TIMEOUT, **options)
 
     monkeypatch.setattr(syncws, "connect", redirected)
 
@@ -115,9 +117,9 @@ def test_websockets_echo_server_echoes_to_a_websockets_client(
     server = run_server(EXAMPLES / "websockets" / "echo.py", "Server", "localhost", 8765)
     with ws_connect(base(server) + "/") as ws:
         ws.send("Hello world!")
-        assert ws.recv(timeout=5) == "Hello world!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello world!"
         ws.send(b"\x00\xff")
-        assert ws.recv(timeout=5) == b"\x00\xff"
+        assert ws.recv(timeout=TIMEOUT) == b"\x00\xff"
     assert ws.close_code == 1000
 
 
@@ -129,9 +131,9 @@ def test_websockets_hello_server_greets_a_websockets_client(
     server = run_server(EXAMPLES / "websockets" / "server.py", "Server", "localhost", 8765)
     with ws_connect(base(server) + "/") as ws:
         ws.send("Alice")
-        assert ws.recv(timeout=5) == "Hello Alice!"
+        assert ws.recv(timeout=TIMEOUT) == "Hello Alice!"
         with pytest.raises(WsConnectionClosedOK):
-            ws.recv(timeout=5)
+            ws.recv(timeout=TIMEOUT)
         assert ws.close_code == 1000
     assert capsys.readouterr().out == "<<< Alice\n>>> Hello Alice!\n"
 
@@ -184,8 +186,8 @@ def test_websockets_routing_clock_in_utc_and_in_a_time_zone(routing: str) -> Non
     paris = zoneinfo.ZoneInfo("Europe/Paris")
     for path, zone in [("/clock", datetime.UTC), ("/clock/Europe/Paris", paris)]:
         with ws_connect(routing + path) as ws:
-            first = datetime.datetime.fromisoformat(ws.recv(timeout=3))
-            second = datetime.datetime.fromisoformat(ws.recv(timeout=3))
+            first = datetime.datetime.fromisoformat(ws.recv(timeout=TIMEOUT))
+            second = datetime.datetime.fromisoformat(ws.recv(timeout=TIMEOUT))
         now = datetime.datetime.now(zone)
         assert first.utcoffset() == now.utcoffset()
         assert abs((now - second).total_seconds()) < 2
@@ -197,7 +199,7 @@ def test_websockets_routing_redirects_and_rejects_like_websockets(routing: str) 
     time zone gets HTTP 404."""
     with ws_connect(routing + "/") as ws:
         assert ws.request is not None and ws.request.path == "/clock"
-        datetime.datetime.fromisoformat(ws.recv(timeout=3))
+        datetime.datetime.fromisoformat(ws.recv(timeout=TIMEOUT))
     for path in ["/nowhere", "/clock/No/Such_Zone"]:
         with pytest.raises(WsInvalidStatus) as info:
             ws_connect(routing + path)
@@ -210,7 +212,7 @@ def test_websockets_routing_timer_counts_down_then_closes(routing: str) -> None:
     with ws_connect(routing + "/timer/00:00:02") as ws:
         with pytest.raises(WsConnectionClosedOK):
             while True:
-                received.append(ws.recv(timeout=3))
+                received.append(ws.recv(timeout=TIMEOUT))
         assert ws.close_code == 1000
     assert received[-1] == "00:00:00"
     assert 2 <= len(received) <= 3
@@ -223,9 +225,9 @@ def test_websockets_routing_alarm_rings_at_its_time(routing: str) -> None:
         microsecond=0, tzinfo=None
     )
     with ws_connect(f"{routing}/alarm/{at.isoformat()}/UTC") as ws:
-        assert ws.recv(timeout=4) == at.replace(tzinfo=datetime.UTC).isoformat()
+        assert ws.recv(timeout=1 + TIMEOUT) == at.replace(tzinfo=datetime.UTC).isoformat()
         with pytest.raises(WsConnectionClosedOK):
-            ws.recv(timeout=3)
+            ws.recv(timeout=TIMEOUT)
 
 
 # flask-sock: examples/.
@@ -241,14 +243,14 @@ def check_echo(url: str, sock: Any = None) -> None:
     client = simple_websocket.Client.connect(url)
     try:
         client.send("hello")
-        assert client.receive(timeout=5) == "hello"
+        assert client.receive(timeout=TIMEOUT) == "hello"
         client.send(b"\x01\x02")
-        assert client.receive(timeout=5) == b"\x01\x02"
+        assert client.receive(timeout=TIMEOUT) == b"\x01\x02"
         if sock is not None:  # SOCK_SERVER_OPTIONS = {'ping_interval': 25} applies
             assert [ws.ping_interval for ws in sock.connections] == [25]
         client.send("close")
         with pytest.raises(simple_websocket.ConnectionClosed) as info:
-            client.receive(timeout=5)
+            client.receive(timeout=TIMEOUT)
         assert info.value.reason == 1000
     finally:
         if client.connected:
@@ -259,7 +261,7 @@ def test_flask_sock_echo_on_werkzeug_with_a_simple_websocket_client() -> None:
     """flask_sock/echo.py on Werkzeug's server: the page and the echo route."""
     module = flask_module("echo.py")
     with werkzeug_server(module["app"]) as hostport:
-        with urllib.request.urlopen(f"http://{hostport}/", timeout=5) as page:
+        with urllib.request.urlopen(f"http://{hostport}/", timeout=TIMEOUT) as page:
             assert "Flask-Sock Demo" in page.read().decode()
         check_echo(f"ws://{hostport}/echo", module["sock"])
 
@@ -280,7 +282,7 @@ def test_flask_sock_blueprints_with_a_simple_websocket_client(
         monkeypatch.delitem(sys.modules, name)
     app = runpy.run_path(str(EXAMPLES / "flask_sock" / "blueprints" / "run.py"))["app"]
     with werkzeug_server(app) as hostport:
-        with urllib.request.urlopen(f"http://{hostport}/", timeout=5) as page:
+        with urllib.request.urlopen(f"http://{hostport}/", timeout=TIMEOUT) as page:
             assert "Flask-Sock Demo with Blueprints" in page.read().decode()
         check_echo(f"ws://{hostport}/echo")
     for name in [name for name in sys.modules if name.split(".")[0] == "blueprints"]:
@@ -299,15 +301,15 @@ def test_flask_sock_clock_ticks_until_stop() -> None:
     path = EXAMPLES / "flask_sock" / "clock.py"
     with program(["-c", shim, str(path), str(port)]) as running:
         wait_listening(port, running.proc)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=TIMEOUT) as page:
             assert "Clock Demo" in page.read().decode()
         client = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/clock")
         try:
-            ticks = [json.loads(client.receive(timeout=3))["text"] for _ in range(2)]
+            ticks = [json.loads(client.receive(timeout=TIMEOUT))["text"] for _ in range(2)]
             client.send("stop")
             with pytest.raises(simple_websocket.ConnectionClosed) as info:
                 while True:
-                    assert client.receive(timeout=3) is not None
+                    assert client.receive(timeout=TIMEOUT) is not None
             assert info.value.reason == 1000
         finally:
             if client.connected:
@@ -348,7 +350,7 @@ def test_websocket_client_short_lived_against_a_websockets_echo_server(
         "Receiving...",
         "Received 'Hello, World'",
     ]
-    assert handler_done.wait(5)
+    assert handler_done.wait(TIMEOUT)
     assert closed == [1000]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from timing import TIMEOUT
 
 from syncws.protocol import mask as m
 
@@ -67,7 +68,7 @@ def run_in_subprocess(code: str, **env: str) -> str:
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=6 * TIMEOUT,
         check=True,
     )
     return result.stdout.strip()

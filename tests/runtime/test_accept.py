@@ -104,7 +104,7 @@ def test_burst_of_connections_is_accepted(server: ServerFactory, uri: UriFactory
     def client(i: int) -> None:
         try:
             barrier.wait(2 * TIMEOUT)
-            with syncws.connect(uri(srv), open_timeout=10) as ws:
+            with syncws.connect(uri(srv), open_timeout=2 * TIMEOUT) as ws:
                 ws.send(f"hello {i}")
                 result: object = ws.recv(timeout=2 * TIMEOUT)
         except Exception as exc:
@@ -116,7 +116,7 @@ def test_burst_of_connections_is_accepted(server: ServerFactory, uri: UriFactory
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(6 * TIMEOUT)
     assert sorted(map(str, results)) == sorted(f"hello {i}" for i in range(n))
 
 
@@ -127,7 +127,7 @@ def test_frames_sent_with_the_request_are_processed(
     """Frames in the same packet as the request are answered at once; without any, the
     connection just waits for them."""
     srv = server()
-    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT)
     with sock:
         first = frame(0x1, b"early", mask=True)
         sock.sendall(REQUEST % b"/" + (first if with_frames else b""))
@@ -151,7 +151,7 @@ def test_connection_closed_before_the_request(server: ServerFactory) -> None:
     for _ in range(3):
         sock, _ = raw_client(srv, handshake=False)
         sock.close()
-    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT)
     sock.close()
     assert wait_for(lambda: srv._pool.busy == 0, TIMEOUT)
 
@@ -195,7 +195,7 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) 
         while not line.startswith("PORT"):
             line = running.line(2 * TIMEOUT)
         port = int(line.split()[1])
-        hogs = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(6)]
+        hogs = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(6)]
         time.sleep(0.3)  # the first ones are accepted; then accept() fails with EMFILE
         cpu = _cpu_seconds(running.proc.pid)
         time.sleep(1.5)
@@ -203,10 +203,10 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once(tmp_path: Path) 
         for hog in hogs:
             hog.close()
         lines: list[str] = []
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 2 * TIMEOUT
         while not any(line.startswith("WARNING accepting again") for line in lines):
             lines.append(running.line(deadline - time.monotonic()))
-        with syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=5) as ws:
+        with syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=TIMEOUT) as ws:
             ws.send("back")
             assert ws.recv(timeout=TIMEOUT) == "back"
         failures = [line for line in lines if "accept failed" in line]

@@ -24,7 +24,7 @@ def hold(ws: syncws.ServerConnection) -> None:
 
 
 def wait_connections(server: syncws.Server, count: int) -> set[syncws.ServerConnection]:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + TIMEOUT
     while len(server.connections) < count and time.monotonic() < deadline:
         time.sleep(0.01)
     connections = server.connections

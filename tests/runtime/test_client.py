@@ -45,7 +45,7 @@ def test_connect_to_an_http_server_raises_invalid_status() -> None:
             )
 
     with raw_server(http, handshake=False) as ws_uri, pytest.raises(syncws.InvalidStatus) as info:
-        syncws.connect(ws_uri, open_timeout=2)
+        syncws.connect(ws_uri, open_timeout=TIMEOUT)
     response = info.value.response
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/plain"
@@ -68,7 +68,7 @@ def test_connect_to_a_closed_port_raises_connection_refused() -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     with pytest.raises(ConnectionRefusedError):
-        syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=2)
+        syncws.connect(f"ws://127.0.0.1:{port}/", open_timeout=TIMEOUT)
 
 
 def test_connect_to_a_silent_server_times_out() -> None:
@@ -115,7 +115,7 @@ def test_client_certificate_refused_or_missing_is_the_servers_alert(
     )
     for issuer, reason in ((None, missing), (trustme.CA(), "TLSV1_ALERT_UNKNOWN_CA")):
         with pytest.raises(ssl.SSLError) as exc_info:
-            syncws.connect(f"wss://localhost:{srv.port}/", ssl=client(issuer), open_timeout=5)
+            syncws.connect(f"wss://localhost:{srv.port}/", ssl=client(issuer), open_timeout=TIMEOUT)
         assert exc_info.value.reason == reason
     with syncws.connect(f"wss://localhost:{srv.port}/", ssl=client(ca)) as ws:
         ws.send("hello")
@@ -148,8 +148,8 @@ def test_recv_streaming_leaves_the_next_message_intact() -> None:
             fragments.append(fragment)
             first_seen.set()
         assert fragments == ["one, ", "two"]
-        assert ws.recv(timeout=2) == b"three"
-        assert ws.recv(timeout=2) == "four"
+        assert ws.recv(timeout=TIMEOUT) == b"three"
+        assert ws.recv(timeout=TIMEOUT) == "four"
 
 
 @pytest.mark.parametrize("tail", [1, 2], ids=["first-fragment", "two-fragments"])
@@ -174,8 +174,8 @@ def test_recv_streaming_a_whole_message_read_with_the_next_ones_start(tail: int)
         fragments = ws.recv_streaming()
         threading.Timer(0.05, streaming.set).start()  # once the generator reads the socket
         assert list(fragments) == ["A"]
-        assert ws.recv(timeout=2) == ("B1-end" if tail == 1 else "B1B2-end")
-        assert ws.recv(timeout=2) == b"C"
+        assert ws.recv(timeout=TIMEOUT) == ("B1-end" if tail == 1 else "B1B2-end")
+        assert ws.recv(timeout=TIMEOUT) == b"C"
 
 
 def test_recv_during_an_unfinished_recv_streaming_names_it() -> None:
@@ -190,7 +190,7 @@ def test_recv_during_an_unfinished_recv_streaming_names_it() -> None:
         fragments = ws.recv_streaming()
         assert next(fragments) == "one, "
         with pytest.raises(syncws.ConcurrencyError, match="recv_streaming"):
-            ws.recv(timeout=1)
+            ws.recv(timeout=TIMEOUT)
         fragments.close()
 
 
@@ -234,7 +234,7 @@ def test_recv_streaming_left_early_discards_the_rest_of_the_message(how: str) ->
     with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=0.2) as ws:
         assert _leave(ws, how) == "part1-"
         left.set()
-        assert ws.recv(timeout=2) == "next"
+        assert ws.recv(timeout=TIMEOUT) == "next"
 
 
 @pytest.mark.parametrize("last_read", [True, False], ids=["last-read", "last-to-come"])
@@ -295,7 +295,7 @@ def test_recv_streaming_left_early_rest_read_by_the_heartbeat() -> None:
         assert _leave(ws, "close") == "part1-"
         left.set()
         # Nobody is in recv(): ping() has the heartbeat read the connection.
-        assert ws.ping().wait(2)
+        assert ws.ping().wait(TIMEOUT)
         assert ws.recv(timeout=0) == "next"
 
 
@@ -340,11 +340,11 @@ def test_recv_streaming_left_early_then_the_peer_closes() -> None:
             pass
         sock.shutdown(socket.SHUT_RDWR)  # the server closes TCP first (RFC 6455 §7.1.1)
 
-    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=5) as ws:
+    with raw_server(behaviour) as ws_uri, syncws.connect(ws_uri, close_timeout=TIMEOUT) as ws:
         assert _leave(ws, "break") == b"part1-"
         left.set()
         with pytest.raises(syncws.ConnectionClosedOK):
-            ws.recv(timeout=2)
+            ws.recv(timeout=TIMEOUT)
         assert ws.close_code == 1000
 
 
@@ -366,7 +366,7 @@ def test_recv_streaming_left_early_still_checks_utf8() -> None:
         assert _leave(ws, "close") == "caf"
         left.set()
         with pytest.raises(syncws.ConnectionClosedError):
-            ws.recv(timeout=2)
+            ws.recv(timeout=TIMEOUT)
     assert closes and closes[0][0] == 1007
 
 
@@ -439,10 +439,10 @@ def test_client_close_ends_the_handler_with_connection_closed_ok(
 
     ws = syncws.connect(uri(server(handler)))
     ws.send("hi")
-    assert ws.recv(timeout=2) == "hi"
+    assert ws.recv(timeout=TIMEOUT) == "hi"
     ws.close()
     assert ws.state is syncws.State.CLOSED
-    assert ended.wait(2)
+    assert ended.wait(TIMEOUT)
     [exc] = outcome
     assert isinstance(exc, syncws.ConnectionClosedOK)
     assert exc.rcvd == syncws.Close(1000, "")
@@ -458,6 +458,6 @@ def test_messages_before_an_abrupt_close_are_received_first() -> None:
         sock.shutdown(socket.SHUT_WR)
 
     with raw_server(burst) as ws_uri, syncws.connect(ws_uri, close_timeout=0.5) as ws:
-        assert [ws.recv(timeout=2) for _ in range(3)] == ["a", "b", "c"]
+        assert [ws.recv(timeout=TIMEOUT) for _ in range(3)] == ["a", "b", "c"]
         with pytest.raises(syncws.ConnectionClosedOK):
-            ws.recv(timeout=2)
+            ws.recv(timeout=TIMEOUT)

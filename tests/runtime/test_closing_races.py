@@ -44,7 +44,7 @@ def test_send_waiting_for_an_unfinishable_write_raises_once_closed(
         assert pending.wait(TIMEOUT)
         # The handler is now blocked in send(), waiting for the token; then the peer closes.
         assert wait_for(
-            lambda: any(c._writer.token._waiters for c in srv._open_connections.listed()), 5
+            lambda: any(c._writer.token._waiters for c in srv._open_connections.listed()), TIMEOUT
         )
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
         assert wait_for(lambda: outcome, TIMEOUT), "send() is still blocked"
@@ -159,13 +159,15 @@ def test_aborted_connection_with_a_full_queue_closes(server: ServerFactory) -> N
     try:
         for _ in range(10):
             sock.sendall(frame(0x1, b"message", mask=True))
-        assert wait_for(lambda: connections and len(connections[0]._inbox.messages or ()) >= 4, 5)
+        assert wait_for(
+            lambda: connections and len(connections[0]._inbox.messages or ()) >= 4, TIMEOUT
+        )
         sock.sendall(frame(0x8, struct.pack("!H", 1000), mask=True))
         sock.shutdown(socket.SHUT_RDWR)
         sock.close()
         (conn,) = connections
         conn._abort()  # what a failed write does
-        assert conn.wait_closed(3)
+        assert conn.wait_closed(TIMEOUT)
         assert conn not in srv.connections
     finally:
         release.set()
@@ -250,8 +252,8 @@ def test_send_while_the_101_is_being_written_goes_out_after_it(
 
     monkeypatch.setattr(Transport, "send", send)
     with syncws.connect(uri(srv)) as ws:
-        assert ws.recv(timeout=2) == "first"
-        assert wait_for(lambda: sent, 2)
+        assert ws.recv(timeout=TIMEOUT) == "first"
+        assert wait_for(lambda: sent, TIMEOUT)
         assert sent[0] < 1.5
 
 
@@ -279,7 +281,7 @@ def test_shutdown_does_not_wait_for_a_connection_whose_101_failed(
 
     monkeypatch.setattr(Transport, "send", send)
     with pytest.raises((syncws.InvalidHandshake, OSError)):
-        syncws.connect(uri(srv), open_timeout=5)
+        syncws.connect(uri(srv), open_timeout=TIMEOUT)
     assert wait_for(lambda: took, 2 * TIMEOUT)
     assert took[0] < 3
 
@@ -323,7 +325,7 @@ def test_close_does_not_wait_for_a_send_blocked_on_the_peer(
     closer: threading.Thread | None = None
     try:
         assert wait_for(
-            lambda: any(c._writer.token.owner for c in srv._open_connections.listed()), 5
+            lambda: any(c._writer.token.owner for c in srv._open_connections.listed()), TIMEOUT
         )
         (conn,) = srv.connections
         closer, took = _close_in_a_thread(conn)
@@ -365,7 +367,7 @@ def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
         assert sending.wait(TIMEOUT)
         (conn,) = srv.connections
         # Blocked in send() (not writing the 101 any more, which also holds the token).
-        assert wait_for(lambda: conn._writer.token.owner and not sent.is_set(), 5)
+        assert wait_for(lambda: conn._writer.token.owner and not sent.is_set(), TIMEOUT)
         time.sleep(0.2)
         assert conn._writer.token.owner and not sent.is_set()
         done: list[threading.Event] = []
@@ -376,7 +378,7 @@ def test_ping_and_pong_do_not_wait_for_a_send_blocked_on_the_peer(
 
         thread = threading.Thread(target=control, daemon=True)
         thread.start()
-        thread.join(2)
+        thread.join(TIMEOUT)
         assert not thread.is_alive(), "ping() or pong() waited for the blocked send()"
         assert not sent.is_set()
         reader = FrameReader(sock, rest)
@@ -436,7 +438,7 @@ def test_close_during_a_fragmented_send_goes_between_fragments(server: ServerFac
 
     srv = server(handler, ping_interval=None, close_timeout=2, compression=None)
     sock, rest = raw_client(srv)
-    sock.settimeout(3)
+    sock.settimeout(TIMEOUT)
     closer: threading.Thread | None = None
     try:
         assert paused.wait(TIMEOUT)

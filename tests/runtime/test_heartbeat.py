@@ -78,13 +78,13 @@ def test_short_connections_do_not_wake_the_heartbeat(
     for _ in range(n):
         connect()
     checks = (time.monotonic() - started) / PARK_DELAY + 1  # periodic checks meanwhile
-    assert wait_for(lambda: len(conns) == n + 1 and all(c.wait_closed(0) for c in conns), 5)
+    assert wait_for(lambda: len(conns) == n + 1 and all(c.wait_closed(0) for c in conns), TIMEOUT)
     # A wake-up at most when the periodic check had stopped, every PARK_DELAY (and far
     # fewer than one per connection: n connections take well under n * PARK_DELAY here).
     assert wakes[0] <= min(checks, n // 2)
     assert all(conn.transport.sock.fileno() == -1 for conn in conns)
     assert not heartbeat._claimed
-    assert wait_for(lambda: not heartbeat._conns and not heartbeat._new, 2 * PARK_DELAY + 1)
+    assert wait_for(lambda: not heartbeat._conns and not heartbeat._new, 2 * PARK_DELAY + TIMEOUT)
     # Pings are scheduled (and kept until due) only for the connections that were alive
     # when the thread woke up or ran its periodic check, not for each: how many checks
     # ran depends on the machine's speed (CI once saw 2).
@@ -157,7 +157,7 @@ def test_add_and_remove_wake_the_heartbeat_only_when_needed(heartbeat: Heartbeat
     touched closes its socket at once, from the calling thread."""
     first = fake(20)
     heartbeat.add(first)  # starts the thread and the periodic check
-    assert wait_for(lambda: math.isfinite(heartbeat._sleep_until), 2)
+    assert wait_for(lambda: math.isfinite(heartbeat._sleep_until), TIMEOUT)
     wakes = count_wakes(heartbeat)
     second = fake(20)
     heartbeat.add(second)
@@ -172,14 +172,14 @@ def test_add_and_remove_wake_the_heartbeat_only_when_needed(heartbeat: Heartbeat
     short = fake(PARK_DELAY / 10)
     heartbeat.add(short)
     assert wakes[0] == 1
-    assert wait_for(lambda: short.pings == 1, 2)
+    assert wait_for(lambda: short.pings == 1, TIMEOUT)
     # Pinged: claimed by the thread, which closes it then.
     assert short in heartbeat._claimed
     heartbeat.remove(short)
-    assert wait_for(lambda: short.transport.closed_by == [heartbeat.name], 2)
+    assert wait_for(lambda: short.transport.closed_by == [heartbeat.name], TIMEOUT)
     assert short not in heartbeat._claimed
     # Nothing is kept for the connection removed before its first ping was scheduled.
-    assert wait_for(lambda: not heartbeat._new, 2 * PARK_DELAY + 1)
+    assert wait_for(lambda: not heartbeat._new, 2 * PARK_DELAY + TIMEOUT)
     assert [entry[3] for entry in heartbeat._heap if entry[2] == _PING] == [first]
     heartbeat.remove(first)
 
@@ -257,7 +257,7 @@ def test_parked_connection_is_closed_by_the_heartbeat_thread(
         conn.transport.close = recording_close  # type: ignore[method-assign]
         ws.close()  # the heartbeat reads the close frame, answers it, finalizes
     assert conn.wait_closed(TIMEOUT)
-    assert wait_for(lambda: conn.transport.sock.fileno() == -1, 5)
+    assert wait_for(lambda: conn.transport.sock.fileno() == -1, TIMEOUT)
     release.set()
     assert closed_by == [heartbeat.name]
     assert conn not in heartbeat._claimed
@@ -282,7 +282,7 @@ def test_removal_and_parking_race_cleanly(server: ServerFactory, uri: UriFactory
         try:
             for _ in range(3):
                 with (
-                    syncws.connect(uri(srv), close_timeout=5) as ws,
+                    syncws.connect(uri(srv), close_timeout=TIMEOUT) as ws,
                     pytest.raises(syncws.ConnectionClosedOK),
                 ):
                     ws.recv(timeout=TIMEOUT)
@@ -293,15 +293,15 @@ def test_removal_and_parking_race_cleanly(server: ServerFactory, uri: UriFactory
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(6 * TIMEOUT)
     assert not errors
     assert len(conns) == 24
-    assert wait_for(lambda: all(conn.wait_closed(0) for conn in conns), 5)
-    assert wait_for(lambda: all(conn.transport.sock.fileno() == -1 for conn in conns), 5)
+    assert wait_for(lambda: all(conn.wait_closed(0) for conn in conns), TIMEOUT)
+    assert wait_for(lambda: all(conn.transport.sock.fileno() == -1 for conn in conns), TIMEOUT)
     heartbeat = srv._heartbeat
     assert wait_for(lambda: not heartbeat._conns and not heartbeat._claimed, TIMEOUT)
     assert list(heartbeat._selector.get_map()) == [heartbeat._wake_r.fileno()]
-    srv.shutdown(timeout=5)
+    srv.shutdown(timeout=TIMEOUT)
     thread = heartbeat._thread
     assert thread is not None
     thread.join(TIMEOUT)
@@ -356,7 +356,7 @@ def test_closed_connections_are_freed_by_reference_counting(
         refs = [weakref.ref(ws), weakref.ref(conns.pop())]
         ws.close()
         del ws
-        assert wait_for(lambda: all(ref() is None for ref in refs), 5)
+        assert wait_for(lambda: all(ref() is None for ref in refs), TIMEOUT)
     finally:
         gc.enable()
 

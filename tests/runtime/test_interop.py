@@ -104,10 +104,10 @@ def test_syncws_client_close_code_reaches_websockets_server(
     ws = syncws.connect(uri)
     ws.close(4001, "done")
     assert ws.state is syncws.State.CLOSED
-    assert ended.acquire(timeout=5)
+    assert ended.acquire(timeout=TIMEOUT)
     ws = syncws.connect(uri)
     ws.close()
-    assert ended.acquire(timeout=5)
+    assert ended.acquire(timeout=TIMEOUT)
     first, second = outcomes
     assert isinstance(first, websockets.exceptions.ConnectionClosedError)
     assert first.rcvd is not None
@@ -202,10 +202,10 @@ def test_websockets_client_close_code_reaches_syncws_handler(
     srv = server(handler)
     with ws_connect(uri(srv)) as ws:
         ws.close(4001, "done")
-    assert ended.acquire(timeout=5)
+    assert ended.acquire(timeout=TIMEOUT)
     with ws_connect(uri(srv)) as ws:
         pass  # closes with 1000
-    assert ended.acquire(timeout=5)
+    assert ended.acquire(timeout=TIMEOUT)
     first, second = outcomes
     assert isinstance(first, syncws.ConnectionClosedError)
     assert first.rcvd == syncws.Close(4001, "done")

@@ -86,7 +86,7 @@ def test_silent_server_is_detected_by_the_client() -> None:
         assert info.value.sent is not None
         assert info.value.sent.code == 1011
         assert info.value.sent.reason == "keepalive ping timeout"
-        assert ws.wait_closed(2)
+        assert ws.wait_closed(TIMEOUT)
 
 
 @pytest.mark.parametrize("ack_on_close", [False, True])
@@ -125,7 +125,7 @@ def test_send_to_a_peer_that_stops_reading_times_out(
             chunk = b"\0" * 65536
             start = time.monotonic()
             try:
-                while time.monotonic() - start < 5:
+                while time.monotonic() - start < TIMEOUT:
                     ws.send(chunk)
             except BaseException as exc:
                 outcome.append(exc)
@@ -138,15 +138,15 @@ def test_send_to_a_peer_that_stops_reading_times_out(
     srv = server(handler, write_timeout=0.5, max_connections=1)
     sock, _ = raw_client(srv, "/flood", rcvbuf=4096, handshake=False)
     with sock:
-        assert failed.wait(3), "the send never timed out"
+        assert failed.wait(0.5 + TIMEOUT), "the send never timed out"
     [exc] = outcome
     assert isinstance(exc, syncws.ConnectionClosedError)
     assert exc.sent is not None and exc.sent.code == 1011
     # The pool thread is free again: the only slot serves the next client.
-    assert wait_for(lambda: srv._pool.busy == 0, 3)
+    assert wait_for(lambda: srv._pool.busy == 0, TIMEOUT)
     with syncws.connect(uri(srv)) as ws:
         ws.send("hello")
-        assert ws.recv(timeout=2) == "hello"
+        assert ws.recv(timeout=TIMEOUT) == "hello"
 
 
 def test_write_timeout_sends_nothing_after_a_partial_frame(
@@ -166,8 +166,8 @@ def test_write_timeout_sends_nothing_after_a_partial_frame(
     srv = server(handler, write_timeout=0.3)
     sock, _ = raw_client(srv, "/", rcvbuf=4096, handshake=False)
     with sock:
-        assert failed.wait(3), "the send never timed out"
-        sock.settimeout(3)
+        assert failed.wait(0.3 + TIMEOUT), "the send never timed out"
+        sock.settimeout(TIMEOUT)
         data = bytearray()
         while chunk := sock.recv(1 << 20):
             data += chunk
@@ -238,11 +238,11 @@ def test_max_queue_applies_backpressure(server: ServerFactory, uri: UriFactory) 
             time.sleep(0.5)
             return sent == before
 
-        assert wait_for(stalled, 8), "sends never blocked"
+        assert wait_for(stalled, 2 * TIMEOUT), "sends never blocked"
         assert sent < count
         [conn] = srv.connections
         # Once parked, the heartbeat reads up to max_queue messages, then stops.
-        assert wait_for(lambda: len(conn._inbox.messages or ()) >= max_queue, 3)
+        assert wait_for(lambda: len(conn._inbox.messages or ()) >= max_queue, TIMEOUT)
         time.sleep(0.2)
         assert sent < count
         resume.set()
@@ -270,7 +270,7 @@ def test_max_queue_is_a_high_water_mark_for_small_messages(server: ServerFactory
         sender = threading.Thread(target=sock.sendall, args=(frames,), daemon=True)
         sender.start()
         [conn] = srv.connections
-        assert wait_for(lambda: len(conn._inbox.messages or ()) >= max_queue, 3)
+        assert wait_for(lambda: len(conn._inbox.messages or ()) >= max_queue, TIMEOUT)
         before = len(conn._inbox.messages or ())
         time.sleep(0.3)
         assert len(conn._inbox.messages or ()) == before  # reading stopped...
@@ -292,13 +292,13 @@ def test_ping_returns_an_event_set_by_the_pong(server: ServerFactory, uri: UriFa
         assert ws.latency == 0
         start = time.monotonic()
         pong = ws.ping()
-        assert pong.wait(0.5)
+        assert pong.wait(TIMEOUT)
         assert time.monotonic() - start < 0.5
         assert ws.latency > 0
-        assert ws.ping(b"custom").wait(0.5)
+        assert ws.ping(b"custom").wait(TIMEOUT)
         # Any bytes-like payload, as for pong() and send(); it was used as a dict key.
-        assert ws.ping(bytearray(b"mutable")).wait(0.5)  # type: ignore[arg-type]
-        assert ws.ping(memoryview(b"view")).wait(0.5)  # type: ignore[arg-type]
+        assert ws.ping(bytearray(b"mutable")).wait(TIMEOUT)  # type: ignore[arg-type]
+        assert ws.ping(memoryview(b"view")).wait(TIMEOUT)  # type: ignore[arg-type]
 
 
 def test_ping_too_long_is_refused_before_it_is_registered(
@@ -310,8 +310,8 @@ def test_ping_too_long_is_refused_before_it_is_registered(
         for _ in range(2):
             with pytest.raises(ValueError, match="125 bytes"):
                 ws.ping(b"x" * 126)
-        assert ws.ping(b"x" * 125).wait(2)
-        assert ws.ping(b"").wait(2)
+        assert ws.ping(b"x" * 125).wait(TIMEOUT)
+        assert ws.ping(b"").wait(TIMEOUT)
         assert not ws._pings
 
 
@@ -327,9 +327,9 @@ def test_ping_and_pong_refuse_data_that_is_not_str_or_bytes_like(
         with pytest.raises(TypeError):
             ws.pong(data)  # type: ignore[arg-type]
         assert not ws._pings
-        assert ws.ping().wait(2)
+        assert ws.ping().wait(TIMEOUT)
         ws.send("still open")
-        assert ws.recv(timeout=2) == "still open"
+        assert ws.recv(timeout=TIMEOUT) == "still open"
 
 
 def test_ping_after_close_leaves_no_waiter(server: ServerFactory, uri: UriFactory) -> None:
@@ -357,7 +357,7 @@ def test_handler_ping_is_answered_while_the_handler_is_not_reading(
 
     srv = server(handler)
     with syncws.connect(uri(srv)) as ws:
-        assert ws.recv(timeout=2) == "measured"
+        assert ws.recv(timeout=TIMEOUT) == "measured"
     [(answered, latency)] = results
     assert answered
     assert latency > 0
@@ -428,13 +428,13 @@ def test_heartbeat_releases_the_gil_only_to_wait(server: ServerFactory, uri: Uri
 
     threading.setprofile(profile)  # for the threads started from now on
     try:
-        srv = server(handler, ping_interval=0.1, ping_timeout=5)
+        srv = server(handler, ping_interval=0.1, ping_timeout=TIMEOUT)
         with syncws.connect(uri(srv), ping_interval=None) as ws:
             [conn] = srv.connections
             ws.send("queued while the handler is busy")
             assert ws.ping().wait(TIMEOUT)  # read and answered by the heartbeat
             assert wait_for(lambda: conn.latency > 0, TIMEOUT)  # a keepalive pong, read by it too
-            assert wait_for(lambda: len(conn._inbox.messages or ()) == 1, 5)
+            assert wait_for(lambda: len(conn._inbox.messages or ()) == 1, TIMEOUT)
             resume.set()
             assert ws.recv(timeout=TIMEOUT) == "queued while the handler is busy"
             ws.send("read by the handler")
@@ -460,7 +460,7 @@ def test_pong_reaches_the_peer() -> None:
         ws = syncws.connect(ws_uri, close_timeout=0.2)
         try:
             ws.pong(b"heartbeat")
-            assert got.wait(2)
+            assert got.wait(TIMEOUT)
         finally:
             ws.close()
     assert seen == [(0xA, b"heartbeat")]
@@ -475,10 +475,10 @@ def test_thread_count_is_connections_plus_a_constant(
     before = threading.active_count()
     try:
         for _ in range(200):
-            clients.append(syncws.connect(uri(srv), ping_interval=5, open_timeout=5))
+            clients.append(syncws.connect(uri(srv), ping_interval=5, open_timeout=TIMEOUT))
         for ws in clients[::20]:
             ws.send("ping")
-            assert ws.recv(timeout=2) == "ping"
+            assert ws.recv(timeout=TIMEOUT) == "ping"
         assert len(srv.connections) == 200
         after = threading.active_count()
     finally:
@@ -496,7 +496,7 @@ def test_idle_server_uses_no_cpu(server: ServerFactory, uri: UriFactory) -> None
     try:
         for ws in clients:
             ws.send("warm up")
-            assert ws.recv(timeout=2) == "warm up"
+            assert ws.recv(timeout=TIMEOUT) == "warm up"
         cpu = time.process_time()
         wall = time.monotonic()
         time.sleep(1.0)  # measuring idleness, not synchronising
@@ -527,10 +527,10 @@ def test_handing_reading_back_unparks_in_the_same_lock_hold(
         reader = threading.Thread(target=in_recv)
         reader.start()
         try:
-            assert wait_for(lambda: ws.hb_recv_count is None, 2)  # _reading is set
+            assert wait_for(lambda: ws.hb_recv_count is None, TIMEOUT)  # _reading is set
             unparked: list[bool] = []  # whether the connection's lock was held
             # What the heartbeat calls for a connection it reads for, now readable.
             assert ws.hb_read(lambda: unparked.append(ws._lock.locked())) is False
             assert unparked == [True]
         finally:
-            reader.join(2)
+            reader.join(1 + TIMEOUT)

@@ -208,6 +208,6 @@ def test_a_logger_adapter_adds_its_context_to_syncws_lines(
         srv = server(lambda ws: ws.recv(), logger=adapter)
         with syncws.connect(uri(srv)) as ws:
             ws.send("bye")
-        srv.shutdown(timeout=5)
+        srv.shutdown(timeout=TIMEOUT)
     opened = [r for r in caplog.records if "connection open" in r.getMessage()]
     assert opened and all(getattr(r, "service", None) == "chat" for r in opened)

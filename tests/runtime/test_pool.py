@@ -32,7 +32,7 @@ def test_full_pool_refuses_work(pool: Pool) -> None:
 
     assert pool.try_submit(task)
     assert pool.try_submit(task)
-    assert started.acquire(timeout=5) and started.acquire(timeout=5)
+    assert started.acquire(timeout=TIMEOUT) and started.acquire(timeout=TIMEOUT)
     assert pool.busy == 2
     assert not pool.try_submit(task)
     release.set()
@@ -108,7 +108,7 @@ def test_pool_threads_report_their_state_like_any_thread(pool: Pool) -> None:
         release.wait(TIMEOUT)
 
     assert pool.try_submit(task) and pool.try_submit(task)
-    assert wait_for(lambda: len(threads) == 2, 5)
+    assert wait_for(lambda: len(threads) == 2, TIMEOUT)
     for thread in threads:
         assert thread.is_alive() and thread.daemon
         assert "started" in repr(thread) and thread.name.startswith("test-pool-")

@@ -39,7 +39,11 @@ def run_in_subprocess(code: str, **env: str) -> str:
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     full_env.update(env)
     result = subprocess.run(
-        [sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-c", code],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=6 * TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -122,7 +126,7 @@ def read_into(sock: socket.socket, count: int, out: list[bytes]) -> None:
 def test_send_buffers_writes_every_buffer_in_order_across_partial_writes() -> None:
     """send_buffers writes several buffers in order, finishing the partial writes a small
     socket buffer forces, with and without a deadline."""
-    for deadline in (None, time.monotonic() + 10):
+    for deadline in (None, time.monotonic() + 2 * TIMEOUT):
         a, b = socket.socketpair()
         with a, b:
             a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -150,9 +154,9 @@ def _tls_pair(a: socket.socket, b: socket.socket) -> tuple[TLSTransport, TLSTran
     server_ctx, client_ctx = tls_contexts()
     server = TLSTransport(a, server_ctx, server_side=True)
     client = TLSTransport(b, client_ctx, server_side=False, server_hostname="localhost")
-    thread = threading.Thread(target=server.handshake, args=(time.monotonic() + 10,))
+    thread = threading.Thread(target=server.handshake, args=(time.monotonic() + 2 * TIMEOUT,))
     thread.start()
-    client.handshake(time.monotonic() + 10)
+    client.handshake(time.monotonic() + 2 * TIMEOUT)
     thread.join(2 * TIMEOUT)
     return server, client
 
@@ -483,11 +487,11 @@ def test_tls_close_is_answered_while_the_application_is_not_reading(
     srv = server(handler, ssl=server_ctx, close_timeout=4)
     ws = syncws.connect(f"wss://127.0.0.1:{srv.port}/", ssl=client_ctx, proxy=None)
     with ws:
-        deadline = time.monotonic() + 6
+        deadline = time.monotonic() + 4 + TIMEOUT
         while not took and time.monotonic() < deadline:
             time.sleep(0.05)  # not in recv(): the heartbeat reads
         assert took and took[0] < 1.0
-        assert [ws.recv(timeout=1) for _ in range(messages)] == [
+        assert [ws.recv(timeout=TIMEOUT) for _ in range(messages)] == [
             f"message {i}" for i in range(messages)
         ]
 
@@ -547,13 +551,16 @@ def test_send_module_built_with_newer_headers_keeps_none_alive(tmp_path: Path) -
         [*cc, *flags, str(source), "-o", str(built)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=12 * TIMEOUT,
     )
     assert compiled.returncode == 0, compiled.stderr
     python = _python_311()
     assert python is not None
     counted = subprocess.run(
-        [python, "-c", _NONE_COUNT, str(built)], capture_output=True, text=True, timeout=60
+        [python, "-c", _NONE_COUNT, str(built)],
+        capture_output=True,
+        text=True,
+        timeout=12 * TIMEOUT,
     )
     assert counted.returncode == 0, counted.stderr
     assert int(counted.stdout) <= 10  # references None lost in 10,000 calls
