@@ -43,7 +43,7 @@ from pairs import Pairs
 # services (redis-server, nginx).
 from server_process import server_process  # noqa: F401 (a fixture)
 from services import redis_server  # noqa: F401
-from timing import TIMEOUT
+from timing import FACTOR, TIMEOUT, scale_timeout_marks
 
 import syncws
 
@@ -53,6 +53,12 @@ import syncws
 for _name in list(os.environ):
     if _name.lower().endswith("_proxy"):
         del os.environ[_name]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's limits grow with the tests' unit of time (see timing.py)."""
+    scale_timeout_marks(items, float(config.getini("timeout") or 0), FACTOR)
+
 
 #: Upper bound, in seconds, for the shutdown of each server started by the fixture.
 SHUTDOWN_TIMEOUT = TIMEOUT

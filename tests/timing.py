@@ -5,15 +5,19 @@ thread's end): 5 seconds, times ``SYNCWS_TESTS_TIMEOUT_FACTOR`` from the environ
 default) for slow or loaded machines, e.g. ``SYNCWS_TESTS_TIMEOUT_FACTOR=4`` under a
 sanitizer or on a busy CI runner. A passing test never waits that long: it only bounds the
 failing ones. Waits meant to expire (checking that nothing happens) and the timeouts under
-test (``close_timeout=0.2``) are not scaled.
+test (``close_timeout=0.2``) are not scaled. pytest-timeout's limits (the ``timeout``
+setting, the ``timeout`` marks) grow with the factor too: see :func:`scale_timeout_marks`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 
-__all__ = ["FACTOR", "TIMEOUT"]
+import pytest
+
+__all__ = ["FACTOR", "TIMEOUT", "scale_timeout_marks"]
 
 
 def _factor() -> float:
@@ -32,3 +36,18 @@ FACTOR = _factor()
 
 #: Seconds that anything a test waits for may take.
 TIMEOUT = 5 * FACTOR
+
+
+def scale_timeout_marks(items: Iterable[pytest.Item], default: float, factor: float) -> None:
+    """Give each test a pytest-timeout limit ``factor`` times its own (its ``timeout``
+    mark's, else ``default``, the ``timeout`` setting), so that a loaded machine's bounds
+    never outlast the limit that kills the test. Called at collection by conftest.py."""
+    if factor == 1:
+        return
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        seconds = default
+        if mark is not None:
+            seconds = mark.args[0] if mark.args else mark.kwargs.get("timeout", default)
+        if seconds:
+            item.add_marker(pytest.mark.timeout(float(seconds) * factor), append=False)
