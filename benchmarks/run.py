@@ -20,138 +20,49 @@ floor falls once a server does anything at all.
 A full run (no ``--only``, no ``--quick``) writes ``benchmarks/RESULTS.md`` and
 ``benchmarks/RESULTS.rst`` (included by ``docs/topics/performance.rst``); otherwise the
 tables go to stdout only, unless ``--out`` is given. Scenarios: {scenarios}.
+
+``peers.py`` lists the servers and client libraries compared and runs their processes;
+``report.py`` holds the tables and checks, and writes them out.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-PYTHON = sys.executable
-
-#: name -> (script in servers/ and its arguments, speaks raw TCP only)
-SERVERS: dict[str, tuple[str, bool]] = {
-    "syncws": ("syncws_server.py", False),
-    "websockets.sync": ("websockets_sync_server.py", False),
-    "websockets asyncio": ("websockets_asyncio_server.py", False),
-    "aiohttp": ("aiohttp_server.py", False),
-    "picows": ("picows_server.py", False),
-    "plain TCP": ("tcp_server.py", True),
-    # Only where a scenario names them (see EXTRA).
-    "design sketch": ("sketch_server.py", False),
-    "syncws, 2 processes": ("syncws_server.py --procs 2", False),
-    "syncws run --workers 2": ("syncws_run_server.py --workers 2", False),
-    # The floor64 scenario's variants of the sketch (see servers/sketch_server.py).
-    "sketch + 2 calls": ("sketch_server.py --calls 2", False),
-    "sketch + 8 calls": ("sketch_server.py --calls 8", False),
-    "sketch + 32 calls": ("sketch_server.py --calls 32", False),
-    "sketch, GIL held": ("sketch_server.py --held", False),
-    "sketch, GIL held + 32 calls": ("sketch_server.py --held --calls 32", False),
-    # The broadcast scenario's servers (see servers/broadcast_server.py).
-    "syncws broadcast": ("broadcast_server.py syncws", False),
-    "websockets.sync broadcast": ("broadcast_server.py websockets.sync", False),
-}
-REFERENCE = "websockets.sync"
-CEILING = "plain TCP"
-SKETCH = "design sketch"
-PROCS2 = "syncws, 2 processes"
-RUN2 = "syncws run --workers 2"
-#: Rows of some scenarios only: the design's floor (not a WebSocket server: it echoes 16 B
-#: messages and nothing else), and syncws on both cores (reuse_port), for 64 connections.
-EXTRA = (
-    SKETCH,
+from peers import (
+    CEILING,
+    CLIENT_REFERENCE,
+    CLIENTS,
+    HERE,
     PROCS2,
+    REFERENCE,
     RUN2,
-    *(name for name in SERVERS if name.startswith("sketch") or name.endswith(" broadcast")),
+    SERVERS,
+    SKETCH,
+    ServerProcess,
+    client_server,
+    run_json,
+    server_names,
 )
-CLIENTS = ["syncws", "websockets", "websocket-client"]
-CLIENT_REFERENCE = "websockets"
-#: The server every client library talks to in the client scenarios: the fastest one
-#: here, so that the clients are what is measured (see client_server()).
-CLIENT_SERVERS = ("picows", "websockets asyncio")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
-    return env
-
-
-#: Peers that join the comparisons only when their package is installed: name -> module.
-OPTIONAL = {
-    "aiohttp": "aiohttp",
-    "picows": "picows",
-    "sketch, GIL held": "syncws.runtime._send",  # the C call: POSIX, built at install
-    "sketch, GIL held + 32 calls": "syncws.runtime._send",
-}
-
-
-def installed(name: str) -> bool:
-    """Whether the server ``name`` can run: its package is installed, if it needs one."""
-    module = OPTIONAL.get(name)
-    return module is None or importlib.util.find_spec(module) is not None
-
-
-def client_server() -> str:
-    """The server of the client scenarios: picows, if installed. websockets' asyncio server
-    uses a whole core at about 37,000 messages/s, which is where syncws's client with 8
-    threads is, so that measured the server, not the clients; picows serves the same load
-    at half its CPU per message."""
-    return next(name for name in CLIENT_SERVERS if installed(name))
-
-
-class ServerProcess:
-    """A server subprocess; the port is read from its ``PORT <n>`` line."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        command, self.raw = SERVERS[name]
-        script, *args = command.split()
-        self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(HERE, "servers", script), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=_env(),
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().split()  # the servers print it at once
-        if line[:1] != ["PORT"]:
-            self.stop()
-            raise RuntimeError(f"{name} server did not start")
-        self.port = int(line[1])
-        self.pid = self.proc.pid
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-def run_json(args: list[str], timeout: float) -> dict[str, Any]:
-    out = subprocess.run(
-        [PYTHON, *args], capture_output=True, text=True, timeout=timeout, env=_env(), check=False
-    )
-    if out.returncode:
-        raise RuntimeError(f"{' '.join(args[:2])} failed:\n{out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
+from report import (
+    Report,
+    Table,
+    loadavg,
+    machine,
+    med,
+    ratios,
+    size_label,
+    spread,
+    to_markdown,
+    to_rst,
+)
 
 # Scenarios.
 
@@ -172,42 +83,6 @@ QUICK = Settings(reps=2, duration=0.3, warmup=0.1, idle_window=1.0,
                  idle_counts=(200, 500), mask_seconds=0.1)  # fmt: skip
 
 
-@dataclass
-class Table:
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    tables: list[Table] = field(default_factory=list)
-    #: (target, measured, met) lines
-    checks: list[tuple[str, str, bool]] = field(default_factory=list)
-
-    def check(self, target: str, value: float, ok: bool, fmt: str = "{:.2f}") -> None:
-        self.checks.append((target, fmt.format(value), ok))
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def spread(values: list[float], fmt: str) -> str:
-    if not values:
-        return "n/a"
-    m = med(values)
-    if len(values) == 1:
-        return fmt.format(m)
-    return f"{fmt.format(m)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
-
-
-def ratios(a: list[float], b: list[float]) -> list[float]:
-    """Repetition-by-repetition ratios a/b (the runs were interleaved)."""
-    return [x / y for x, y in zip(a, b, strict=False) if y]
-
-
 def alternate(
     names: list[str], reps: int, measure: Callable[[str, int], dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -224,11 +99,6 @@ def _brief(r: dict[str, Any]) -> str:
     return f"{r['rate']:,.0f}/s  p50 {r['p50_us']:.0f} us  server CPU {r['cpu_us']:.1f} us/msg" + (
         f"  client CPU {r['client_cpu_us']:.1f} us/msg" if "client_cpu_us" in r else ""
     )
-
-
-def server_names(quick_ceiling: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
-    names = [n for n in SERVERS if installed(n) and (n not in EXTRA or n in extra)]
-    return names if quick_ceiling else [n for n in names if n != CEILING]
 
 
 def echo_table(
@@ -597,7 +467,7 @@ def scenario_mask(settings: Settings, report: Report) -> None:
     columns = ["apply_mask", "cffi", "python", "websockets.speedups", "memcpy"]
     rows = []
     for size, best in r["rows"]:
-        cells = [_size(size)]
+        cells = [size_label(size)]
         for col in columns:
             ns = best.get(col)
             cells.append("n/a" if ns is None else f"{ns:,.0f} ns ({size / ns:.2f} GB/s)")
@@ -607,7 +477,7 @@ def scenario_mask(settings: Settings, report: Report) -> None:
         if size >= 1 << 16 and ws:
             ratio = best["cffi"] / ws
             report.check(
-                f"masking {_size(size)}: cffi <= 1.0 x websockets.speedups time", ratio,
+                f"masking {size_label(size)}: cffi <= 1.0 x websockets.speedups time", ratio,
                 ratio <= 1.0,
             )  # fmt: skip
         if size == 16:
@@ -617,19 +487,12 @@ def scenario_mask(settings: Settings, report: Report) -> None:
               "memcpy", "cffi / speedups"]  # fmt: skip
     notes = [
         f"IMPLEMENTATION={r['implementation']}; apply_mask uses Python integers up to "
-        f"{r['py_max']} bytes, the C routine above (from {_size(r['into_min'])} up, writing "
+        f"{r['py_max']} bytes, the C routine above (from {size_label(r['into_min'])} up, writing "
         "straight into the bytes object it returns). Best of interleaved rounds, new bytes "
         "out (memcpy: bytes(bytearray)). From 256 KiB up the figures depend on the C "
         "allocator's state (see benchmarks/mask_quick.py)."
     ]
     report.tables.append(Table("Masking (ns per call)", header, rows, notes))
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n} B"
 
 
 def mask_worker(seconds: float) -> None:
@@ -669,7 +532,7 @@ def scenario_client(threads: int, size: int, target: float) -> Callable[[Setting
         server_name = client_server()
         title = (
             f"Clients, {threads} thread{'s' if threads > 1 else ''} "
-            f"(1 connection each), {_size(size)} round trips, against {server_name}"
+            f"(1 connection each), {size_label(size)} round trips, against {server_name}"
         )
         print(f"{title}:", flush=True)
         server = ServerProcess(server_name)
@@ -717,7 +580,7 @@ def scenario_client(threads: int, size: int, target: float) -> Callable[[Setting
         report.tables.append(Table(title, header, rows))
         ratio = _rate_ratio(results, "syncws", CLIENT_REFERENCE)
         report.check(
-            f"client {threads} thread{'s' if threads > 1 else ''} {_size(size)} msgs/s "
+            f"client {threads} thread{'s' if threads > 1 else ''} {size_label(size)} msgs/s "
             f">= {target} x websockets.sync.client",
             ratio,
             ratio >= target,
@@ -744,97 +607,6 @@ SCENARIOS: dict[str, Callable[[Settings, Report], None]] = {
 }
 
 __doc__ = __doc__.format(scenarios=", ".join(SCENARIOS))
-
-
-# Output.
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.partition(":")[2].strip()
-                    break
-    except OSError:
-        pass
-    versions = {}
-    for dist in ("websockets", "websocket-client", "aiohttp", "picows"):
-        try:
-            from importlib.metadata import version
-
-            versions[dist] = version(dist)
-        except Exception:
-            versions[dist] = "not installed"
-    out = subprocess.run(
-        [
-            PYTHON,
-            "-c",
-            "import syncws, syncws.runtime.transport as t; print(syncws.__version__, "
-            "syncws.MASK_IMPLEMENTATION, 'C' if t._send_holding_gil else 'socket.send')",
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        check=False,
-    ).stdout.split()
-    return {
-        "CPU": f"{model}, {os.cpu_count()} cores (nproc)",
-        "System": f"{platform.system()} {platform.release()}, {platform.machine()}",
-        "Python": f"{platform.python_implementation()} {platform.python_version()}",
-        "syncws": f"{out[0]} (masking: {out[1]}, short writes: {out[2]})" if len(out) == 3 else "?",
-        "Peers": ", ".join(f"{k} {v}" for k, v in versions.items()),
-    }
-
-
-def loadavg() -> str:
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def to_markdown(report: Report, info: dict[str, str]) -> str:
-    lines = ["# syncws benchmark results", ""]
-    lines += [f"- {k}: {v}" for k, v in info.items()]
-    lines.append("")
-    if report.checks:
-        lines += ["## Targets", "", "| target | syncws | met |", "|---|---|---|"]
-        lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in report.checks]
-        lines.append("")
-    for table in report.tables:
-        lines += [f"## {table.title}", ""]
-        lines.append("| " + " | ".join(table.header) + " |")
-        lines.append("|" + "---|" * len(table.header))
-        lines += ["| " + " | ".join(row) + " |" for row in table.rows]
-        lines.append("")
-        lines += [f"{note}\n" for note in table.notes]
-    return "\n".join(lines)
-
-
-def _rst_table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
-    for row in [header, *rows]:
-        lines.append(f"   * - {row[0]}")
-        lines += [f"     - {cell}" for cell in row[1:]]
-    lines.append("")
-    return lines
-
-
-def to_rst(report: Report, info: dict[str, str]) -> str:
-    lines = [
-        ".. Written by benchmarks/run.py: do not edit; run the benchmarks again instead.",
-        "",
-    ]
-    lines += [f"* {k}: {v}" for k, v in info.items()]
-    lines.append("")
-    if report.checks:
-        rows = [[t, v, "yes" if ok else "**no**"] for t, v, ok in report.checks]
-        lines += _rst_table("Targets (ratios from this run)", ["target", "syncws", "met"], rows)
-    for table in report.tables:
-        lines += _rst_table(table.title, table.header, table.rows)
-        for note in table.notes:
-            lines += [note, ""]
-    return "\n".join(lines)
 
 
 def main() -> None:
