@@ -5,11 +5,12 @@ deliver a broadcast to many connections.
 [--busy N]``
 
 It opens ``--conns`` connections to ``servers/broadcast_server.py`` and reads them all in
-one thread (``loadgen.py``'s connections and epoll loop). One connection asks for
-``--messages`` broadcasts of 16 bytes (``go K``); the clock runs from that request until
-every connection has every message. A first round of one broadcast warms the server up.
-``--busy N`` has N threads of the server run Python code meanwhile (``busy N``, sent once
-the connections are open, and ``busy 0`` at the end), as busy handlers would.
+one thread (``rawclient.py``'s connections, as ``loadgen.py`` uses them, and an epoll
+loop). One connection asks for ``--messages`` broadcasts of 16 bytes (``go K``); the clock
+runs from that request until every connection has every message. A first round of one
+broadcast warms the server up. ``--busy N`` has N threads of the server run Python code
+meanwhile (``busy N``, sent once the connections are open, and ``busy 0`` at the end), as
+busy handlers would.
 
 Prints one JSON object: ``seconds``, ``ms_per_broadcast``, ``deliveries_per_s``,
 ``delivered`` (the fraction of the messages that arrived within the time limit: a server
@@ -24,16 +25,8 @@ import select
 import sys
 import time
 
-from loadgen import (
-    IN,
-    RECV_SIZE,
-    Conn,
-    client_frame,
-    close_all,
-    cpu_seconds,
-    handshake,
-    serve_ready,
-)
+from measure import cpu_seconds
+from rawclient import IN, RECV_SIZE, Conn, client_frame, close_all, handshake, serve_ready
 
 
 def deliver(conns: list[Conn], ep: select.epoll, k: int, timeout: float) -> tuple[float, int]:

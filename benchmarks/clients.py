@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from loadgen import cpu_seconds, percentile
+from measure import cpu_seconds, percentile
 
 Pair = tuple[Callable[[bytes], object], Callable[[], object], Callable[[], object]]
 

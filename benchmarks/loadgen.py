@@ -49,6 +49,9 @@ The server's CPU time and memory come from ``/proc/<--pid>``. ``--raw`` is for t
 TCP echo server, which sends every byte back as it came (masked frames, the upgrade
 request itself).
 
+The frames and the connections are ``rawclient.py``'s; the figures read from ``/proc`` and
+the measurement's window, ``measure.py``'s.
+
 Usage: ``python benchmarks/loadgen.py echo --port P --pid PID --conns 1 --size 16``
 """
 
@@ -64,252 +67,23 @@ import struct
 import sys
 import time
 
-MASK = b"\x37\xfa\x21\x3d"
-KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
-IN, OUT, HUP, ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLHUP, select.EPOLLERR
-RDHUP = select.EPOLLRDHUP
-#: The size of the preallocated receive buffers (never a fresh ``bytes`` per read).
-RECV_SIZE = 1 << 18
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def mask_bytes(payload: bytes, mask: bytes = MASK) -> bytes:
-    """XOR ``payload`` with the repeated 4-byte ``mask`` (done once per benchmark)."""
-    if not payload:
-        return b""
-    n = len(payload)
-    key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-    return (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
-
-
-def header(opcode: int, n: int, masked: bool) -> bytes:
-    bit = 0x80 if masked else 0
-    if n < 126:
-        return struct.pack("!BB", 0x80 | opcode, bit | n)
-    if n < 1 << 16:
-        return struct.pack("!BBH", 0x80 | opcode, bit | 126, n)
-    return struct.pack("!BBQ", 0x80 | opcode, bit | 127, n)
-
-
-def client_frame(payload: bytes, opcode: int = 2) -> bytes:
-    """A masked frame, as a client sends it."""
-    return header(opcode, len(payload), True) + MASK + mask_bytes(payload)
-
-
-def server_frame(payload: bytes, opcode: int = 2) -> bytes:
-    """An unmasked frame, as a server sends it."""
-    return header(opcode, len(payload), False) + payload
-
-
-CLOSE_FRAME = client_frame(struct.pack("!H", 1000), 8)
-
-
-def request(port: int) -> bytes:
-    return (
-        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
-        f"Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
-# The server process, from /proc.
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the whole process (all threads, live or exited), and of
-    the live child processes of its main thread (a server of several processes)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(child) for child in f.read().split()]
-    except OSError:
-        children = []
-    for child in children:
-        try:
-            total += cpu_seconds(child)
-        except OSError:
-            pass  # it ended meanwhile
-    return total
-
-
-def status(pid: int) -> dict[str, int]:
-    """VmRSS (KiB) and Threads of a process."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "Threads"):
-                out[key] = int(value.split()[0])
-    return out
-
-
-def percentile(sorted_values: list[int], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))] / 1000
-
-
-# Connections.
-
-
-class Conn:
-    """One client connection: its socket, unparsed input, pending output, send times."""
-
-    __slots__ = (
-        "buf",
-        "closed",
-        "fast",
-        "fd",
-        "head",
-        "out",
-        "pings",
-        "pongs",
-        "recv_into",
-        "ring",
-        "send",
-        "skip",
-        "skip_fin",
-        "sock",
-        "t",
-    )
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.recv_into = sock.recv_into  # bound once: one attribute load per call
-        self.send = sock.send
-        self.buf = bytearray()
-        self.skip = 0  # payload bytes of a data frame still to discard
-        self.skip_fin = False
-        self.out = bytearray()
-        # Nothing buffered either way: a read that is the expected echo needs no parsing,
-        # and a write can go straight to the socket.
-        self.fast = True
-        self.t = 0  # send time of the one message in flight (--inflight 1)
-        # --inflight > 1: the send time of every message in flight, the oldest at ``head``.
-        self.ring: list[int] = []
-        self.head = 0
-        self.pings = 0  # pings received from the server
-        self.pongs = 0  # pongs received (answers to our pings)
-        self.closed = False
-
-    def parse(self, data: bytes | memoryview, raw: bool) -> tuple[int, list[bytes]]:
-        """Consume ``data``; return (complete data messages, control frames to answer)."""
-        done = 0
-        answers: list[bytes] = []
-        if self.skip:
-            n = min(self.skip, len(data))
-            self.skip -= n
-            data = memoryview(data)[n:]
-            if not self.skip and self.skip_fin:
-                done += 1
-        buf = self.buf
-        buf += data
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            n = b1 & 0x7F
-            hl = 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n = struct.unpack_from("!H", buf, 2)[0]
-                hl = 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n = struct.unpack_from("!Q", buf, 2)[0]
-                hl = 10
-            if b1 & 0x80:
-                hl += 4
-            opcode = b0 & 0x0F
-            fin = bool(b0 & 0x80)
-            if len(buf) < hl + n:
-                if opcode < 8 and len(buf) >= hl:
-                    self.skip = hl + n - len(buf)
-                    self.skip_fin = fin
-                    buf.clear()
-                break
-            if opcode == 9 and not raw:
-                self.pings += 1
-                answers.append(client_frame(bytes(buf[hl : hl + n]), 10))
-            elif opcode == 10 and not raw:
-                self.pongs += 1
-            elif opcode == 8 and not raw:
-                self.closed = True
-            elif opcode < 8 and fin:
-                done += 1
-            del buf[: hl + n]
-        self.fast = not buf and not self.skip and not self.out
-        return done, answers
-
-    def write(self, ep: select.epoll, data: bytes) -> None:
-        """Send without blocking; keep what does not fit and watch the socket for writing."""
-        if self.out:
-            self.out += data
-            return
-        try:
-            sent = self.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(data):
-            self.out += memoryview(data)[sent:]
-            self.fast = False
-            ep.modify(self.fd, IN | OUT)
-
-    def flush(self, ep: select.epoll) -> None:
-        """Send what is pending (the socket is writable)."""
-        try:
-            sent = self.send(self.out)
-        except BlockingIOError:
-            sent = 0
-        del self.out[:sent]
-        if not self.out:
-            self.fast = not self.buf and not self.skip
-            ep.modify(self.fd, IN)
-
-
-def handshake(port: int, raw: bool, timeout: float = 10.0) -> Conn:
-    """Open a connection and complete the upgrade (blocking)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    req = request(port)
-    sock.sendall(req)
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("connection closed during the handshake")
-        data += chunk
-        if raw and len(data) >= len(req):
-            rest = data[len(req) :]
-            break
-        if not raw and b"\r\n\r\n" in data:
-            head, _, rest = data.partition(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 101"):
-                raise ConnectionError(f"handshake failed: {head[:60]!r}")
-            break
-    sock.setblocking(False)
-    conn = Conn(sock)
-    conn.buf += rest
-    conn.fast = not rest
-    return conn
-
-
-def serve_ready(ep: select.epoll, conn: Conn, ev: int, buf: bytearray) -> int | None:
-    """Handle one epoll event: finish a pending write; read into ``buf`` and return how
-    much was read (0 at EOF or reset), or ``None`` when there was nothing to read."""
-    if ev & OUT:
-        conn.flush(ep)
-    if not ev & (IN | HUP | ERR):
-        return None
-    try:
-        return conn.recv_into(buf)
-    except BlockingIOError:
-        return None
-    except ConnectionResetError:
-        return 0
+from measure import Window, cpu_seconds, percentile, status
+from rawclient import (
+    CLOSE_FRAME,
+    ERR,
+    HUP,
+    IN,
+    OUT,
+    RDHUP,
+    RECV_SIZE,
+    Conn,
+    client_frame,
+    close_all,
+    handshake,
+    request,
+    serve_ready,
+    server_frame,
+)
 
 
 def retire(ring: list[int], head: int, k: int, now: int, lats: list[int] | None) -> int:
@@ -332,39 +106,6 @@ def retire(ring: list[int], head: int, k: int, now: int, lats: list[int] | None)
     return end if end < n else 0
 
 
-def close_all(conns: list[Conn], raw: bool, timeout: float = 2.0) -> None:
-    """Send a close frame on every connection, wait (bounded) for EOF, close the sockets."""
-    ep = select.epoll()
-    socks: dict[int, socket.socket] = {}
-    for conn in conns:
-        try:
-            if not raw:
-                conn.sock.send(CLOSE_FRAME)
-            else:
-                conn.sock.shutdown(socket.SHUT_WR)
-            ep.register(conn.fd, IN)
-            socks[conn.fd] = conn.sock
-        except OSError:
-            conn.sock.close()
-    buf = bytearray(RECV_SIZE)
-    deadline = time.monotonic() + timeout
-    while socks and time.monotonic() < deadline:
-        for fd, _ in ep.poll(0.2):
-            sock = socks[fd]
-            try:
-                n = sock.recv_into(buf)
-            except BlockingIOError:
-                continue
-            except OSError:
-                n = 0
-            if not n:
-                del socks[fd]
-                sock.close()  # which also takes it out of the epoll set
-    for sock in socks.values():
-        sock.close()
-    ep.close()
-
-
 # Modes.
 
 
@@ -383,36 +124,6 @@ def run_echo(args: argparse.Namespace) -> dict[str, object]:
         result = echo_many(args, conns, frames, replies)
     close_all(conns, raw)
     return result
-
-
-class Window:
-    """A load loop's warm-up, then its measurement, which ends at :attr:`end` (ns, on
-    ``time.perf_counter_ns``): the loop calls :meth:`start` until it returns ``True``, then
-    counts, and :meth:`figures` gives the time and CPU since."""
-
-    def __init__(self, args: argparse.Namespace, now: int) -> None:
-        self.pid = args.pid
-        self.warm_end = now + int(args.warmup * 1e9)
-        self.end = self.warm_end + int(args.duration * 1e9)
-        self.t0 = now
-        self.cpu0 = self.my_cpu0 = 0.0
-
-    def start(self, now: int) -> bool:
-        """Start measuring if the warm-up is over; return whether it started."""
-        if now < self.warm_end:
-            return False
-        self.cpu0 = cpu_seconds(self.pid)
-        self.my_cpu0 = time.process_time()
-        self.t0 = now
-        return True
-
-    def figures(self, now: int) -> tuple[float, float, float]:
-        """Seconds elapsed, server CPU seconds, and this process's, since :meth:`start`."""
-        return (
-            (now - self.t0) / 1e9,
-            cpu_seconds(self.pid) - self.cpu0,
-            time.process_time() - self.my_cpu0,
-        )
 
 
 def echo_result(
