@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from timing import TIMEOUT
 
 from syncws.protocol.http11 import Headers, MultipleValuesError, Request, Response
 
@@ -242,7 +243,7 @@ def test_packed_headers_rebuilt_by_many_threads_at_once() -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(5)
+            thread.join(TIMEOUT)
         assert seen == [headers.items()] * 4
 
 

@@ -238,7 +238,7 @@ def test_close_callbacks_run_once_the_connection_is_closed(
     srv = server()
     calls: list[str] = []
     with syncws.connect(uri(srv)):
-        assert wait_for(lambda: len(srv.connections) == 1, 5)
+        assert wait_for(lambda: len(srv.connections) == 1, TIMEOUT)
         (conn,) = srv.connections
         assert conn._call_when_closed(lambda: calls.append("first"))
         assert conn._call_when_closed(lambda: 1 / 0)
