@@ -54,7 +54,6 @@ class Connection:
 
     Attributes:
         logger: The logger of this connection.
-        latency: Seconds between the last ping and its pong (0 before the first pong).
     """
 
     # Slots: about 1.2 KiB less per connection than an instance dict, and faster attribute
@@ -672,14 +671,10 @@ class Connection:
         if not self._reading:
             self._heartbeat.take_over(self)
         if not self.wait_closed(self.close_timeout):
-            self._closing_timed_out()
+            self.hb_close_timed_out()
             self.wait_closed(1.0)
 
     def hb_close_timed_out(self) -> None:
-        """For the heartbeat: the closing handshake is not complete after ``close_timeout``."""
-        self._closing_timed_out()
-
-    def _closing_timed_out(self) -> None:
         """The closing handshake did not complete within ``close_timeout``: say so at INFO
         and abort, once, whether ``close()`` or the heartbeat's deadline finds it first (a
         connection already aborted, e.g. by a failed write, is left to finish)."""
@@ -731,15 +726,12 @@ class Connection:
         self.transport.shutdown()
         self._heartbeat.take_over(self)
 
-    def _closed_exception(self) -> ConnectionClosed:
-        with self._lock:
-            return self.protocol.closed_exception()
-
     def _write_failed(self) -> ConnectionClosed:
         """A write failed or timed out (:exc:`~syncws.runtime.writing.WriteFailed`): abort;
         return the exception for the thread that was writing."""
         self._abort()
-        return self._closed_exception()
+        with self._lock:
+            return self.protocol.closed_exception()
 
     # Writing without blocking.
 

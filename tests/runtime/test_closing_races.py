@@ -508,7 +508,7 @@ def test_a_closing_timeout_is_logged_once_whoever_finds_it(
     caplog.set_level(logging.INFO, logger="syncws.client")
     with raw_server(lambda sock, rest: None) as ws_uri:  # never answers the close
         ws = syncws.connect(ws_uri, close_timeout=0.2, ping_interval=None)
-        finders = [threading.Thread(target=ws._closing_timed_out) for _ in range(4)]
+        finders = [threading.Thread(target=ws.hb_close_timed_out) for _ in range(4)]
         for finder in finders:
             finder.start()
         for finder in finders:
