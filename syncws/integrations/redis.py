@@ -184,26 +184,12 @@ class Hub:
         def before() -> None:
             hub = ref()
             if hub is not None:
-                with hub._lock:
-                    owners = list(hub._owners)
-                hub._idle_owners = [owner for owner in owners if not owner.connections]
+                hub._before_fork()
 
         def in_child() -> None:
             hub = ref()
             if hub is not None:
-                # The child's copies of the parent's sockets: closing them leaves the
-                # parent's open (shutting the link down would cut the parent's).
-                for sock in (hub._wake_r, hub._wake_w):
-                    if sock is not None:
-                        sock.close()
-                if hub._link is not None:
-                    hub._link.transport.close()
-                closed = hub._closed
-                hub._reset(hub._idle_owners)
-                hub._closed = closed  # a closed hub stays closed
-                if hub._owners:
-                    with hub._lock:
-                        hub._start()
+                hub._after_fork_in_child()
 
         os.register_at_fork(before=before, after_in_child=in_child)
 
@@ -224,6 +210,31 @@ class Hub:
         # The connection to Redis, set under _changed; one thread connects at a time.
         self._link: Link | None = None
         self._connect_lock = threading.Lock()
+
+    # Fork (see __init__).
+
+    def _before_fork(self) -> None:
+        """Remember the owners that serve nobody yet: they stay attached in a child."""
+        with self._lock:
+            owners = list(self._owners)
+        self._idle_owners = [owner for owner in owners if not owner.connections]
+
+    def _after_fork_in_child(self) -> None:
+        """Forget the parent's thread, connection and members; subscribe again at once if
+        an owner stayed attached (see :meth:`_before_fork`)."""
+        # The child's copies of the parent's sockets: closing them leaves the parent's
+        # open (shutting the link down would cut the parent's).
+        for sock in (self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+        if self._link is not None:
+            self._link.transport.close()
+        closed = self._closed
+        self._reset(self._idle_owners)
+        self._closed = closed  # a closed hub stays closed
+        if self._owners:
+            with self._lock:
+                self._start()
 
     # Publishing.
 
