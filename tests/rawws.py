@@ -239,6 +239,17 @@ def raw_server(behaviour: Behaviour, *, handshake: bool = True) -> Iterator[str]
             sock.close()
 
 
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read an HTTP head from ``sock``; return it and whatever bytes followed it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed during the HTTP head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
 def response_head(port: int, request: bytes, timeout: float = TIMEOUT) -> bytes:
     """Send ``request`` to 127.0.0.1:``port`` on a plain socket; return the response's head
     (status line and headers), or what came before the connection ended."""

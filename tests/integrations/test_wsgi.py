@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rawws import KEY, REQUEST, accept_key, close_frame, frame, parse_close
+from rawws import KEY, REQUEST, accept_key, close_frame, frame, parse_close, read_head
 from timing import TIMEOUT
 from wsgi_apps import wsgi_app
 from wsgi_servers import gunicorn_server, werkzeug_server
@@ -57,17 +57,6 @@ def connect(uri: str, **options: Any) -> syncws.ClientConnection:
     options.setdefault("open_timeout", TIMEOUT)
     options.setdefault("close_timeout", TIMEOUT)
     return syncws.connect(uri, **options)
-
-
-def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """Read an HTTP response head; return it and the bytes after it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        assert chunk, f"EOF in the response head: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
 
 
 def read_to_eof(sock: socket.socket, data: bytes = b"") -> bytes:

@@ -1,7 +1,8 @@
 """Helpers shared by the tests of syncws.protocol.connection and of its shortcuts.
 
 ``client_frame`` builds a frame as a client sends it (masked with ``MASK``); ``server`` and
-``client`` make an open protocol of either side; ``frames_out`` and ``sent_close`` parse back
+``client`` make an open protocol of either side; ``handshake`` runs the opening handshake
+between two protocols; ``frames_out`` and ``sent_close`` parse back
 what a protocol wants to send; ``assert_failed`` checks that a protocol failed the
 connection with a given close code and ignores what follows; ``Reverse`` is a toy extension
 that claims RSV1.
@@ -13,7 +14,7 @@ import dataclasses
 
 from syncws.exceptions import ProtocolError
 from syncws.protocol.connection import Protocol
-from syncws.protocol.events import State
+from syncws.protocol.events import RequestReceived, ResponseReceived, State
 from syncws.protocol.frames import Close, Opcode, parse_frame, serialize_frame
 
 MASK = b"\x01\x02\x03\x04"
@@ -22,6 +23,18 @@ MASK = b"\x01\x02\x03\x04"
 def client_frame(opcode, data, *, fin=True, rsv1=False, rsv2=False, rsv3=False):
     """A frame as a client sends it: masked."""
     return serialize_frame(opcode, data, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3, mask=MASK)
+
+
+def handshake(client, server):
+    """Run the opening handshake between two protocols; return the server's request."""
+    client.send_request(client.connect())
+    (event,) = server.receive_data(client.data_to_send())
+    assert isinstance(event, RequestReceived)
+    server.send_response(server.accept(event.request))
+    (event,) = client.receive_data(server.data_to_send())
+    assert isinstance(event, ResponseReceived)
+    assert client.state is server.state is State.OPEN
+    return server.request
 
 
 def frames_out(protocol):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import zlib
 
+from connection_helpers import handshake
+
 from syncws.protocol.client import ClientProtocol
 from syncws.protocol.connection import Protocol
 from syncws.protocol.deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
-from syncws.protocol.events import RequestReceived, ResponseReceived, State
 from syncws.protocol.frames import Opcode, parse_frame, serialize_frame
 from syncws.protocol.server import ServerProtocol
 from syncws.protocol.uri import parse_uri
@@ -22,17 +23,6 @@ from syncws.protocol.uri import parse_uri
 URI = parse_uri("ws://example.com/")
 MASK = b"\x01\x02\x03\x04"
 TAIL = b"\x00\x00\xff\xff"
-
-
-def handshake(client, server):
-    """Run the opening handshake between two protocols."""
-    client.send_request(client.connect())
-    (event,) = server.receive_data(client.data_to_send())
-    assert isinstance(event, RequestReceived)
-    server.send_response(server.accept(event.request))
-    (event,) = client.receive_data(server.data_to_send())
-    assert isinstance(event, ResponseReceived)
-    assert client.state is server.state is State.OPEN
 
 
 def pair(server_factory=None, client_factory=None, *, max_size=2**20):

@@ -4,6 +4,7 @@ and the two sides talking to each other through bytes only."""
 from __future__ import annotations
 
 import pytest
+from connection_helpers import handshake
 
 from syncws.exceptions import (
     ConnectionClosedOK,
@@ -17,7 +18,6 @@ from syncws.protocol.events import (
     Message,
     Ping,
     Pong,
-    RequestReceived,
     ResponseReceived,
     State,
 )
@@ -27,17 +27,6 @@ from syncws.protocol.server import ServerProtocol
 from syncws.protocol.uri import parse_uri
 
 URI = parse_uri("ws://example.com/chat?room=1")
-
-
-def handshake(client, server):
-    """Run the opening handshake between two protocols; return the server's request."""
-    client.send_request(client.connect())
-    (event,) = server.receive_data(client.data_to_send())
-    assert isinstance(event, RequestReceived)
-    server.send_response(server.accept(event.request))
-    (event,) = client.receive_data(server.data_to_send())
-    assert isinstance(event, ResponseReceived)
-    return server.request
 
 
 def test_handshake_opens_both_sides():

@@ -2,7 +2,7 @@
 
 Raw sockets, to send what a well-behaved client never would and read exactly what the
 server answers: ``raw_connect`` opens a plain TCP connection, ``raw_handshake`` completes
-the opening handshake by hand, ``read_http_head`` and ``read_until_eof`` read an answer,
+the opening handshake by hand, ``read_until_eof`` reads an answer (``rawws.read_head``, its head),
 ``FrameReader`` reads the server's (unmasked) frames and ``close_code`` a close frame's
 code; ``assert_threads_end`` waits (bounded) for threads to exit. Every call is bounded by
 :data:`timing.TIMEOUT`.
@@ -17,6 +17,7 @@ import struct
 import threading
 from collections.abc import Callable
 
+from rawws import read_head
 from timing import TIMEOUT
 
 import syncws
@@ -45,17 +46,6 @@ def read_until_eof(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def read_http_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """Read a response head; return it and whatever bytes followed it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        assert chunk, f"connection closed during the response head: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head, rest
-
-
 def raw_handshake(server: syncws.Server, path: str = "/") -> tuple[socket.socket, bytes]:
     """Complete a WebSocket handshake by hand; return the socket and any bytes read past it."""
     sock = raw_connect(server)
@@ -65,7 +55,7 @@ def raw_handshake(server: syncws.Server, path: str = "/") -> tuple[socket.socket
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
         "Sec-WebSocket-Version: 13\r\n\r\n".encode()
     )
-    head, rest = read_http_head(sock)
+    head, rest = read_head(sock)
     assert head.startswith(b"HTTP/1.1 101 "), head
     return sock, rest
 
