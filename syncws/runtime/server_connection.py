@@ -425,6 +425,11 @@ class ServerConnection(Connection):
         try:
             if not isinstance(response, Response):
                 raise TypeError(f"a {type(response).__name__}, not a syncws.Response")
+            if hook == "process_request" and response.status_code == 101:
+                raise ValueError(
+                    "a 101 would skip the handshake's checks and negotiation: "
+                    "return None to accept it"
+                )
             response.serialize()  # as send_response() will: raises for a bad status, ...
         except Exception as exc:
             message = "%s returned an invalid response (%s): %s"

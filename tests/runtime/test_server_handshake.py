@@ -70,6 +70,12 @@ def legacy_tuple(ws: syncws.ServerConnection, request: syncws.Request) -> object
     return (200, [], b"hi")  # what websockets' legacy process_request returns
 
 
+def switching_protocols(ws: syncws.ServerConnection, request: syncws.Request) -> object:
+    # A 101 of the hook's own: no Sec-WebSocket-Accept, no negotiation.
+    headers = syncws.Headers([("Upgrade", "websocket"), ("Connection", "Upgrade")])
+    return syncws.Response(101, "Switching Protocols", headers)
+
+
 def plain_str(ws: syncws.ServerConnection, request: syncws.Request) -> object:
     return "OK"
 
@@ -119,6 +125,12 @@ def served_and_collected(srv: syncws.Server) -> tuple[bytes, list[str]]:
             "process_request returned an invalid response (a tuple, not a syncws.Response): "
             "(200, [], b'hi')",
             id="tuple",
+        ),
+        pytest.param(
+            {"process_request": switching_protocols},
+            "process_request returned an invalid response (a 101 would skip the handshake's "
+            "checks and negotiation: return None to accept it): ",
+            id="101",
         ),
         pytest.param(
             {"process_request": plain_str},
