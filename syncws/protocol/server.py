@@ -50,6 +50,7 @@ class ServerProtocol(Protocol):
 
     # See Protocol.__slots__.
     __slots__ = (
+        "_accepted",
         "_negotiated",
         "_parser",
         "available_subprotocols",
@@ -79,6 +80,7 @@ class ServerProtocol(Protocol):
         self.handshake_exc: Exception | None = None
         self._parser: RequestParser | None = RequestParser()
         self._negotiated: tuple[str | None, Sequence[Extension]] = (None, ())
+        self._accepted = False  # see accepted
 
     def _receive_handshake(self, data: bytes, events: list[Event]) -> bytes | None:
         if self._parser is None:
@@ -122,9 +124,17 @@ class ServerProtocol(Protocol):
             )
         except InvalidHandshake as exc:
             self.handshake_exc = exc
+            self._accepted = False
             return reject_handshake(exc, server_header=self.server_header)
         self._negotiated = (subprotocol, extensions)
+        self._accepted = True
         return response
+
+    @property
+    def accepted(self) -> bool:
+        """Whether :meth:`accept` accepted the request: only then may :meth:`send_response`
+        send a ``101`` (a hook may still edit that ``101``, or answer something else)."""
+        return self._accepted
 
     def reject(self, status_code: int, text: str) -> Response:
         """Build a plain-text response with ``status_code``, closing the connection."""
@@ -132,9 +142,18 @@ class ServerProtocol(Protocol):
 
     def send_response(self, response: Response) -> None:
         """Send the handshake response; a ``101`` opens the connection, anything else ends
-        it (:meth:`should_close_transport` becomes true)."""
+        it (:meth:`should_close_transport` becomes true).
+
+        Raises:
+            RuntimeError: A response was already sent.
+            ValueError: A ``101`` for a request that :meth:`accept` did not accept (or
+                that it was not asked about): the handshake's checks and negotiation would
+                be skipped.
+        """
         if self.state is not State.CONNECTING or self.response is not None:
             raise RuntimeError("the handshake response was already sent")
+        if response.status_code == 101 and not self._accepted:
+            raise ValueError("a 101 response needs a request that accept() accepted")
         self.response = response
         self._out.append(response.serialize())
         if response.status_code == 101:

@@ -158,9 +158,9 @@ class Server:
         process_request: ``process_request(connection, request)``, called before the
             handshake; return a :class:`~syncws.Response` (e.g. from
             :meth:`ServerConnection.respond`) to answer plain HTTP instead, or ``None`` to
-            go on with the WebSocket handshake. Anything else, a ``101`` of its own (which
-            would skip the handshake's checks), or an exception, gets the client HTTP 500,
-            logged at ERROR.
+            go on with the WebSocket handshake. Anything else, a ``101`` that the
+            handshake's checks did not accept (one of its own), or an exception, gets the
+            client HTTP 500, logged at ERROR.
         process_response: ``process_response(connection, request, response)``, called with
             the handshake response; it may modify it, or return another one (as above).
         server_header: The ``Server`` header; ``None`` omits it.

@@ -425,10 +425,10 @@ class ServerConnection(Connection):
         try:
             if not isinstance(response, Response):
                 raise TypeError(f"a {type(response).__name__}, not a syncws.Response")
-            if hook == "process_request" and response.status_code == 101:
+            if response.status_code == 101 and not self.protocol.accepted:
                 raise ValueError(
-                    "a 101 would skip the handshake's checks and negotiation: "
-                    "return None to accept it"
+                    "a 101 for a request that the handshake's checks did not accept: "
+                    "return None from process_request to run them"
                 )
             response.serialize()  # as send_response() will: raises for a bad status, ...
         except Exception as exc:

@@ -619,6 +619,13 @@ def test_process_response_rejects_unexpected_or_refused_extension(
         )
 
 
+def test_process_response_checks_extensions_before_the_subprotocol() -> None:
+    """An answer wrong in both is refused for its extension, which is checked first."""
+    response = make_response(Sec_WebSocket_Extensions="foo", Sec_WebSocket_Protocol="chat")
+    with pytest.raises(NegotiationError, match="foo"):
+        process_response(response, key=KEY, subprotocols=None, extensions=[])
+
+
 def test_process_response_refused_extension_keeps_factory_error_as_cause() -> None:
     """The factory's own NegotiationError is the cause of the one raised."""
     with pytest.raises(NegotiationError) as exc_info:

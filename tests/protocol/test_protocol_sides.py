@@ -18,6 +18,7 @@ from syncws.protocol.events import (
     Message,
     Ping,
     Pong,
+    RequestReceived,
     ResponseReceived,
     State,
 )
@@ -261,3 +262,25 @@ def test_client_bad_accept_key():
     client.receive_data(response.serialize())
     assert isinstance(client.handshake_exc, InvalidHeader)
     assert client.state is State.CLOSED
+
+
+def test_a_101_needs_a_request_that_accept_accepted() -> None:
+    """send_response() refuses a 101 that accept() did not build for an accepted request:
+    one of the caller's own, or after accept() refused the request; the connection stays
+    where it was, and an error response can still be sent."""
+    for origins in (None, ["https://good.example"]):
+        server = ServerProtocol(origins=origins)
+        client = ClientProtocol(URI, origin="https://evil.example")
+        client.send_request(client.connect())
+        (event,) = server.receive_data(client.data_to_send())
+        assert isinstance(event, RequestReceived)
+        if origins is not None:
+            refused = server.accept(event.request)
+            assert refused.status_code == 403
+            assert not server.accepted
+        own = Response(101, "Switching Protocols", Headers([("Upgrade", "websocket")]))
+        with pytest.raises(ValueError, match="accept"):
+            server.send_response(own)
+        assert server.state is State.CONNECTING and server.response is None
+        server.send_response(server.reject(400, "no"))
+        assert server.should_close_transport()

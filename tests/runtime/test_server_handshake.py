@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 
 import pytest
-from conftest import ServerFactory
+from conftest import ServerFactory, echo
 from rawws import REQUEST
 from server_helpers import Uri, assert_threads_end, raw_connect, read_until_eof
 from timing import TIMEOUT
@@ -76,6 +76,13 @@ def switching_protocols(ws: syncws.ServerConnection, request: syncws.Request) ->
     return syncws.Response(101, "Switching Protocols", headers)
 
 
+def switching_anyway(
+    ws: syncws.ServerConnection, request: syncws.Request, response: syncws.Response
+) -> object:
+    response.status_code = 101  # in place, over the 403 of a refused Origin
+    return None
+
+
 def plain_str(ws: syncws.ServerConnection, request: syncws.Request) -> object:
     return "OK"
 
@@ -128,9 +135,16 @@ def served_and_collected(srv: syncws.Server) -> tuple[bytes, list[str]]:
         ),
         pytest.param(
             {"process_request": switching_protocols},
-            "process_request returned an invalid response (a 101 would skip the handshake's "
-            "checks and negotiation: return None to accept it): ",
+            "process_request returned an invalid response (a 101 for a request that the "
+            "handshake's checks did not accept: return None from process_request to run "
+            "them): ",
             id="101",
+        ),
+        pytest.param(
+            {"origins": ["https://good.example"], "process_response": switching_anyway},
+            "process_response returned an invalid response (a 101 for a request that the "
+            "handshake's checks did not accept",
+            id="101-after-403",
         ),
         pytest.param(
             {"process_request": plain_str},
@@ -168,6 +182,25 @@ def test_hook_failing_or_returning_invalid_response_gets_500(
     assert record.getMessage().startswith(logged), record.getMessage()
     assert record.exc_info is not None
     assert leaks == []
+
+
+def test_process_request_may_answer_with_the_protocols_own_101(
+    server: ServerFactory, uri: Uri
+) -> None:
+    """A 101 that the protocol's accept() built (here with a header added) is sent as it
+    is: the handshake's checks ran, and the connection opens."""
+
+    def accepting(ws: syncws.ServerConnection, request: syncws.Request) -> syncws.Response:
+        response = ws.protocol.accept(request)
+        response.headers["X-Accepted-By"] = "hook"
+        return response
+
+    srv = server(echo, process_request=accepting)
+    with syncws.connect(uri(srv)) as ws:
+        assert ws.response is not None
+        assert ws.response.headers["X-Accepted-By"] == "hook"
+        ws.send("hello")
+        assert ws.recv(timeout=TIMEOUT) == "hello"
 
 
 def test_unexpected_handshake_error_closes_socket(

@@ -99,7 +99,8 @@ def process_response(
     if headers.get_all("Sec-WebSocket-Accept") != [accept_key(key)]:
         raise InvalidHeader("Sec-WebSocket-Accept", joined_values(headers, "Sec-WebSocket-Accept"))
 
-    return _chosen_subprotocol(headers, subprotocols), _accept_extensions(headers, extensions)
+    accepted = _accept_extensions(headers, extensions)  # checked first, as it always was
+    return _chosen_subprotocol(headers, subprotocols), accepted
 
 
 def _accept_extensions(
