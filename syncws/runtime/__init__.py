@@ -56,3 +56,9 @@ follows these rules; the code refers to them by number.
 8. No object sets another's private state: it calls a method. The composed objects hold no
    reference back to their connection, which reference counting frees once closed.
 """
+
+# The "idna" codec, which getaddrinfo() uses for host names, imported once, here: its first
+# use racing in two threads fails with "LookupError: unknown encoding: idna" (CPython's
+# bpo-29288). Seen in a gunicorn --preload worker: a Redis hub's subscriber connecting
+# while a request was routed. requests and the AWS CLI import it early for the same reason.
+import encodings.idna  # noqa: F401

@@ -564,3 +564,12 @@ def test_send_module_built_with_newer_headers_keeps_none_alive(tmp_path: Path) -
     )
     assert counted.returncode == 0, counted.stderr
     assert int(counted.stdout) <= 10  # references None lost in 10,000 calls
+
+
+def test_importing_syncws_loads_the_idna_codec() -> None:
+    """Host names are resolved from several threads (clients, a Redis hub's subscriber,
+    proxies): the codec that getaddrinfo() loads on first use is loaded at import, in one
+    thread, since two threads loading it at once can fail with "unknown encoding: idna"
+    (CPython bpo-29288; seen in a forked gunicorn worker)."""
+    code = "import sys, syncws; print('encodings.idna' in sys.modules)"
+    assert run_in_subprocess(code) == "True"
